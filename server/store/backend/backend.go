@@ -1,0 +1,106 @@
+// Package backend opens the store named by a Prefect database connection
+// URL, in any of the forms Python Prefect users already have.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"prefectgo.dev/prefectgo/server/store"
+	"prefectgo.dev/prefectgo/server/store/postgres"
+	"prefectgo.dev/prefectgo/server/store/sqlite"
+)
+
+// Config is the database part of the server settings.
+type Config struct {
+	URL               string
+	PoolSize          int
+	MaxOverflow       int
+	PoolRecycle       time.Duration
+	StatementTimeout  time.Duration
+	ConnectionTimeout time.Duration
+	Migrate           bool
+}
+
+// Target is a parsed connection URL.
+type Target struct {
+	Dialect string // "sqlite" or "postgresql"
+	// Path is the SQLite file (":memory:" for an in-memory database).
+	Path string
+	// URL is the postgres:// URL pgx takes.
+	URL string
+}
+
+// Parse understands sqlite:///path, sqlite+aiosqlite:///path,
+// postgresql://, postgres:// and postgresql+asyncpg:// URLs.
+func Parse(raw string) (Target, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return Target{}, fmt.Errorf("database URL %q: expected scheme://...", redact(raw))
+	}
+	driver, _, _ := strings.Cut(strings.ToLower(scheme), "+")
+	switch driver {
+	case "sqlite":
+		// sqlite:///relative or sqlite:////absolute, as SQLAlchemy reads them.
+		path := strings.TrimPrefix(rest, "/")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" {
+			path = ":memory:"
+		}
+		return Target{Dialect: "sqlite", Path: path}, nil
+	case "postgresql", "postgres":
+		u, err := url.Parse("postgres://" + rest)
+		if err != nil {
+			return Target{}, fmt.Errorf("database URL %q: %w", redact(raw), err)
+		}
+		return Target{Dialect: "postgresql", URL: u.String()}, nil
+	}
+	return Target{}, fmt.Errorf("database URL %q: unsupported driver %q (use sqlite or postgresql)", redact(raw), scheme)
+}
+
+// redact hides a password in a URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "********")
+	}
+	return u.String()
+}
+
+// Open opens the store for c.URL.
+func Open(ctx context.Context, c Config) (store.Store, error) {
+	t, err := Parse(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	if t.Dialect == "sqlite" {
+		return sqlite.Open(ctx, sqlite.Options{Path: t.Path, Readers: c.PoolSize + c.MaxOverflow,
+			StatementTimeout: c.StatementTimeout, Migrate: c.Migrate})
+	}
+	return postgres.Open(ctx, c.postgres(t))
+}
+
+// Migrate applies pending migrations and returns their versions.
+func Migrate(ctx context.Context, c Config) ([]int, error) {
+	t, err := Parse(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	if t.Dialect == "sqlite" {
+		return sqlite.Migrate(ctx, t.Path)
+	}
+	return postgres.Migrate(ctx, c.postgres(t))
+}
+
+func (c Config) postgres(t Target) postgres.Options {
+	return postgres.Options{URL: t.URL, PoolSize: c.PoolSize, MaxOverflow: c.MaxOverflow, PoolRecycle: c.PoolRecycle,
+		StatementTimeout: c.StatementTimeout, ConnectionTimeout: c.ConnectionTimeout, Migrate: c.Migrate}
+}

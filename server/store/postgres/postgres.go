@@ -1,0 +1,109 @@
+// Package postgres opens the PostgreSQL store, for when one machine is not
+// enough: several server replicas share one database.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"prefectgo.dev/prefectgo/server/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations are this dialect's numbered schema migrations.
+var Migrations, _ = fs.Sub(migrationFiles, "migrations")
+
+// Options configures the PostgreSQL store; the fields mirror Prefect's
+// database settings.
+type Options struct {
+	// URL is a postgres:// connection URL.
+	URL               string
+	PoolSize          int
+	MaxOverflow       int
+	PoolRecycle       time.Duration
+	StatementTimeout  time.Duration
+	ConnectionTimeout time.Duration
+	Migrate           bool
+}
+
+// Open connects and, if asked, migrates.
+func Open(ctx context.Context, o Options) (*sqlstore.Store, error) {
+	db, err := openDB(o)
+	if err != nil {
+		return nil, err
+	}
+	s := sqlstore.New(sqlstore.Options{Dialect: sqlstore.PostgreSQL, Writer: db, StatementTimeout: o.StatementTimeout})
+	if err := s.Ping(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	if o.Migrate {
+		if _, err := migrate(ctx, db); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Migrate applies pending migrations.
+func Migrate(ctx context.Context, o Options) ([]int, error) {
+	db, err := openDB(o)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return migrate(ctx, db)
+}
+
+// migrationLock serialises migrations of replicas starting together.
+const migrationLock = 4200_4200
+
+func migrate(ctx context.Context, db *sql.DB) ([]int, error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return nil, err
+	}
+	defer func() { _, _ = c.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock) }()
+	return sqlstore.Migrate(ctx, db, sqlstore.PostgreSQL, Migrations)
+}
+
+func openDB(o Options) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
+	}
+	if o.ConnectionTimeout > 0 {
+		cfg.ConnectTimeout = o.ConnectionTimeout
+	}
+	if o.StatementTimeout > 0 {
+		// The server enforces it too, so a statement stuck in the database is
+		// cancelled even when no client context is watching.
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "prefect-server"
+	}
+	db := stdlib.OpenDB(*cfg)
+	pool := max(o.PoolSize, 1)
+	db.SetMaxOpenConns(pool + max(o.MaxOverflow, 0))
+	db.SetMaxIdleConns(pool)
+	if o.PoolRecycle > 0 {
+		db.SetConnMaxLifetime(o.PoolRecycle)
+	}
+	return db, nil
+}

@@ -1,0 +1,180 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// Store is the SQL implementation of store.Store.
+type Store struct {
+	d Dialect
+	// writer takes every write; on SQLite it is a single connection, so
+	// writes queue in the process instead of failing with "database is locked".
+	writer *sql.DB
+	// reader serves plain reads; on PostgreSQL it is the same pool as writer.
+	reader *sql.DB
+	// timeout bounds every statement (PREFECT_SERVER_DATABASE_TIMEOUT).
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// Options configures a Store.
+type Options struct {
+	Dialect Dialect
+	Writer  *sql.DB
+	Reader  *sql.DB // nil means Writer
+	// StatementTimeout bounds each statement; zero means no bound.
+	StatementTimeout time.Duration
+	// Now is the clock; nil means the wall clock.
+	Now func() time.Time
+}
+
+// New wraps open connections; the caller has applied migrations.
+func New(o Options) *Store {
+	s := &Store{d: o.Dialect, writer: o.Writer, reader: o.Reader, timeout: o.StatementTimeout, now: o.Now}
+	if s.reader == nil {
+		s.reader = s.writer
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Dialect names the backend.
+func (s *Store) Dialect() string { return s.d.Name }
+
+// Ping checks that the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var one int
+	return s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Close closes the connections.
+func (s *Store) Close() error {
+	err := s.writer.Close()
+	if s.reader != s.writer {
+		err = errors.Join(err, s.reader.Close())
+	}
+	return err
+}
+
+// clock returns the current time as stored: UTC, microsecond precision.
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// conn runs dialect-adapted statements on a querier.
+type conn struct {
+	q querier
+	d Dialect
+}
+
+func (c conn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	r, err := c.q.ExecContext(ctx, c.d.rebind(q), c.args(args)...)
+	return r, classify(err)
+}
+
+func (c conn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	r, err := c.q.QueryContext(ctx, c.d.rebind(q), c.args(args)...)
+	return r, classify(err)
+}
+
+func (c conn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return c.q.QueryRowContext(ctx, c.d.rebind(q), c.args(args)...)
+}
+
+// args converts Go values into what the backend stores: times as fixed-width
+// text on SQLite, JSON as text (SQLite would take bytes as a blob).
+func (c conn) args(in []any) []any {
+	out := make([]any, len(in))
+	for i, a := range in {
+		out[i] = c.arg(a)
+	}
+	return out
+}
+
+func (c conn) arg(a any) any {
+	switch v := a.(type) {
+	case time.Time:
+		return c.timeArg(v)
+	case *time.Time:
+		if v == nil {
+			return nil
+		}
+		return c.timeArg(*v)
+	case json.RawMessage:
+		if v == nil {
+			return nil
+		}
+		return string(v)
+	case *json.RawMessage:
+		if v == nil || *v == nil {
+			return nil
+		}
+		return string(*v)
+	case schema.StateType:
+		return string(v)
+	case *schema.StateType:
+		if v == nil {
+			return nil
+		}
+		return string(*v)
+	}
+	return a
+}
+
+// timeLayout is fixed width so that text comparison orders times.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+func (c conn) timeArg(t time.Time) any {
+	t = t.UTC().Truncate(time.Microsecond)
+	if c.d.TextTimes {
+		return t.Format(timeLayout)
+	}
+	return t
+}
+
+func (s *Store) r() conn { return conn{q: s.reader, d: s.d} }
+
+// read runs fn against the reader pool under the statement timeout.
+func (s *Store) read(ctx context.Context, fn func(context.Context, conn) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return fn(ctx, s.r())
+}
+
+// tx runs fn in one write transaction under the statement timeout, committing
+// if it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(context.Context, conn) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	t, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	if err := fn(ctx, conn{q: t, d: s.d}); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	return classify(t.Commit())
+}

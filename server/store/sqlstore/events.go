@@ -1,0 +1,109 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+// InsertEvents stores events whose ids are new, with one event_resources
+// row for the resource and each related resource.
+func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	inserted := 0
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		inserted = 0
+		now := s.clock()
+		for _, e := range events {
+			related := nonNil(e.Related)
+			ids := make([]string, len(related))
+			for i, r := range related {
+				ids[i] = r.ID()
+			}
+			res, err := c.exec(ctx, `INSERT INTO events (id, occurred, event, resource_id, resource, related_resource_ids, related, payload, received, recorded, follows)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+				e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
+				orEmpty(e.Payload), e.Received, now, e.Follows)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // seen before: the client re-sends after a reconnect
+			}
+			inserted++
+			if err := insertEventResource(ctx, c, e, e.Resource, ""); err != nil {
+				return err
+			}
+			for _, r := range related {
+				if err := insertEventResource(ctx, c, e, r, r.Role()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return inserted, err
+}
+
+func insertEventResource(ctx context.Context, c conn, e schema.Event, r schema.Resource, role string) error {
+	_, err := c.exec(ctx, `INSERT INTO event_resources (id, occurred, resource_id, resource_role, resource, event_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		uuid.Must(uuid.NewV7()), e.Occurred, r.ID(), role, mustJSON(r), e.ID)
+	return err
+}
+
+func (s *Store) eventWhere(f store.EventFilter) *where {
+	w := newWhere(s.d)
+	if f.Names != nil {
+		w.in("events.event", anyArgs(f.Names), false)
+	}
+	if f.ResourceIDs != nil {
+		ids := newWhere(s.d)
+		ids.in("er.resource_id", anyArgs(f.ResourceIDs), false)
+		w.sub("events.id IN (SELECT er.event_id FROM event_resources er WHERE "+ids.sql()+")", ids)
+	}
+	if f.Since != nil {
+		w.add("events.occurred >= ?", *f.Since)
+	}
+	if f.Until != nil {
+		w.add("events.occurred <= ?", *f.Until)
+	}
+	return w
+}
+
+// ReadEvents returns stored events, oldest first.
+func (s *Store) ReadEvents(ctx context.Context, f store.EventFilter, limit int) ([]schema.Event, error) {
+	w := s.eventWhere(f)
+	var out []schema.Event
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT id, occurred, event, resource, related, payload, received, follows FROM events
+			WHERE `+w.sql()+` ORDER BY occurred, id`+s.page(schema.Page{Limit: &limit}), w.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e schema.Event
+			var received time.Time
+			if err := rows.Scan(&e.ID, ts(&e.Occurred), &e.Event, jsonInto{&e.Resource}, jsonInto{&e.Related},
+				jsonCol{&e.Payload}, ts(&received), nullUUID{&e.Follows}); err != nil {
+				return classify(err)
+			}
+			e.Received = received
+			out = append(out, e)
+		}
+		return classify(rows.Err())
+	})
+	return nonNil(out), err
+}
+
+// CountEvents counts stored events matching f.
+func (s *Store) CountEvents(ctx context.Context, f store.EventFilter) (int, error) {
+	w := s.eventWhere(f)
+	return s.count(ctx, `SELECT count(*) FROM events WHERE `+w.sql(), w.args)
+}

@@ -1,0 +1,298 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/orchestration"
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+const flowRunColumns = `flow_run.id, flow_run.created, flow_run.updated, flow_run.name, flow_run.flow_id,
+	flow_run.state_id, flow_run.deployment_id, flow_run.deployment_version, flow_run.work_queue_id,
+	flow_run.work_queue_name, flow_run.work_pool_id, flow_run.work_pool_name, flow_run.flow_version,
+	flow_run.parameters, flow_run.idempotency_key, flow_run.context, flow_run.empirical_policy,
+	flow_run.tags, flow_run.labels, flow_run.parent_task_run_id, flow_run.state_type, flow_run.state_name,
+	flow_run.run_count, flow_run.expected_start_time, flow_run.next_scheduled_start_time,
+	flow_run.start_time, flow_run.end_time, flow_run.total_run_time, flow_run.auto_scheduled,
+	flow_run.infrastructure_document_id, flow_run.infrastructure_pid, flow_run.created_by,
+	flow_run.job_variables, ` + stateColumns
+
+const flowRunFrom = ` FROM flow_run LEFT JOIN flow_run_state st ON st.id = flow_run.state_id`
+
+func scanFlowRun(row interface{ Scan(...any) error }) (schema.FlowRun, error) {
+	var r schema.FlowRun
+	var st stateScan
+	var stateType *string
+	dest := []any{&r.ID, ts(&r.Created), ts(&r.Updated), &r.Name, &r.FlowID,
+		nullUUID{&r.StateID}, nullUUID{&r.DeploymentID}, nullString{&r.DeploymentVersion}, nullUUID{&r.WorkQueueID},
+		nullString{&r.WorkQueueName}, nullUUID{&r.WorkPoolID}, nullString{&r.WorkPoolName}, nullString{&r.FlowVersion},
+		jsonCol{&r.Parameters}, nullString{&r.IdempotencyKey}, jsonCol{&r.Context}, jsonInto{&r.EmpiricalPolicy},
+		jsonInto{&r.Tags}, jsonCol{&r.Labels}, nullUUID{&r.ParentTaskRunID}, nullString{&stateType}, nullString{&r.StateName},
+		&r.RunCount, nullTime{&r.ExpectedStartTime}, nullTime{&r.NextScheduledStartTime},
+		nullTime{&r.StartTime}, nullTime{&r.EndTime}, &r.TotalRunTime, &r.AutoScheduled,
+		nullUUID{&r.InfrastructureDocumentID}, nullString{&r.InfrastructurePID}, jsonInto{&r.CreatedBy},
+		jsonCol{&r.JobVariables}}
+	if err := row.Scan(append(dest, st.dest()...)...); err != nil {
+		return r, classify(err)
+	}
+	if stateType != nil {
+		t := schema.StateType(*stateType)
+		r.StateType = &t
+	}
+	r.EmpiricalPolicy.Normalize()
+	r.Tags = nonNil(r.Tags)
+	var err error
+	r.State, err = st.state()
+	return r, err
+}
+
+// CreateFlowRun inserts a run with its initial state, or returns the run
+// already holding the same idempotency key.
+func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.FlowRun, bool, error) {
+	var out schema.FlowRun
+	created := false
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		if run.IdempotencyKey != nil {
+			existing, err := scanFlowRun(c.queryRow(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE flow_run.flow_id = ? AND flow_run.idempotency_key = ?`, run.FlowID, *run.IdempotencyKey))
+			if err == nil {
+				out = existing
+				return nil
+			}
+			if !errors.Is(err, schema.ErrNotFound) {
+				return err
+			}
+		}
+		now := s.clock()
+		run.Created, run.Updated = now, now
+		if _, err := c.exec(ctx, `INSERT INTO flow_run (id, created, updated, name, flow_id, deployment_id, deployment_version,
+			work_queue_id, work_queue_name, work_pool_id, work_pool_name, flow_version, parameters, idempotency_key, context,
+			empirical_policy, tags, labels, parent_task_run_id, auto_scheduled, infrastructure_document_id,
+			infrastructure_pid, created_by, job_variables)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			run.ID, now, now, run.Name, run.FlowID, run.DeploymentID, run.DeploymentVersion,
+			run.WorkQueueID, run.WorkQueueName, run.WorkPoolID, run.WorkPoolName, run.FlowVersion, run.Parameters, run.IdempotencyKey, run.Context,
+			mustJSON(run.EmpiricalPolicy), mustJSON(nonNil(run.Tags)), run.Labels, run.ParentTaskRunID, run.AutoScheduled, run.InfrastructureDocumentID,
+			run.InfrastructurePID, createdByJSON(run.CreatedBy), run.JobVariables); err != nil {
+			return err
+		}
+		if run.State != nil {
+			st, err := insertState(ctx, c, "flow_run_state", "flow_run_id", run.ID, *run.State, now)
+			if err != nil {
+				return err
+			}
+			run.State = &st
+			if err := s.writeFlowRunBookkeeping(ctx, c, run); err != nil {
+				return err
+			}
+		}
+		created = true
+		out = run
+		return nil
+	})
+	return out, created, err
+}
+
+func createdByJSON(c *schema.CreatedBy) json.RawMessage {
+	if c == nil {
+		return nil
+	}
+	return mustJSON(c)
+}
+
+// writeFlowRunBookkeeping stores the fields the orchestration transforms keep.
+func (s *Store) writeFlowRunBookkeeping(ctx context.Context, c conn, run schema.FlowRun) error {
+	var stateTS any
+	if run.State != nil {
+		stateTS = run.State.Timestamp
+		run.StateID = &run.State.ID
+	}
+	_, err := c.exec(ctx, `UPDATE flow_run SET state_id = ?, state_type = ?, state_name = ?, state_timestamp = ?,
+		run_count = ?, expected_start_time = ?, next_scheduled_start_time = ?, start_time = ?, end_time = ?,
+		total_run_time = ?, empirical_policy = ?, updated = ? WHERE id = ?`,
+		run.StateID, run.StateType, run.StateName, stateTS,
+		run.RunCount, run.ExpectedStartTime, run.NextScheduledStartTime, run.StartTime, run.EndTime,
+		run.TotalRunTime, mustJSON(run.EmpiricalPolicy), s.clock(), run.ID)
+	return err
+}
+
+// ReadFlowRun returns one run with its current state.
+func (s *Store) ReadFlowRun(ctx context.Context, id uuid.UUID) (schema.FlowRun, error) {
+	var r schema.FlowRun
+	err := s.read(ctx, func(ctx context.Context, c conn) (err error) {
+		r, err = scanFlowRun(c.queryRow(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE flow_run.id = ?`, id))
+		return err
+	})
+	return r, err
+}
+
+// UpdateFlowRun applies the set fields of u.
+func (s *Store) UpdateFlowRun(ctx context.Context, id uuid.UUID, u schema.FlowRunUpdate) error {
+	sets := []string{}
+	args := []any{}
+	set := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
+	if u.Name != nil {
+		set("name", *u.Name)
+	}
+	if u.FlowVersion != nil {
+		set("flow_version", *u.FlowVersion)
+	}
+	if len(u.Parameters) > 0 && string(u.Parameters) != "null" {
+		set("parameters", u.Parameters)
+	}
+	if u.EmpiricalPolicy != nil {
+		p := *u.EmpiricalPolicy
+		p.Normalize()
+		set("empirical_policy", mustJSON(p))
+	}
+	if u.Tags != nil {
+		set("tags", mustJSON(nonNil(*u.Tags)))
+	}
+	if u.InfrastructurePID != nil {
+		set("infrastructure_pid", *u.InfrastructurePID)
+	}
+	if len(u.JobVariables) > 0 && string(u.JobVariables) != "null" {
+		set("job_variables", u.JobVariables)
+	}
+	set("updated", s.clock())
+	q := `UPDATE flow_run SET `
+	for i, st := range sets {
+		if i > 0 {
+			q += ", "
+		}
+		q += st
+	}
+	return s.tx(ctx, func(ctx context.Context, c conn) error {
+		return mustDelete(c.exec(ctx, q+` WHERE id = ?`, append(args, id)...))
+	})
+}
+
+// MergeFlowRunLabels merges labels into the run's labels.
+func (s *Store) MergeFlowRunLabels(ctx context.Context, id uuid.UUID, labels json.RawMessage) error {
+	return s.tx(ctx, func(ctx context.Context, c conn) error {
+		return mustDelete(c.exec(ctx, `UPDATE flow_run SET labels = `+s.d.JSONMerge("labels")+`, updated = ? WHERE id = ?`, labels, s.clock(), id))
+	})
+}
+
+// DeleteFlowRun deletes a run, its states and its task runs.
+func (s *Store) DeleteFlowRun(ctx context.Context, id uuid.UUID) error {
+	return s.tx(ctx, func(ctx context.Context, c conn) error {
+		if err := deleteTaskRunsOf(ctx, c, `SELECT id FROM flow_run WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return mustDelete(c.exec(ctx, `DELETE FROM flow_run WHERE id = ?`, id))
+	})
+}
+
+// deleteTaskRunsOf deletes the task runs of the flow runs selected by
+// runsQuery (which has the given arguments); task_run has no foreign key to
+// cascade from.
+func deleteTaskRunsOf(ctx context.Context, c conn, runsQuery string, args ...any) error {
+	_, err := c.exec(ctx, `DELETE FROM task_run WHERE flow_run_id IN (`+runsQuery+`)`, args...)
+	return err
+}
+
+var flowRunSorts = map[string]string{
+	"":                              "flow_run.id DESC",
+	"ID_DESC":                       "flow_run.id DESC",
+	"START_TIME_ASC":                "coalesce(flow_run.start_time, flow_run.expected_start_time) ASC",
+	"START_TIME_DESC":               "coalesce(flow_run.start_time, flow_run.expected_start_time) DESC",
+	"EXPECTED_START_TIME_ASC":       "flow_run.expected_start_time ASC",
+	"EXPECTED_START_TIME_DESC":      "flow_run.expected_start_time DESC",
+	"NAME_ASC":                      "flow_run.name ASC",
+	"NAME_DESC":                     "flow_run.name DESC",
+	"NEXT_SCHEDULED_START_TIME_ASC": "flow_run.next_scheduled_start_time ASC",
+	"END_TIME_DESC":                 "flow_run.end_time DESC",
+	"CREATED_DESC":                  "flow_run.created DESC",
+	"UPDATED_DESC":                  "flow_run.updated DESC",
+}
+
+func (s *Store) flowRunWhere(q schema.Query) *where {
+	w := newWhere(s.d)
+	s.flowRunFilter(w, "flow_run", q.FlowRuns)
+	if q.Flows != nil {
+		fw := newWhere(s.d)
+		s.flowFilter(fw, "flow", q.Flows)
+		w.sub("flow_run.flow_id IN (SELECT flow.id FROM flow WHERE "+fw.sql()+")", fw)
+	}
+	s.taskRunsOfFlowRun(w, q.TaskRuns)
+	return w
+}
+
+// FilterFlowRuns returns the runs matching q.
+func (s *Store) FilterFlowRuns(ctx context.Context, q schema.Query) ([]schema.FlowRun, error) {
+	order, err := sortClause(flowRunSorts, q.Sort)
+	if err != nil {
+		return nil, err
+	}
+	w := s.flowRunWhere(q)
+	var out []schema.FlowRun
+	err = s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE `+w.sql()+` ORDER BY `+order+`, flow_run.id`+s.page(q.Page), w.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanFlowRun(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return classify(rows.Err())
+	})
+	return nonNil(out), err
+}
+
+// CountFlowRuns counts the runs matching q.
+func (s *Store) CountFlowRuns(ctx context.Context, q schema.Query) (int, error) {
+	w := s.flowRunWhere(q)
+	return s.count(ctx, `SELECT count(*) FROM flow_run WHERE `+w.sql(), w.args)
+}
+
+// SetFlowRunState reads the run under lock, lets decide rule, and writes the
+// outcome in the same transaction.
+func (s *Store) SetFlowRunState(ctx context.Context, id uuid.UUID, decide store.FlowRunDecider) (orchestration.FlowRunResult, error) {
+	var res orchestration.FlowRunResult
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		run, err := scanFlowRun(c.queryRow(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE flow_run.id = ?`+s.d.ForUpdate("flow_run"), id))
+		if err != nil {
+			return err
+		}
+		res = decide(run)
+		if res.Write == nil {
+			// Nothing written, but a rule may still have changed the run's
+			// policy (HandleResumingPausedFlows marks it resuming).
+			if reflect.DeepEqual(res.Run.EmpiricalPolicy, run.EmpiricalPolicy) {
+				return nil
+			}
+			_, err := c.exec(ctx, `UPDATE flow_run SET empirical_policy = ?, updated = ? WHERE id = ?`, mustJSON(res.Run.EmpiricalPolicy), s.clock(), id)
+			return err
+		}
+		st, err := insertState(ctx, c, "flow_run_state", "flow_run_id", id, *res.Write, s.clock())
+		if err != nil {
+			return err
+		}
+		res.Write = &st
+		res.Run.State = &st
+		res.Run.StateID = &st.ID
+		return s.writeFlowRunBookkeeping(ctx, c, res.Run)
+	})
+	return res, err
+}
+
+// ReadFlowRunState returns one flow-run state.
+func (s *Store) ReadFlowRunState(ctx context.Context, id uuid.UUID) (schema.State, error) {
+	return s.readState(ctx, "flow_run_state", id)
+}
+
+// ReadFlowRunStates returns a run's states, oldest first.
+func (s *Store) ReadFlowRunStates(ctx context.Context, flowRunID uuid.UUID) ([]schema.State, error) {
+	return s.readStates(ctx, "flow_run_state", "flow_run_id", flowRunID)
+}

@@ -1,0 +1,88 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// logBatch bounds the rows of one INSERT: SQLite allows 32766 parameters
+// and PostgreSQL 65535; ten columns a row stays well inside both.
+const logBatch = 500
+
+// CreateLogs stores a batch of logs in one transaction.
+func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(ctx context.Context, c conn) error {
+		now := s.clock()
+		for start := 0; start < len(logs); start += logBatch {
+			chunk := logs[start:min(start+logBatch, len(logs))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO log (id, created, updated, name, level, flow_run_id, task_run_id, worker_id, message, timestamp) VALUES `)
+			args := make([]any, 0, len(chunk)*10)
+			for i, l := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				args = append(args, uuid.Must(uuid.NewV7()), now, now, l.Name, l.Level, l.FlowRunID, l.TaskRunID, l.WorkerID, l.Message, l.Timestamp)
+			}
+			if _, err := c.exec(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+var logSorts = map[string]string{
+	"":               "log.timestamp ASC",
+	"TIMESTAMP_ASC":  "log.timestamp ASC",
+	"TIMESTAMP_DESC": "log.timestamp DESC",
+}
+
+// FilterLogs returns the logs matching q.
+func (s *Store) FilterLogs(ctx context.Context, q schema.LogQuery) ([]schema.Log, error) {
+	order, err := sortClause(logSorts, q.Sort)
+	if err != nil {
+		return nil, err
+	}
+	w := newWhere(s.d)
+	if f := q.Logs; f != nil {
+		if f.Level != nil {
+			if f.Level.GE != nil {
+				w.add("log.level >= ?", *f.Level.GE)
+			}
+			if f.Level.LE != nil {
+				w.add("log.level <= ?", *f.Level.LE)
+			}
+		}
+		w.times("log.timestamp", f.Timestamp)
+		w.ids("log.flow_run_id", f.FlowRunID)
+		w.ids("log.task_run_id", f.TaskRunID)
+	}
+	var out []schema.Log
+	err = s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT id, created, updated, name, level, flow_run_id, task_run_id, worker_id, message, timestamp
+			FROM log WHERE `+w.sql()+` ORDER BY `+order+`, log.id`+s.page(q.Page), w.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l schema.Log
+			if err := rows.Scan(&l.ID, ts(&l.Created), ts(&l.Updated), &l.Name, &l.Level, nullUUID{&l.FlowRunID},
+				nullUUID{&l.TaskRunID}, nullUUID{&l.WorkerID}, &l.Message, ts(&l.Timestamp)); err != nil {
+				return classify(err)
+			}
+			out = append(out, l)
+		}
+		return classify(rows.Err())
+	})
+	return nonNil(out), err
+}

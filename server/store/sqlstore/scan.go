@@ -1,0 +1,134 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Scanners that read a column the same way from either backend: SQLite hands
+// back text where PostgreSQL hands back typed values.
+
+// timeCol scans a nullable timestamp.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case time.Time:
+		*c.t = x.UTC()
+	case string:
+		return c.parse(x)
+	case []byte:
+		return c.parse(string(x))
+	default:
+		return fmt.Errorf("cannot scan %T into a time", v)
+	}
+	return nil
+}
+
+func (c timeCol) parse(s string) error {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*c.t = t.UTC()
+	return nil
+}
+
+// ts scans a NOT NULL timestamp into t.
+func ts(t *time.Time) sql.Scanner { return timeCol{t} }
+
+// nullTime scans a nullable timestamp into *p (nil for NULL).
+type nullTime struct{ p **time.Time }
+
+func (n nullTime) Scan(v any) error {
+	if v == nil {
+		*n.p = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeCol{&t}).Scan(v); err != nil {
+		return err
+	}
+	*n.p = &t
+	return nil
+}
+
+// nullUUID scans a nullable UUID into *p.
+type nullUUID struct{ p **uuid.UUID }
+
+func (n nullUUID) Scan(v any) error {
+	var u uuid.NullUUID
+	if err := u.Scan(v); err != nil {
+		return err
+	}
+	if !u.Valid {
+		*n.p = nil
+		return nil
+	}
+	id := u.UUID
+	*n.p = &id
+	return nil
+}
+
+// nullString scans a nullable text column into *p.
+type nullString struct{ p **string }
+
+func (n nullString) Scan(v any) error {
+	var s sql.NullString
+	if err := s.Scan(v); err != nil {
+		return err
+	}
+	if !s.Valid {
+		*n.p = nil
+		return nil
+	}
+	str := s.String
+	*n.p = &str
+	return nil
+}
+
+// jsonCol scans JSON text into raw bytes (nil for NULL).
+type jsonCol struct{ p *json.RawMessage }
+
+func (j jsonCol) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*j.p = nil
+	case string:
+		*j.p = json.RawMessage(x)
+	case []byte:
+		*j.p = append(json.RawMessage(nil), x...)
+	default:
+		return fmt.Errorf("cannot scan %T into JSON", v)
+	}
+	return nil
+}
+
+// jsonInto scans a JSON column and decodes it into dst.
+type jsonInto struct{ dst any }
+
+func (j jsonInto) Scan(v any) error {
+	var raw json.RawMessage
+	if err := (jsonCol{&raw}).Scan(v); err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	return json.Unmarshal(raw, j.dst)
+}
+
+// mustJSON encodes a value the server built itself.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("sqlstore: encoding %T: %v", v, err))
+	}
+	return b
+}

@@ -1,0 +1,316 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/orchestration"
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+const taskRunColumns = `task_run.id, task_run.created, task_run.updated, task_run.name, task_run.flow_run_id,
+	task_run.task_key, task_run.dynamic_key, task_run.cache_key, task_run.cache_expiration, task_run.task_version,
+	task_run.empirical_policy, task_run.tags, task_run.labels, task_run.state_id, task_run.task_inputs,
+	task_run.state_type, task_run.state_name, task_run.run_count, task_run.flow_run_run_count,
+	task_run.expected_start_time, task_run.next_scheduled_start_time, task_run.start_time, task_run.end_time,
+	task_run.total_run_time, ` + stateColumns
+
+const taskRunFrom = ` FROM task_run LEFT JOIN task_run_state st ON st.id = task_run.state_id`
+
+func scanTaskRun(row interface{ Scan(...any) error }) (schema.TaskRun, error) {
+	var r schema.TaskRun
+	var st stateScan
+	var stateType *string
+	dest := []any{&r.ID, ts(&r.Created), ts(&r.Updated), &r.Name, nullUUID{&r.FlowRunID},
+		&r.TaskKey, &r.DynamicKey, nullString{&r.CacheKey}, nullTime{&r.CacheExpiration}, nullString{&r.TaskVersion},
+		jsonInto{&r.EmpiricalPolicy}, jsonInto{&r.Tags}, jsonCol{&r.Labels}, nullUUID{&r.StateID}, jsonCol{&r.TaskInputs},
+		nullString{&stateType}, nullString{&r.StateName}, &r.RunCount, &r.FlowRunRunCount,
+		nullTime{&r.ExpectedStartTime}, nullTime{&r.NextScheduledStartTime}, nullTime{&r.StartTime}, nullTime{&r.EndTime},
+		&r.TotalRunTime}
+	if err := row.Scan(append(dest, st.dest()...)...); err != nil {
+		return r, classify(err)
+	}
+	if stateType != nil {
+		t := schema.StateType(*stateType)
+		r.StateType = &t
+	}
+	r.EmpiricalPolicy.Normalize()
+	r.Tags = nonNil(r.Tags)
+	var err error
+	r.State, err = st.state()
+	return r, err
+}
+
+// CreateTaskRun inserts a task run with its initial state, or returns the one
+// with the same flow run, task key and dynamic key.
+func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun) (schema.TaskRun, bool, error) {
+	var out schema.TaskRun
+	created := false
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		if run.FlowRunID != nil {
+			existing, err := scanTaskRun(c.queryRow(ctx, `SELECT `+taskRunColumns+taskRunFrom+
+				` WHERE task_run.flow_run_id = ? AND task_run.task_key = ? AND task_run.dynamic_key = ? ORDER BY task_run.created LIMIT 1`,
+				*run.FlowRunID, run.TaskKey, run.DynamicKey))
+			if err == nil {
+				out = existing
+				return nil
+			}
+			if !errors.Is(err, schema.ErrNotFound) {
+				return err
+			}
+		}
+		now := s.clock()
+		run.Created, run.Updated = now, now
+		if err := insertTaskRun(ctx, c, run, now, false); err != nil {
+			return err
+		}
+		if run.State != nil {
+			st, err := insertState(ctx, c, "task_run_state", "task_run_id", run.ID, *run.State, now)
+			if err != nil {
+				return err
+			}
+			run.State = &st
+			run.StateID = &st.ID
+			if err := s.writeTaskRunBookkeeping(ctx, c, run); err != nil {
+				return err
+			}
+		}
+		created = true
+		out = run
+		return nil
+	})
+	return out, created, err
+}
+
+// insertTaskRun writes a task run row with its denormalised state fields.
+// With upsert, an existing row with the same id is overwritten, but only by
+// a state at least as new as the one it has.
+func insertTaskRun(ctx context.Context, c conn, r schema.TaskRun, now any, upsert bool) error {
+	var stateTS any
+	if r.State != nil {
+		stateTS = r.State.Timestamp
+	}
+	q := `INSERT INTO task_run (id, created, updated, name, flow_run_id, task_key, dynamic_key, cache_key,
+		cache_expiration, task_version, empirical_policy, tags, labels, state_id, task_inputs, state_type, state_name,
+		state_timestamp, run_count, flow_run_run_count, expected_start_time, next_scheduled_start_time, start_time,
+		end_time, total_run_time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if upsert {
+		q += ` ON CONFLICT (id) DO UPDATE SET updated = excluded.updated, name = excluded.name,
+		cache_key = excluded.cache_key, cache_expiration = excluded.cache_expiration, task_version = excluded.task_version,
+		empirical_policy = excluded.empirical_policy, tags = excluded.tags, labels = excluded.labels,
+		state_id = excluded.state_id, task_inputs = excluded.task_inputs, state_type = excluded.state_type,
+		state_name = excluded.state_name, state_timestamp = excluded.state_timestamp, run_count = excluded.run_count,
+		flow_run_run_count = excluded.flow_run_run_count, expected_start_time = excluded.expected_start_time,
+		next_scheduled_start_time = excluded.next_scheduled_start_time, start_time = excluded.start_time,
+		end_time = excluded.end_time, total_run_time = excluded.total_run_time
+		WHERE task_run.state_timestamp IS NULL OR excluded.state_timestamp >= task_run.state_timestamp`
+	}
+	_, err := c.exec(ctx, q, r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
+		r.CacheExpiration, r.TaskVersion, mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels), r.StateID, orEmpty(r.TaskInputs),
+		r.StateType, r.StateName, stateTS, r.RunCount, r.FlowRunRunCount, r.ExpectedStartTime, r.NextScheduledStartTime,
+		r.StartTime, r.EndTime, r.TotalRunTime)
+	return err
+}
+
+func orEmpty(raw []byte) any {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "{}"
+	}
+	return string(raw)
+}
+
+func (s *Store) writeTaskRunBookkeeping(ctx context.Context, c conn, run schema.TaskRun) error {
+	var stateTS any
+	if run.State != nil {
+		stateTS = run.State.Timestamp
+		run.StateID = &run.State.ID
+	}
+	_, err := c.exec(ctx, `UPDATE task_run SET state_id = ?, state_type = ?, state_name = ?, state_timestamp = ?,
+		run_count = ?, flow_run_run_count = ?, expected_start_time = ?, next_scheduled_start_time = ?, start_time = ?,
+		end_time = ?, total_run_time = ?, cache_key = ?, cache_expiration = ?, updated = ? WHERE id = ?`,
+		run.StateID, run.StateType, run.StateName, stateTS,
+		run.RunCount, run.FlowRunRunCount, run.ExpectedStartTime, run.NextScheduledStartTime, run.StartTime,
+		run.EndTime, run.TotalRunTime, run.CacheKey, run.CacheExpiration, s.clock(), run.ID)
+	return err
+}
+
+// ReadTaskRun returns one task run with its current state.
+func (s *Store) ReadTaskRun(ctx context.Context, id uuid.UUID) (schema.TaskRun, error) {
+	var r schema.TaskRun
+	err := s.read(ctx, func(ctx context.Context, c conn) (err error) {
+		r, err = scanTaskRun(c.queryRow(ctx, `SELECT `+taskRunColumns+taskRunFrom+` WHERE task_run.id = ?`, id))
+		return err
+	})
+	return r, err
+}
+
+// UpdateTaskRun renames a task run.
+func (s *Store) UpdateTaskRun(ctx context.Context, id uuid.UUID, u schema.TaskRunUpdate) error {
+	return s.tx(ctx, func(ctx context.Context, c conn) error {
+		if u.Name == nil {
+			var n int
+			return classify(c.queryRow(ctx, `SELECT 1 FROM task_run WHERE id = ?`, id).Scan(&n))
+		}
+		return mustDelete(c.exec(ctx, `UPDATE task_run SET name = ?, updated = ? WHERE id = ?`, *u.Name, s.clock(), id))
+	})
+}
+
+// DeleteTaskRun deletes a task run and its states.
+func (s *Store) DeleteTaskRun(ctx context.Context, id uuid.UUID) error {
+	return s.tx(ctx, func(ctx context.Context, c conn) error {
+		return mustDelete(c.exec(ctx, `DELETE FROM task_run WHERE id = ?`, id))
+	})
+}
+
+var taskRunSorts = map[string]string{
+	"":                              "task_run.id DESC",
+	"ID_DESC":                       "task_run.id DESC",
+	"EXPECTED_START_TIME_ASC":       "task_run.expected_start_time ASC",
+	"EXPECTED_START_TIME_DESC":      "task_run.expected_start_time DESC",
+	"NAME_ASC":                      "task_run.name ASC",
+	"NAME_DESC":                     "task_run.name DESC",
+	"NEXT_SCHEDULED_START_TIME_ASC": "task_run.next_scheduled_start_time ASC",
+	"END_TIME_DESC":                 "task_run.end_time DESC",
+}
+
+func (s *Store) taskRunWhere(q schema.Query) *where {
+	w := newWhere(s.d)
+	s.taskRunFilter(w, "task_run", q.TaskRuns)
+	if q.FlowRuns != nil || q.Flows != nil {
+		fr := s.flowRunWhere(schema.Query{Flows: q.Flows, FlowRuns: q.FlowRuns})
+		w.sub("task_run.flow_run_id IN (SELECT flow_run.id FROM flow_run WHERE "+fr.sql()+")", fr)
+	}
+	return w
+}
+
+// FilterTaskRuns returns the task runs matching q.
+func (s *Store) FilterTaskRuns(ctx context.Context, q schema.Query) ([]schema.TaskRun, error) {
+	order, err := sortClause(taskRunSorts, q.Sort)
+	if err != nil {
+		return nil, err
+	}
+	w := s.taskRunWhere(q)
+	var out []schema.TaskRun
+	err = s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT `+taskRunColumns+taskRunFrom+` WHERE `+w.sql()+` ORDER BY `+order+`, task_run.id`+s.page(q.Page), w.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanTaskRun(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return classify(rows.Err())
+	})
+	return nonNil(out), err
+}
+
+// CountTaskRuns counts the task runs matching q.
+func (s *Store) CountTaskRuns(ctx context.Context, q schema.Query) (int, error) {
+	w := s.taskRunWhere(q)
+	return s.count(ctx, `SELECT count(*) FROM task_run WHERE `+w.sql(), w.args)
+}
+
+// SetTaskRunState reads the task run under lock with its flow run and cache
+// hit, lets decide rule, and writes the outcome.
+func (s *Store) SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide store.TaskRunDecider) (orchestration.TaskRunResult, error) {
+	var res orchestration.TaskRunResult
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		run, err := scanTaskRun(c.queryRow(ctx, `SELECT `+taskRunColumns+taskRunFrom+` WHERE task_run.id = ?`+s.d.ForUpdate("task_run"), id))
+		if err != nil {
+			return err
+		}
+		var flowRun *schema.FlowRun
+		if run.FlowRunID != nil {
+			fr, err := scanFlowRun(c.queryRow(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE flow_run.id = ?`, *run.FlowRunID))
+			switch {
+			case err == nil:
+				flowRun = &fr
+			case !errors.Is(err, schema.ErrNotFound):
+				return err
+			}
+		}
+		var cached *schema.State
+		if cacheKey != nil {
+			st, err := scanState(c.queryRow(ctx, `SELECT `+stateColumns+` FROM task_run_state_cache cache
+				JOIN task_run_state st ON st.id = cache.task_run_state_id
+				WHERE cache.cache_key = ? AND (cache.cache_expiration IS NULL OR cache.cache_expiration > ?)
+				ORDER BY cache.created DESC LIMIT 1`, *cacheKey, s.clock()))
+			switch {
+			case err == nil:
+				cached = &st
+			case !errors.Is(err, schema.ErrNotFound):
+				return err
+			}
+		}
+		res = decide(run, flowRun, cached)
+		if res.Write == nil {
+			res.Run = run
+			return nil
+		}
+		now := s.clock()
+		st, err := insertState(ctx, c, "task_run_state", "task_run_id", id, *res.Write, now)
+		if err != nil {
+			return err
+		}
+		res.Write = &st
+		res.Run.State = &st
+		res.Run.StateID = &st.ID
+		if err := s.writeTaskRunBookkeeping(ctx, c, res.Run); err != nil {
+			return err
+		}
+		if res.Cache != nil {
+			_, err = c.exec(ctx, `INSERT INTO task_run_state_cache (id, created, updated, cache_key, cache_expiration, task_run_state_id) VALUES (?, ?, ?, ?, ?, ?)`,
+				uuid.Must(uuid.NewV7()), now, now, res.Cache.Key, res.Cache.Expiration, st.ID)
+		}
+		return err
+	})
+	return res, err
+}
+
+// ReadTaskRunState returns one task-run state.
+func (s *Store) ReadTaskRunState(ctx context.Context, id uuid.UUID) (schema.State, error) {
+	return s.readState(ctx, "task_run_state", id)
+}
+
+// ReadTaskRunStates returns a task run's states, oldest first.
+func (s *Store) ReadTaskRunStates(ctx context.Context, taskRunID uuid.UUID) ([]schema.State, error) {
+	return s.readStates(ctx, "task_run_state", "task_run_id", taskRunID)
+}
+
+// RecordTaskRunStates upserts task runs reported by client-side
+// orchestration, in one transaction for the batch.
+func (s *Store) RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(ctx context.Context, c conn) error {
+		now := s.clock()
+		for _, r := range runs {
+			if r.State != nil {
+				r.StateID = &r.State.ID
+			}
+			if err := insertTaskRun(ctx, c, r, now, true); err != nil {
+				return err
+			}
+			if r.State == nil {
+				continue
+			}
+			st := *r.State
+			if _, err := c.exec(ctx, `INSERT INTO task_run_state (id, created, updated, task_run_id, type, name, timestamp, message, state_details, data)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				st.ID, now, now, r.ID, st.Type, st.Name, st.Timestamp, st.Message, mustJSON(st.StateDetails), st.Data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

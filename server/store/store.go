@@ -1,0 +1,162 @@
+// Package store defines the server's persistence: narrow interfaces by
+// aggregate, with schema types in and out. Backends live in the sqlite and
+// postgres packages and share one implementation (sqlstore) that differs
+// only in dialect; storetest holds the behavioural suite both must pass.
+//
+// Reads return schema.ErrNotFound for a missing object. Every write is one
+// transaction: a request never leaves a half-written row.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/orchestration"
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// Store is everything the server keeps.
+type Store interface {
+	Flows
+	FlowRuns
+	TaskRuns
+	Logs
+	Artifacts
+	Events
+	CSRFTokens
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Dialect names the backend: "sqlite" or "postgresql".
+	Dialect() string
+	Close() error
+}
+
+// Flows are upserted by name.
+type Flows interface {
+	// UpsertFlow returns the flow named f.Name, creating it if needed;
+	// created says which.
+	UpsertFlow(ctx context.Context, f schema.FlowCreate) (flow schema.Flow, created bool, err error)
+	ReadFlow(ctx context.Context, id uuid.UUID) (schema.Flow, error)
+	ReadFlowByName(ctx context.Context, name string) (schema.Flow, error)
+	FilterFlows(ctx context.Context, q schema.Query) ([]schema.Flow, error)
+	CountFlows(ctx context.Context, q schema.Query) (int, error)
+	UpdateFlow(ctx context.Context, id uuid.UUID, u schema.FlowUpdate) error
+	// DeleteFlow deletes the flow and, with it, its runs.
+	DeleteFlow(ctx context.Context, id uuid.UUID) error
+}
+
+// FlowRunDecider decides a state transition for the run as read inside the
+// write transaction (orchestration.FlowRun with the proposal bound).
+type FlowRunDecider func(run schema.FlowRun) orchestration.FlowRunResult
+
+// FlowRuns are created idempotently by (flow_id, idempotency_key) and change
+// state only through SetFlowRunState.
+type FlowRuns interface {
+	// CreateFlowRun inserts run, with its initial state in run.State if set.
+	// If a run of the same flow with the same idempotency key exists, that run
+	// is returned with created=false and nothing is written.
+	CreateFlowRun(ctx context.Context, run schema.FlowRun) (stored schema.FlowRun, created bool, err error)
+	ReadFlowRun(ctx context.Context, id uuid.UUID) (schema.FlowRun, error)
+	UpdateFlowRun(ctx context.Context, id uuid.UUID, u schema.FlowRunUpdate) error
+	// MergeFlowRunLabels adds labels to the run's labels, replacing equal keys.
+	MergeFlowRunLabels(ctx context.Context, id uuid.UUID, labels json.RawMessage) error
+	DeleteFlowRun(ctx context.Context, id uuid.UUID) error
+	FilterFlowRuns(ctx context.Context, q schema.Query) ([]schema.FlowRun, error)
+	CountFlowRuns(ctx context.Context, q schema.Query) (int, error)
+	// SetFlowRunState locks the run, asks decide, and writes what it says:
+	// the state (its timestamp moved on by a microsecond while it collides with
+	// one of the run's states) and the run's bookkeeping fields.
+	SetFlowRunState(ctx context.Context, id uuid.UUID, decide FlowRunDecider) (orchestration.FlowRunResult, error)
+	ReadFlowRunState(ctx context.Context, id uuid.UUID) (schema.State, error)
+	// ReadFlowRunStates returns a run's state history, oldest first.
+	ReadFlowRunStates(ctx context.Context, flowRunID uuid.UUID) ([]schema.State, error)
+}
+
+// TaskRunDecider decides a task-run transition from the run, its parent
+// flow run (nil when none) and the cached state for the lookup key (nil when
+// none was asked for or found).
+type TaskRunDecider func(run schema.TaskRun, flowRun *schema.FlowRun, cached *schema.State) orchestration.TaskRunResult
+
+// TaskRuns are upserted by (flow_run_id, task_key, dynamic_key).
+type TaskRuns interface {
+	// CreateTaskRun inserts run with its initial state, or returns the run
+	// with the same flow run, task key and dynamic key with created=false.
+	CreateTaskRun(ctx context.Context, run schema.TaskRun) (stored schema.TaskRun, created bool, err error)
+	ReadTaskRun(ctx context.Context, id uuid.UUID) (schema.TaskRun, error)
+	UpdateTaskRun(ctx context.Context, id uuid.UUID, u schema.TaskRunUpdate) error
+	DeleteTaskRun(ctx context.Context, id uuid.UUID) error
+	FilterTaskRuns(ctx context.Context, q schema.Query) ([]schema.TaskRun, error)
+	CountTaskRuns(ctx context.Context, q schema.Query) (int, error)
+	// SetTaskRunState locks the task run and writes what decide says. When
+	// cacheKey is set, the newest unexpired cached state for it is passed in.
+	SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide TaskRunDecider) (orchestration.TaskRunResult, error)
+	ReadTaskRunState(ctx context.Context, id uuid.UUID) (schema.State, error)
+	ReadTaskRunStates(ctx context.Context, taskRunID uuid.UUID) ([]schema.State, error)
+	// RecordTaskRunStates stores task runs as client-side orchestration
+	// reported them in events (the task-run recorder). Each record upserts the
+	// run by id and inserts its state by state id, ignoring a state already
+	// stored; the run's current state moves only to a newer state, so
+	// replayed or reordered events never move a run backwards.
+	RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) error
+}
+
+// Logs are append-only.
+type Logs interface {
+	CreateLogs(ctx context.Context, logs []schema.LogCreate) error
+	FilterLogs(ctx context.Context, q schema.LogQuery) ([]schema.Log, error)
+}
+
+// Artifacts keep, per key, a pointer to the latest one.
+type Artifacts interface {
+	CreateArtifact(ctx context.Context, a schema.ArtifactCreate) (schema.Artifact, error)
+	ReadArtifact(ctx context.Context, id uuid.UUID) (schema.Artifact, error)
+	ReadLatestArtifact(ctx context.Context, key string) (schema.Artifact, error)
+	UpdateArtifact(ctx context.Context, id uuid.UUID, u schema.ArtifactUpdate) error
+	DeleteArtifact(ctx context.Context, id uuid.UUID) error
+	FilterArtifacts(ctx context.Context, q schema.ArtifactQuery) ([]schema.Artifact, error)
+	CountArtifacts(ctx context.Context, q schema.ArtifactQuery) (int, error)
+	// FilterLatestArtifacts is FilterArtifacts over the latest artifact of each key.
+	FilterLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) ([]schema.Artifact, error)
+	CountLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) (int, error)
+}
+
+// Events are stored once per id, with one event_resources row per resource
+// and related resource so filters on resources are indexed.
+type Events interface {
+	// InsertEvents stores events whose ids are new and returns how many were.
+	InsertEvents(ctx context.Context, events []schema.Event) (int, error)
+	// ReadEvents returns stored events in order of occurrence (oldest first),
+	// at most limit, for tests and the events API.
+	ReadEvents(ctx context.Context, f EventFilter, limit int) ([]schema.Event, error)
+	CountEvents(ctx context.Context, f EventFilter) (int, error)
+}
+
+// EventFilter selects stored events. Empty fields match everything.
+type EventFilter struct {
+	Names       []string
+	ResourceIDs []string // the event's resource or any related resource
+	Since       *time.Time
+	Until       *time.Time
+}
+
+// CSRFToken is a token issued to one client.
+type CSRFToken struct {
+	ID         uuid.UUID `json:"id"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	Token      string    `json:"token"`
+	Client     string    `json:"client"`
+	Expiration time.Time `json:"expiration"`
+}
+
+// CSRFTokens hold one token per client.
+type CSRFTokens interface {
+	// IssueCSRFToken replaces the client's token with a fresh one.
+	IssueCSRFToken(ctx context.Context, client string, expiration time.Time) (CSRFToken, error)
+	// ReadCSRFToken returns the client's token, or schema.ErrNotFound.
+	ReadCSRFToken(ctx context.Context, client string) (CSRFToken, error)
+}
