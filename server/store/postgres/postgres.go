@@ -78,7 +78,9 @@ func migrate(ctx context.Context, db *sql.DB) ([]int, error) {
 	if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 		return nil, err
 	}
-	defer func() { _, _ = c.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock) }()
+	defer func() {
+		_, _ = c.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock)
+	}()
 	return sqlstore.Migrate(ctx, db, sqlstore.PostgreSQL, Migrations)
 }
 
