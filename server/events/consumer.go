@@ -1,0 +1,145 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// drainTimeout bounds the final flush on Stop, so a dead database cannot hold
+// shutdown forever.
+const drainTimeout = 30 * time.Second
+
+// maxBackoff caps the wait between attempts at a failed write.
+const maxBackoff = 5 * time.Second
+
+// batchLoop is the engine of the persister and the recorder: it subscribes to
+// the broker and hands batches to write. It waits for one event, takes
+// whatever else is already queued up to batchSize, and writes at once: no
+// timer, so a lone event is written immediately and a burst naturally batches
+// while the previous write runs. A failed write is retried with backoff, then
+// dropped with an error log. Stop (or the end of Start's ctx) drains and
+// writes what is queued.
+type batchLoop struct {
+	name        string
+	subscriber  Subscriber
+	queueSize   int
+	batchSize   int
+	maxAttempts int
+	backoff     time.Duration
+	logger      *slog.Logger
+	keep        func(schema.Event) bool // nil keeps every event
+	write       func(ctx context.Context, batch []schema.Event) error
+
+	mu   sync.Mutex
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Start subscribes, so every event published after Start returns is seen,
+// and runs the loop until Stop or the end of ctx. Writes do not inherit ctx's
+// cancellation: a batch taken off the queue is written, not abandoned.
+func (l *batchLoop) Start(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stop != nil {
+		return errors.New(l.name + " is already running")
+	}
+	sub := l.subscriber.Subscribe(l.name, l.queueSize)
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	go l.run(ctx, sub, l.stop, l.done)
+	return nil
+}
+
+// Stop ends the loop after writing what is queued, and waits for it.
+func (l *batchLoop) Stop() {
+	l.mu.Lock()
+	stop, done := l.stop, l.done
+	l.stop, l.done = nil, nil
+	l.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	close(stop)
+	<-done
+}
+
+func (l *batchLoop) run(ctx context.Context, sub *Subscription, stop, done chan struct{}) {
+	defer close(done)
+	wctx := context.WithoutCancel(ctx)
+	for {
+		select {
+		case ev := <-sub.Events():
+			if !l.kept(ev) {
+				continue
+			}
+			// A fresh slice each time: write may keep it.
+			l.flush(wctx, l.fill(sub, []schema.Event{ev}))
+		case <-stop:
+			l.drain(wctx, sub)
+			return
+		case <-ctx.Done():
+			l.drain(wctx, sub)
+			return
+		}
+	}
+}
+
+// fill adds already-queued events to batch, up to batchSize kept ones. It
+// looks at no more than a queue's worth, so a stream of events that are not
+// kept cannot hold a batch back.
+func (l *batchLoop) fill(sub *Subscription, batch []schema.Event) []schema.Event {
+	for seen := 0; len(batch) < l.batchSize && seen < l.queueSize; seen++ {
+		select {
+		case ev := <-sub.Events():
+			if l.kept(ev) {
+				batch = append(batch, ev)
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (l *batchLoop) kept(ev schema.Event) bool { return l.keep == nil || l.keep(ev) }
+
+func (l *batchLoop) drain(ctx context.Context, sub *Subscription) {
+	sub.Close() // from here nothing more is queued
+	ctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	for {
+		batch := l.fill(sub, nil)
+		if len(batch) == 0 {
+			return
+		}
+		l.flush(ctx, batch)
+	}
+}
+
+// flush writes batch, retrying with backoff.
+func (l *batchLoop) flush(ctx context.Context, batch []schema.Event) {
+	delay := l.backoff
+	for attempt := 1; ; attempt++ {
+		err := l.write(ctx, batch)
+		if err == nil {
+			return
+		}
+		if attempt >= l.maxAttempts || ctx.Err() != nil {
+			l.logger.Error("dropping events after failed writes", "service", l.name,
+				"batch_size", len(batch), "attempts", attempt, "error", err)
+			return
+		}
+		l.logger.Warn("write failed; retrying", "service", l.name,
+			"batch_size", len(batch), "attempt", attempt, "retry_in", delay, "error", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		delay = min(delay*2, maxBackoff)
+	}
+}

@@ -1,0 +1,252 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// recordingStore implements the two store methods the services call: it
+// keeps each call's batch, can fail the next calls, and can hold calls until
+// released.
+type recordingStore struct {
+	mu      sync.Mutex
+	events  [][]schema.Event
+	runs    [][]schema.TaskRun
+	failing int           // fail this many more calls
+	hold    chan struct{} // when set, calls wait for it to close
+	calls   chan struct{} // signalled on every call, if set
+}
+
+var errStoreDown = errors.New("store down")
+
+func (s *recordingStore) enter() error {
+	if s.calls != nil {
+		s.calls <- struct{}{}
+	}
+	s.mu.Lock()
+	hold := s.hold
+	s.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing > 0 {
+		s.failing--
+		return errStoreDown
+	}
+	return nil
+}
+
+func (s *recordingStore) InsertEvents(_ context.Context, events []schema.Event) (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, events)
+	return len(events), nil
+}
+
+func (s *recordingStore) RecordTaskRunStates(_ context.Context, runs []schema.TaskRun) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs = append(s.runs, runs)
+	return nil
+}
+
+func (s *recordingStore) eventBatches() [][]schema.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]schema.Event(nil), s.events...)
+}
+
+func (s *recordingStore) allEvents() []schema.Event {
+	var all []schema.Event
+	for _, b := range s.eventBatches() {
+		all = append(all, b...)
+	}
+	return all
+}
+
+func (s *recordingStore) allRuns() []schema.TaskRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []schema.TaskRun
+	for _, b := range s.runs {
+		all = append(all, b...)
+	}
+	return all
+}
+
+func TestPersisterWritesEverything(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	st := &recordingStore{}
+	p := NewPersister(b, st, PersisterConfig{BatchSize: 4}, discardLogger())
+	require.NoError(t, p.Start(t.Context()))
+	require.Error(t, p.Start(t.Context()), "already running")
+
+	evs := testEvents(10)
+	require.NoError(t, b.Publish(t.Context(), evs...))
+	require.Eventually(t, func() bool { return len(st.allEvents()) == 10 }, 5*time.Second, time.Millisecond)
+	p.Stop()
+	p.Stop() // idempotent
+
+	require.Equal(t, evs, st.allEvents())
+	for _, batch := range st.eventBatches() {
+		require.LessOrEqual(t, len(batch), 4)
+	}
+}
+
+func TestPersisterBatchesWhileAWriteRuns(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	st := &recordingStore{hold: make(chan struct{}), calls: make(chan struct{}, 10)}
+	p := NewPersister(b, st, PersisterConfig{BatchSize: 20}, discardLogger())
+	require.NoError(t, p.Start(t.Context()))
+	defer p.Stop()
+
+	evs := testEvents(6)
+	require.NoError(t, b.Publish(t.Context(), evs[0]))
+	<-st.calls // the first event is written at once, alone
+	require.NoError(t, b.Publish(t.Context(), evs[1:]...))
+	close(st.hold)
+
+	require.Eventually(t, func() bool { return len(st.allEvents()) == 6 }, 5*time.Second, time.Millisecond)
+	batches := st.eventBatches()
+	require.Len(t, batches, 2)
+	require.Equal(t, evs[:1], batches[0])
+	require.Equal(t, evs[1:], batches[1])
+}
+
+func TestPersisterRetriesThenDrops(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	st := &recordingStore{failing: 2}
+	logger, logs := bufferLogger()
+	p := NewPersister(b, st, PersisterConfig{MaxAttempts: 3, Backoff: time.Millisecond}, logger)
+	require.NoError(t, p.Start(t.Context()))
+	defer p.Stop()
+
+	evs := testEvents(1)
+	require.NoError(t, b.Publish(t.Context(), evs...))
+	require.Eventually(t, func() bool { return len(st.allEvents()) == 1 }, 5*time.Second, time.Millisecond)
+	require.Contains(t, logs.String(), "write failed; retrying")
+	require.Contains(t, logs.String(), "attempt=2")
+
+	st.mu.Lock()
+	st.failing = 3
+	st.mu.Unlock()
+	require.NoError(t, b.Publish(t.Context(), testEvents(1)...))
+	require.Eventually(t, func() bool {
+		return containsAll(logs.String(), "dropping events after failed writes", "attempts=3", "service=event-persister")
+	}, 5*time.Second, time.Millisecond)
+
+	later := testEvents(1)
+	require.NoError(t, b.Publish(t.Context(), later...))
+	require.Eventually(t, func() bool { return len(st.allEvents()) == 2 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, later[0], st.allEvents()[1])
+}
+
+func TestPersisterStopFlushesQueue(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"stop", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			b := NewBroker()
+			st := &recordingStore{hold: make(chan struct{}), calls: make(chan struct{}, 100)}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			p := NewPersister(b, st, PersisterConfig{BatchSize: 3}, discardLogger())
+			require.NoError(t, p.Start(ctx))
+
+			evs := testEvents(10)
+			require.NoError(t, b.Publish(t.Context(), evs...))
+			<-st.calls // one write in progress, the rest queued
+			close(st.hold)
+			if how == "cancel" {
+				cancel() // writes do not inherit the cancellation
+			}
+			p.Stop()
+			require.Equal(t, evs, st.allEvents())
+		})
+	}
+}
+
+func TestRecorderRecordsClientTaskRuns(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	st := &recordingStore{}
+	logger, logs := bufferLogger()
+	r := NewRecorder(b, st, RecorderConfig{BatchSize: 5}, logger)
+	require.NoError(t, r.Start(t.Context()))
+
+	in := NewIngestor(IngestConfig{Publisher: b, Logger: logger})
+	raws := sampleEvents(t)
+	broken := eventJSON() // a task-run event the recorder cannot read
+	broken["event"] = "prefect.task-run.Running"
+	broken["resource"] = map[string]any{"prefect.resource.id": "prefect.task-run.nope", "prefect.orchestration": "client"}
+	raws = append(raws[:5:5], append([][]byte{mustJSON(t, broken)}, raws[5:]...)...)
+	for _, raw := range raws {
+		ev, err := in.Receive(raw)
+		require.NoError(t, err)
+		require.NoError(t, in.Publish(t.Context(), ev))
+	}
+	r.Stop() // drains
+
+	runs := st.allRuns()
+	require.Len(t, runs, 16, "18 sample events less 2 heartbeats; the broken one skipped")
+	require.Contains(t, logs.String(), "skipping unreadable task-run event")
+	require.Contains(t, logs.String(), "resource_id=prefect.task-run.nope")
+
+	// Each run's states arrive in the order the client sent them.
+	byRun := map[uuid.UUID][]string{}
+	for _, tr := range runs {
+		byRun[tr.ID] = append(byRun[tr.ID], *tr.StateName)
+	}
+	require.Equal(t, []string{"Pending", "Running", "Retrying", "Failed"},
+		byRun[uuid.MustParse("01a22d46-0aaa-7619-88c5-f0605a6570d4")])
+	require.Equal(t, []string{"Pending", "Running", "Completed"},
+		byRun[uuid.MustParse("01a22d46-0a30-71dc-ac82-c492a06cf4e0")])
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, batch := range st.runs {
+		require.LessOrEqual(t, len(batch), 5)
+	}
+}
+
+func TestRecorderRetries(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	st := &recordingStore{failing: 1}
+	r := NewRecorder(b, st, RecorderConfig{Backoff: time.Millisecond}, discardLogger())
+	require.NoError(t, r.Start(t.Context()))
+	defer r.Stop()
+
+	ev, err := DecodeEvent(sampleEvents(t)[1], Limits{})
+	require.NoError(t, err)
+	require.NoError(t, b.Publish(t.Context(), ev))
+	require.Eventually(t, func() bool { return len(st.allRuns()) == 1 }, 5*time.Second, time.Millisecond)
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
