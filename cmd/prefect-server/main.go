@@ -1,0 +1,76 @@
+// Command prefect-server is a Prefect 3 server: `serve` runs the API and its
+// background services; `migrate`, `retention` and `schedule` do one job
+// against the database and exit; `settings` prints the effective settings.
+// All configuration comes from Prefect's environment variables.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"prefectgo.dev/prefectgo/server"
+	"prefectgo.dev/prefectgo/server/settings"
+)
+
+const usage = `usage: prefect-server <command>
+
+commands:
+  serve      run the API server and its background services (the default)
+  migrate    apply pending database migrations and exit
+  settings   print the effective settings (secrets redacted) and exit
+  retention  one pass of event retention (not implemented yet)
+  schedule   one pass of the deployment scheduler (not implemented yet)
+
+Settings are read from PREFECT_SERVER_* environment variables; see
+'prefect-server settings' for every name and its value.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if cmd == "-h" || cmd == "--help" || cmd == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	s, err := settings.Load(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(stderr, "prefect-server: invalid settings:\n%v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := server.NewLogger(stderr, s.Logging.Level)
+	for _, env := range settings.UnknownEnv(os.Environ()) {
+		log.Warn("ignoring an environment variable this server does not read", "name", env)
+	}
+
+	switch cmd {
+	case "serve":
+		err = server.Serve(ctx, s, log)
+	case "migrate":
+		err = server.Migrate(ctx, s, stdout)
+	case "settings":
+		err = settings.Print(stdout, s)
+	case "retention", "schedule":
+		fmt.Fprintf(stderr, "prefect-server %s: not implemented yet\n", cmd)
+		return 3
+	default:
+		fmt.Fprintf(stderr, "prefect-server: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "prefect-server %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,73 @@
+// Package httpapi is the server's HTTP and WebSocket surface: the Prefect 3
+// REST API under the base path (/api), plus /ui-settings. routes.go lists
+// every route; each endpoint is a small typed function run through endpoint,
+// which decodes, validates and renders errors in Prefect's shapes.
+//
+// Handlers decode, call orchestration and the store, and publish events;
+// they hold no SQL and no transition rules.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+// Version is the Prefect server version we report: a 3.x the pinned client
+// accepts without warning that the server is older than it.
+const Version = "3.9.1"
+
+// APIVersion is Prefect's REST API version, unchanged across 3.x.
+const APIVersion = "0.8.4"
+
+// Emitter takes the events the server itself produces into the pipeline.
+type Emitter interface {
+	Emit(ctx context.Context, events ...schema.Event) error
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Store    store.Store
+	Settings settings.Settings
+	Log      *slog.Logger
+	// Events receives the events the server itself emits.
+	Events Emitter
+	// EventsIn serves the /events/in WebSocket.
+	EventsIn http.Handler
+	// IngestEvents validates and publishes a POST /events batch.
+	IngestEvents func(ctx context.Context, body []byte) error
+	// Now is the clock; nil means the wall clock.
+	Now func() time.Time
+}
+
+// API holds the collaborators the handlers share.
+type API struct {
+	store    store.Store
+	settings settings.Settings
+	log      *slog.Logger
+	events   Emitter
+	eventsIn http.Handler
+	ingest   func(ctx context.Context, body []byte) error
+	now      func() time.Time
+}
+
+// New builds the HTTP handler of the whole server.
+func New(d Deps) http.Handler {
+	a := &API{store: d.Store, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn,
+		ingest: d.IngestEvents, now: d.Now}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	return a.middleware(a.routes())
+}
+
+// clock is the current time as Prefect writes it: UTC, microseconds.
+func (a *API) clock() time.Time { return a.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,142 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// validator is a request body that checks itself and fills its defaults.
+type validator interface{ Validate() error }
+
+// none is the request type of endpoints without a body.
+type none struct{}
+
+// endpoint adapts a typed function to an http.Handler: it decodes the JSON
+// body into Req (an absent body decodes as {}), validates it when Req knows
+// how, calls fn, and writes the response or the error in Prefect's shape.
+// Every endpoint goes through here, so the plumbing is written once.
+func endpoint[Req any](a *API, fn func(r *http.Request, req *Req) (response, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := new(Req)
+		if _, isNone := any(req).(*none); !isNone {
+			if err := decodeBody(r, req); err != nil {
+				writeError(w, r, a.log, err)
+				return
+			}
+		}
+		res, err := fn(r, req)
+		if err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+		if res.Status == http.StatusNoContent {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, res.Status, res.Body)
+	})
+}
+
+// decodeBody reads and decodes the request body into dst, turning every
+// failure into the status a client should see: 413 past the size limit,
+// 422 for malformed JSON, wrong types or failed validation.
+func decodeBody(r *http.Request, dst any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return tooLarge(tooBig.Limit)
+		}
+		return detail(http.StatusBadRequest, "could not read the request body: "+err.Error())
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, dst); err != nil {
+			return decodeError(err, body)
+		}
+	}
+	if v, ok := dst.(validator); ok {
+		if err := v.Validate(); err != nil {
+			var verr *schema.ValidationError
+			if errors.As(err, &verr) {
+				return invalid(append([]string{"body"}, splitLoc(verr.Loc)...), verr.Msg, "value_error", body)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func tooLarge(limit int64) error {
+	return detail(http.StatusRequestEntityTooLarge,
+		"Request body is larger than the limit of "+strconv.FormatInt(limit, 10)+" bytes (PREFECT_SERVER_API_MAX_BODY_SIZE).")
+}
+
+// decodeError says where the JSON went wrong, in pydantic's terms.
+func decodeError(err error, body []byte) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		loc := append([]string{"body"}, splitLoc(typeErr.Field)...)
+		return invalid(loc, "Input should be a valid "+jsonKind(typeErr.Type.Kind().String())+", got JSON "+typeErr.Value, "type_error", body)
+	case errors.As(err, &syntaxErr):
+		return invalid([]string{"body", strconv.FormatInt(syntaxErr.Offset, 10)}, "JSON decode error: "+syntaxErr.Error(), "json_invalid", body)
+	}
+	return invalid([]string{"body"}, err.Error(), "value_error", body)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "int", "int64", "int32", "float64", "float32":
+		return "number"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "list"
+	case "map", "struct":
+		return "dictionary"
+	case "ptr":
+		return "value"
+	}
+	return goKind
+}
+
+// pathID parses the {name} path value as a UUID (422 when it is not one).
+func pathID(r *http.Request, name string) (uuid.UUID, error) {
+	raw := r.PathValue(name)
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return uuid.Nil, invalid([]string{"path", name}, "Input should be a valid UUID, got "+strconv.Quote(raw), "uuid_parsing", nil)
+	}
+	return id, nil
+}
+
+// checkPage applies PREFECT_SERVER_API_DEFAULT_LIMIT: the default and the
+// maximum of limit. Negative limits and offsets are rejected.
+func (a *API) checkPage(p *schema.Page) error {
+	max := a.settings.API.DefaultLimit
+	if p.Offset < 0 {
+		return invalid([]string{"body", "offset"}, "Input should be greater than or equal to 0", "greater_than_equal", nil)
+	}
+	if p.Limit == nil {
+		p.Limit = &max
+		return nil
+	}
+	if *p.Limit > max {
+		return invalid([]string{"body", "limit"}, "Input should be less than or equal to "+strconv.Itoa(max), "less_than_equal", nil)
+	}
+	if *p.Limit < 0 {
+		return invalid([]string{"body", "limit"}, "Input should be greater than or equal to 0", "greater_than_equal", nil)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// middleware wraps the routes with what applies to every request, outermost
+// first: panic recovery, trailing-slash tolerance, the body limit, basic
+// auth, the API-version gate and CSRF.
+func (a *API) middleware(next http.Handler) http.Handler {
+	h := a.csrf(next)
+	h = a.apiVersionGate(h)
+	h = a.basicAuth(h)
+	h = a.limitBody(h)
+	h = stripTrailingSlash(h)
+	return a.recover(h)
+}
+
+func (a *API) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"exception_message": "Internal Server Error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func stripTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimRight(p, "/")
+			if r.URL.RawPath != "" {
+				r.URL.RawPath = strings.TrimRight(r.URL.RawPath, "/")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody answers 413 for a body over PREFECT_SERVER_API_MAX_BODY_SIZE:
+// at once when Content-Length says so, otherwise when reading passes it.
+func (a *API) limitBody(next http.Handler) http.Handler {
+	limit := a.settings.API.MaxBodySize
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if limit > 0 {
+			if r.ContentLength > limit {
+				writeError(w, r, a.log, tooLarge(limit))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// basicAuth enforces PREFECT_SERVER_API_AUTH_STRING on everything but the
+// health and readiness probes and WebSocket upgrades, which authenticate in
+// their own handshake (older clients send no header on the upgrade).
+func (a *API) basicAuth(next http.Handler) http.Handler {
+	want := a.settings.API.AuthString
+	if want == "" {
+		return next
+	}
+	base := strings.TrimSuffix(a.settings.API.BasePath, "/")
+	open := map[string]bool{base + "/health": true, base + "/ready": true}
+	expected := "Basic " + base64.StdEncoding.EncodeToString([]byte(want))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+		if !open[r.URL.Path] && !upgrade && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(expected)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"exception_message": "Unauthorized"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiVersionGate rejects clients older than API 0.8.0, as Prefect does; a
+// missing header is accepted.
+func (a *API) apiVersionGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get("X-Prefect-Api-Version"); v != "" {
+			parts, ok := parseVersion(v)
+			if !ok {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "Invalid X-PREFECT-API-VERSION header format."})
+				return
+			}
+			if compareVersion(parts, [3]int{0, 8, 0}) < 0 {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "The request specified API version " + v +
+					" but this server requires version 0.8.0 or higher."})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func parseVersion(v string) ([3]int, bool) {
+	var out [3]int
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+func compareVersion(a, b [3]int) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// csrf enforces CSRF tokens on state-changing requests when
+// PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED is set.
+func (a *API) csrf(next http.Handler) http.Handler {
+	if !a.settings.API.CSRFProtectionEnabled {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, client := r.Header.Get("Prefect-Csrf-Token"), r.Header.Get("Prefect-Csrf-Client")
+		if token == "" || client == "" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"detail": "Missing CSRF token."})
+			return
+		}
+		stored, err := a.store.ReadCSRFToken(r.Context(), client)
+		if err != nil || subtle.ConstantTimeCompare([]byte(stored.Token), []byte(token)) != 1 || !stored.Expiration.After(a.clock()) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"detail": "Invalid CSRF token or client identifier."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

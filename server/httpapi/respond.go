@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+// response is what an endpoint answers: a status and a JSON body (none when
+// Body is nil and Status is 204).
+type response struct {
+	Status int
+	Body   any
+}
+
+func ok(body any) response      { return response{http.StatusOK, body} }
+func created(body any) response { return response{http.StatusCreated, body} }
+func noContent() response       { return response{Status: http.StatusNoContent} }
+
+// createdOr is 201 when a row was created and 200 when an existing one was
+// returned, as Prefect's upserts answer.
+func createdOr(isNew bool, body any) response {
+	if isNew {
+		return created(body)
+	}
+	return ok(body)
+}
+
+// apiError is an error with its HTTP status and Prefect-shaped body.
+type apiError struct {
+	Status int
+	Body   any
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d: %v", e.Status, e.Body) }
+
+// detail builds the {"detail": ...} error body FastAPI's HTTPException uses.
+func detail(status int, msg string) error {
+	return &apiError{status, map[string]string{"detail": msg}}
+}
+
+func notFound(what string) error { return detail(http.StatusNotFound, what+" not found") }
+
+// validationDetail is one entry of exception_detail, as pydantic reports it.
+type validationDetail struct {
+	Loc  []string `json:"loc"`
+	Msg  string   `json:"msg"`
+	Type string   `json:"type"`
+}
+
+// invalid builds Prefect's 422 body for a request that failed validation.
+func invalid(loc []string, msg, typ string, body []byte) error {
+	var echo any
+	if len(body) > 0 && json.Valid(body) && len(body) < 64<<10 {
+		echo = json.RawMessage(body)
+	} else if len(body) > 0 && len(body) < 64<<10 {
+		echo = string(body)
+	}
+	return &apiError{http.StatusUnprocessableEntity, map[string]any{
+		"exception_message": "Invalid request received.",
+		"exception_detail":  []validationDetail{{Loc: loc, Msg: msg, Type: typ}},
+		"request_body":      echo,
+	}}
+}
+
+// writeJSON writes one JSON response.
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if body != nil {
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+// writeError maps an error to its status and Prefect's body. Anything
+// unexpected is a 500 whose detail goes only to the log.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var api *apiError
+	var verr *schema.ValidationError
+	var conflict *schema.ConflictError
+	switch {
+	case errors.As(err, &api):
+		writeJSON(w, api.Status, api.Body)
+	case errors.As(err, &verr):
+		_ = errors.As(invalid(append([]string{"body"}, splitLoc(verr.Loc)...), verr.Msg, "value_error", nil), &api)
+		writeJSON(w, api.Status, api.Body)
+	case errors.Is(err, schema.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
+	case errors.As(err, &conflict):
+		writeJSON(w, http.StatusConflict, map[string]string{"detail": conflict.Msg})
+	case errors.Is(err, store.ErrTimeout):
+		log.Warn("database statement timed out", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+			"exception_message": "Service Unavailable",
+			"detail":            "The database did not answer within PREFECT_SERVER_DATABASE_TIMEOUT; the statement was cancelled.",
+		})
+	case errors.Is(err, store.ErrUnavailable):
+		log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"exception_message": "Service Unavailable"})
+	default:
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"exception_message": "Internal Server Error"})
+	}
+}
+
+func splitLoc(loc string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(loc); i++ {
+		if loc[i] == '.' {
+			out = append(out, loc[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, loc[start:])
+}

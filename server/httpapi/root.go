@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"prefectgo.dev/prefectgo/server/settings"
+)
+
+func (a *API) health(*http.Request, *none) (response, error) { return ok(true), nil }
+
+// ready answers 503 while the database does not answer.
+func (a *API) ready(r *http.Request, _ *none) (response, error) {
+	if err := a.store.Ping(r.Context()); err != nil {
+		a.log.Warn("readiness check failed", "error", err)
+		return response{http.StatusServiceUnavailable, map[string]string{"message": "Database is not available"}}, nil
+	}
+	return ok(map[string]string{"message": "OK"}), nil
+}
+
+func (a *API) apiVersion(*http.Request, *none) (response, error)    { return ok(APIVersion), nil }
+func (a *API) hello(*http.Request, *none) (response, error)         { return ok("👋"), nil }
+func (a *API) serverVersion(*http.Request, *none) (response, error) { return ok(Version), nil }
+
+// adminSettings returns the effective settings, secrets redacted.
+func (a *API) adminSettings(*http.Request, *none) (response, error) {
+	values := map[string]string{}
+	for _, st := range settings.Table() {
+		values[st.Env] = st.Redacted(a.settings)
+	}
+	return ok(values), nil
+}
+
+// adminStorage reports no server-side default result storage: clients then
+// keep results in their own local storage, as with a fresh Python server.
+func (a *API) adminStorage(*http.Request, *none) (response, error) {
+	return ok(map[string]any{"default_result_storage_block_id": nil}), nil
+}
+
+// csrfToken issues a token when CSRF protection is on; otherwise it answers
+// with the exact text clients look for to switch CSRF handling off.
+func (a *API) csrfToken(r *http.Request, _ *none) (response, error) {
+	if !a.settings.API.CSRFProtectionEnabled {
+		return response{}, detail(http.StatusUnprocessableEntity, "CSRF protection is disabled.")
+	}
+	client := r.URL.Query().Get("client")
+	if client == "" {
+		return response{}, invalid([]string{"query", "client"}, "Field required", "missing", nil)
+	}
+	t, err := a.store.IssueCSRFToken(r.Context(), client, a.clock().Add(a.settings.API.CSRFTokenExpiration))
+	if err != nil {
+		return response{}, err
+	}
+	return ok(t), nil
+}
+
+// uiSettings is what the Prefect UI reads first to find the API.
+func (a *API) uiSettings(r *http.Request, _ *none) (response, error) {
+	apiURL := "http://" + r.Host + a.settings.API.BasePath
+	if r.Host == "" {
+		apiURL = "http://" + a.settings.API.Host + ":" + strconv.Itoa(a.settings.API.Port) + a.settings.API.BasePath
+	}
+	var auth any
+	if a.settings.API.AuthString != "" {
+		auth = "BASIC"
+	}
+	return ok(map[string]any{
+		"api_url": apiURL, "csrf_enabled": a.settings.API.CSRFProtectionEnabled, "auth": auth, "flags": []string{},
+		"default_ui": "v2", "available_uis": []string{"v1", "v2"}, "v1_base_url": "/", "v2_base_url": "/v2",
+	}), nil
+}

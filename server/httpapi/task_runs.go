@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/orchestration"
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// createTaskRun creates a task run (or returns the one with the same flow
+// run, task key and dynamic key) with its initial state, Pending unless given.
+func (a *API) createTaskRun(r *http.Request, req *schema.TaskRunCreate) (response, error) {
+	now := a.clock()
+	run := schema.TaskRun{
+		ID: uuid.Must(uuid.NewV7()), Name: *req.Name, FlowRunID: req.FlowRunID, TaskKey: req.TaskKey,
+		DynamicKey: req.DynamicKey, CacheKey: req.CacheKey, CacheExpiration: req.CacheExpiration,
+		TaskVersion: req.TaskVersion, EmpiricalPolicy: *req.EmpiricalPolicy, Tags: req.Tags, Labels: req.Labels,
+		TaskInputs: req.TaskInputs,
+	}
+	if req.ID != nil {
+		run.ID = *req.ID
+	}
+	proposal := schema.StateCreate{Type: schema.StatePending}
+	if req.State != nil {
+		proposal = *req.State
+	}
+	res := orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: proposal.ToState(now), Force: true, Now: now,
+		MaxCacheKeyLength: a.settings.Tasks.MaxCacheKeyLength})
+	if res.Write != nil {
+		run = res.Run
+		run.State = res.Write
+	}
+	stored, isNew, err := a.store.CreateTaskRun(r.Context(), run)
+	if err != nil {
+		return response{}, err
+	}
+	return createdOr(isNew, stored), nil
+}
+
+func (a *API) readTaskRun(r *http.Request, _ *none) (response, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return response{}, err
+	}
+	run, err := a.store.ReadTaskRun(r.Context(), id)
+	return ok(run), orNotFound(err, "Task run")
+}
+
+func (a *API) updateTaskRun(r *http.Request, u *schema.TaskRunUpdate) (response, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return response{}, err
+	}
+	return noContent(), orNotFound(a.store.UpdateTaskRun(r.Context(), id, *u), "Task run")
+}
+
+func (a *API) deleteTaskRun(r *http.Request, _ *none) (response, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return response{}, err
+	}
+	return noContent(), orNotFound(a.store.DeleteTaskRun(r.Context(), id), "Task run")
+}
+
+func (a *API) filterTaskRuns(r *http.Request, q *schema.Query) (response, error) {
+	if err := a.checkPage(&q.Page); err != nil {
+		return response{}, err
+	}
+	runs, err := a.store.FilterTaskRuns(r.Context(), *q)
+	return ok(runs), err
+}
+
+func (a *API) countTaskRuns(r *http.Request, q *schema.Query) (response, error) {
+	n, err := a.store.CountTaskRuns(r.Context(), *q)
+	return ok(n), err
+}
+
+// setTaskRunState runs a proposal through the task policy. A RUNNING proposal
+// with a cache key (and no refresh_cache) looks up the cache for the
+// CacheRetrieval rule.
+func (a *API) setTaskRunState(r *http.Request, req *schema.SetStateRequest) (response, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return response{}, err
+	}
+	if err := req.State.Validate(); err != nil {
+		return response{}, err
+	}
+	now := a.clock()
+	proposed := req.State.ToState(now)
+	var cacheKey *string
+	if d := proposed.StateDetails; !req.Force && proposed.Type == schema.StateRunning && d.CacheKey != nil && (d.RefreshCache == nil || !*d.RefreshCache) {
+		cacheKey = d.CacheKey
+	}
+	res, err := a.store.SetTaskRunState(r.Context(), id, cacheKey, func(run schema.TaskRun, fr *schema.FlowRun, cached *schema.State) orchestration.TaskRunResult {
+		return orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: proposed, Force: req.Force, Now: now,
+			FlowRun: fr, CachedState: cached, MaxCacheKeyLength: a.settings.Tasks.MaxCacheKeyLength})
+	})
+	if err != nil {
+		return response{}, orNotFound(err, "Task run")
+	}
+	body := schema.OrchestrationResult{State: res.Run.State, Status: res.Status, Details: res.Details}
+	if res.Write == nil {
+		return ok(body), nil
+	}
+	return created(body), nil
+}
+
+func (a *API) readTaskRunState(r *http.Request, _ *none) (response, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return response{}, err
+	}
+	st, err := a.store.ReadTaskRunState(r.Context(), id)
+	return ok(st), orNotFound(err, "Task run state")
+}
+
+func (a *API) readTaskRunStates(r *http.Request, _ *none) (response, error) {
+	id, err := uuid.Parse(r.URL.Query().Get("task_run_id"))
+	if err != nil {
+		return response{}, invalid([]string{"query", "task_run_id"}, "Input should be a valid UUID", "uuid_parsing", nil)
+	}
+	states, err := a.store.ReadTaskRunStates(r.Context(), id)
+	return ok(states), err
+}
