@@ -10,7 +10,7 @@ VENV    := $(CACHE)/venv-$(PREFECT_VERSION)
 
 export CACHE PREFECT_VERSION VENV
 
-.PHONY: all build run-server test test-go test-compat bench fmt vet verify clean
+.PHONY: all build run-server test test-go test-compat bench docs fmt vet verify clean
 
 all: build
 
@@ -38,6 +38,10 @@ test-compat: build
 ## bench: Go benchmarks on SQLite and PostgreSQL
 bench:
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## docs: regenerate docs/settings.md from the settings table (a test fails when it is stale)
+docs:
+	$(GO) run ./hack/gendocs
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// An invalid setting stops the server before it starts, naming the variable
+// and the value.
+func TestInvalidEnvRefusesToStart(t *testing.T) {
+	t.Setenv("PREFECT_SERVER_API_PORT", "seventy")
+	t.Setenv("PREFECT_SERVER_API_KEEPALIVE_TIMEOUT", "-3")
+	var out, errOut bytes.Buffer
+	code := run([]string{"serve"}, &out, &errOut)
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut.String(), `PREFECT_SERVER_API_PORT="seventy"`)
+	require.Contains(t, errOut.String(), "PREFECT_SERVER_API_KEEPALIVE_TIMEOUT")
+}
+
+func TestSettingsCommandRedactsSecrets(t *testing.T) {
+	t.Setenv("PREFECT_SERVER_API_AUTH_STRING", "admin:hunter2")
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"settings"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "PREFECT_SERVER_API_PORT=4200")
+	require.NotContains(t, out.String(), "hunter2")
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run([]string{"bogus"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `unknown command "bogus"`)
+}
