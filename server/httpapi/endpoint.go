@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -85,12 +86,28 @@ func decodeError(err error, body []byte) error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		loc := append([]string{"body"}, splitLoc(typeErr.Field)...)
+		loc := append([]string{"body"}, jsonPath(typeErr.Field)...)
 		return invalid(loc, "Input should be a valid "+jsonKind(typeErr.Type.Kind().String())+", got JSON "+typeErr.Value, "type_error", body)
 	case errors.As(err, &syntaxErr):
 		return invalid([]string{"body", strconv.FormatInt(syntaxErr.Offset, 10)}, "JSON decode error: "+syntaxErr.Error(), "json_invalid", body)
 	}
 	return invalid([]string{"body"}, err.Error(), "value_error", body)
+}
+
+// jsonPath turns encoding/json's field path into JSON keys. The path also
+// holds the Go names of embedded structs ("Page" in "Page.limit" of a
+// schema.Query), which are not keys; every key of the schema is lower-case,
+// so capitalised elements are dropped, and so is the empty path of a
+// mismatch at the top level.
+func jsonPath(field string) []string {
+	var out []string
+	for _, p := range splitLoc(field) {
+		if p == "" || unicode.IsUpper(rune(p[0])) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func jsonKind(goKind string) string {
@@ -122,7 +139,9 @@ func pathID(r *http.Request, name string) (uuid.UUID, error) {
 }
 
 // checkPage applies PREFECT_SERVER_API_DEFAULT_LIMIT: the default and the
-// maximum of limit. Negative limits and offsets are rejected.
+// maximum of limit. Negative limits and offsets are rejected: the offset as
+// pydantic does (Body(0, ge=0)), the limit with the HTTPException bodies of
+// Prefect's LimitBody dependency.
 func (a *API) checkPage(p *schema.Page) error {
 	max := a.settings.API.DefaultLimit
 	if p.Offset < 0 {
@@ -132,11 +151,11 @@ func (a *API) checkPage(p *schema.Page) error {
 		p.Limit = &max
 		return nil
 	}
-	if *p.Limit > max {
-		return invalid([]string{"body", "limit"}, "Input should be less than or equal to "+strconv.Itoa(max), "less_than_equal", nil)
-	}
 	if *p.Limit < 0 {
-		return invalid([]string{"body", "limit"}, "Input should be greater than or equal to 0", "greater_than_equal", nil)
+		return detail(http.StatusUnprocessableEntity, "Invalid limit: must be greater than or equal to 0.")
+	}
+	if *p.Limit > max {
+		return detail(http.StatusUnprocessableEntity, "Invalid limit: must be less than or equal to "+strconv.Itoa(max)+".")
 	}
 	return nil
 }

@@ -146,8 +146,12 @@ func (a *API) csrf(next http.Handler) http.Handler {
 			return
 		}
 		token, client := r.Header.Get("Prefect-Csrf-Token"), r.Header.Get("Prefect-Csrf-Client")
-		if token == "" || client == "" {
+		if token == "" {
 			writeJSON(w, http.StatusForbidden, map[string]string{"detail": "Missing CSRF token."})
+			return
+		}
+		if client == "" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"detail": "Missing client identifier."})
 			return
 		}
 		stored, err := a.store.ReadCSRFToken(r.Context(), client)
