@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/httpapi"
 	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/backend"
 )
 
@@ -17,15 +19,16 @@ type service interface {
 	Stop()
 }
 
-// Serve runs the server until ctx ends: it opens (and migrates) the store,
-// starts the event pipeline's services, and serves HTTP.
-func Serve(ctx context.Context, s settings.Settings, log *slog.Logger) error {
-	st, err := backend.Open(ctx, DatabaseConfig(s))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+// App is the server assembled over an open store: the HTTP handler and the
+// background services that consume the event pipeline.
+type App struct {
+	// Handler serves the whole API.
+	Handler  http.Handler
+	services []service
+}
 
+// New assembles the server for settings s over st.
+func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	broker := events.NewBroker()
 	ingestor := events.NewIngestor(events.IngestConfig{
 		Publisher: broker,
@@ -37,45 +40,66 @@ func Serve(ctx context.Context, s settings.Settings, log *slog.Logger) error {
 		},
 		Logger: log,
 	})
-
-	var services []service
-	if s.Services.EventPersister.Enabled {
-		services = append(services, events.NewPersister(broker, st, events.PersisterConfig{
-			BatchSize: s.Services.EventPersister.BatchSize,
-			QueueSize: s.Services.EventPersister.QueueMaxSize,
-		}, log))
-	}
-	if s.Services.TaskRunRecorder.Enabled {
-		services = append(services, events.NewRecorder(broker, st, events.RecorderConfig{
-			BatchSize: s.Services.TaskRunRecorder.BatchSize,
-		}, log))
-	}
-	for _, svc := range services {
-		if err := svc.Start(ctx); err != nil {
-			return err
-		}
-	}
-	// Stop after HTTP has shut down, so the events of the last requests are written.
-	defer func() {
-		for _, svc := range services {
-			svc.Stop()
-		}
-	}()
-
-	handler := httpapi.New(httpapi.Deps{
+	app := &App{Handler: httpapi.New(httpapi.Deps{
 		Store:        st,
 		Settings:     s,
 		Log:          log,
 		Events:       ingestor,
 		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log}),
 		IngestEvents: ingestor.Ingest,
-	})
+	})}
+	if s.Services.EventPersister.Enabled {
+		app.services = append(app.services, events.NewPersister(broker, st, events.PersisterConfig{
+			BatchSize: s.Services.EventPersister.BatchSize,
+			QueueSize: s.Services.EventPersister.QueueMaxSize,
+		}, log))
+	}
+	if s.Services.TaskRunRecorder.Enabled {
+		app.services = append(app.services, events.NewRecorder(broker, st, events.RecorderConfig{
+			BatchSize: s.Services.TaskRunRecorder.BatchSize,
+		}, log))
+	}
+	return app
+}
+
+// Start starts the background services.
+func (a *App) Start(ctx context.Context) error {
+	for _, svc := range a.services {
+		if err := svc.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops the services after they have written what is queued.
+func (a *App) Stop() {
+	for _, svc := range a.services {
+		svc.Stop()
+	}
+}
+
+// Serve runs the server until ctx ends: it opens (and migrates) the store,
+// starts the services, and serves HTTP.
+func Serve(ctx context.Context, s settings.Settings, log *slog.Logger) error {
+	st, err := backend.Open(ctx, DatabaseConfig(s))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	app := New(s, st, log)
+	if err := app.Start(ctx); err != nil {
+		return err
+	}
+	// Stop after HTTP has shut down, so the events of the last requests are written.
+	defer app.Stop()
+
 	l, err := listen(s)
 	if err != nil {
 		return err
 	}
 	log.Info("serving the Prefect API", "address", l.Addr().String(), "base_path", s.API.BasePath, "database", st.Dialect())
-	if err := serveHTTP(ctx, httpServer(s, handler, log), l); err != nil && !errors.Is(err, context.Canceled) {
+	if err := serveHTTP(ctx, httpServer(s, app.Handler, log), l); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

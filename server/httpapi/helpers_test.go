@@ -16,8 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"prefectgo.dev/prefectgo/server/events"
-	"prefectgo.dev/prefectgo/server/httpapi"
+	"prefectgo.dev/prefectgo/server"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/storetest"
@@ -28,7 +27,7 @@ import (
 const waitTimeout = 15 * time.Second
 
 // testServer is the whole API over a real store and the real event
-// pipeline, assembled as server.Serve does, served by httptest.
+// pipeline, assembled by server.New as the serve command does, served by httptest.
 type testServer struct {
 	srv   *httptest.Server
 	URL   string // the API's base URL, ending in the base path (/api)
@@ -59,41 +58,12 @@ func newServerWrapped(t *testing.T, open storetest.Opener, wrap func(http.Handle
 	for _, o := range opts {
 		o(&s)
 	}
-	log := slog.New(slog.DiscardHandler)
-
-	broker := events.NewBroker()
-	ingestor := events.NewIngestor(events.IngestConfig{
-		Publisher: broker,
-		Limits: events.Limits{
-			MaxSizeBytes:         s.Events.MaximumSizeBytes,
-			MaxRelatedResources:  s.Events.MaximumRelatedResources,
-			MaxLabelsPerResource: s.Events.MaximumLabelsPerResource,
-			MaxNameLength:        s.Events.MaximumEventNameLength,
-		},
-		Logger: log,
-	})
-	persister := events.NewPersister(broker, st, events.PersisterConfig{
-		BatchSize: s.Services.EventPersister.BatchSize,
-		QueueSize: s.Services.EventPersister.QueueMaxSize,
-	}, log)
-	recorder := events.NewRecorder(broker, st, events.RecorderConfig{
-		BatchSize: s.Services.TaskRunRecorder.BatchSize,
-	}, log)
 	// Cleanups run last-in first-out: the HTTP server closes first, then the
 	// services write what is queued, then the store (registered by open) closes.
-	require.NoError(t, persister.Start(context.Background()))
-	t.Cleanup(persister.Stop)
-	require.NoError(t, recorder.Start(context.Background()))
-	t.Cleanup(recorder.Stop)
-
-	h := httpapi.New(httpapi.Deps{
-		Store:        st,
-		Settings:     s,
-		Log:          log,
-		Events:       ingestor,
-		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log}),
-		IngestEvents: ingestor.Ingest,
-	})
+	app := server.New(s, st, slog.New(slog.DiscardHandler))
+	require.NoError(t, app.Start(context.Background()))
+	t.Cleanup(app.Stop)
+	h := app.Handler
 	if wrap != nil {
 		h = wrap(h)
 	}
