@@ -8,6 +8,7 @@ import (
 
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/httpapi"
+	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/backend"
@@ -57,6 +58,16 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	if s.Services.TaskRunRecorder.Enabled {
 		app.services = append(app.services, events.NewRecorder(broker, st, events.RecorderConfig{
 			BatchSize: s.Services.TaskRunRecorder.BatchSize,
+		}, log))
+	}
+	if s.Services.Retention.Enabled {
+		r := retention(s, st)
+		app.services = append(app.services, services.NewLoop("retention", s.Services.Retention.LoopSeconds, func(ctx context.Context) error {
+			res, err := r.RunOnce(ctx)
+			if res.Events > 0 {
+				log.Info("retention pass", "deleted_events", res.Events, "deleted_resources", res.Resources)
+			}
+			return err
 		}, log))
 	}
 	return app

@@ -22,8 +22,8 @@ commands:
   serve      run the API server and its background services (the default)
   migrate    apply pending database migrations and exit
   settings   print the effective settings (secrets redacted) and exit
-  retention  one pass of event retention (not implemented yet)
-  schedule   one pass of the deployment scheduler (not implemented yet)
+  retention  delete the events older than the retention period, once, and exit
+  schedule   one pass of the deployment scheduler, and exit
 
 Settings are read from PREFECT_SERVER_* environment variables; see
 'prefect-server settings' for every name and its value.
@@ -61,9 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = server.Migrate(ctx, s, stdout)
 	case "settings":
 		err = settings.Print(stdout, s)
-	case "retention", "schedule":
-		fmt.Fprintf(stderr, "prefect-server %s: not implemented yet\n", cmd)
-		return 3
+	case "retention":
+		err = server.Retention(ctx, s, stdout)
+	case "schedule":
+		err = server.Schedule(ctx, s, stdout)
 	default:
 		fmt.Fprintf(stderr, "prefect-server: unknown command %q\n\n%s", cmd, usage)
 		return 2

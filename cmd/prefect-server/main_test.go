@@ -32,3 +32,20 @@ func TestUnknownCommand(t *testing.T) {
 	require.Equal(t, 2, run([]string{"bogus"}, &out, &errOut))
 	require.Contains(t, errOut.String(), `unknown command "bogus"`)
 }
+
+// The one-shot subcommands the operator's Job and CronJobs run: each does its
+// pass against a fresh database and exits 0.
+func TestOneShotCommands(t *testing.T) {
+	t.Setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///"+t.TempDir()+"/prefect.db")
+	for _, c := range []struct{ cmd, want string }{
+		{"migrate", "applied migrations"},
+		{"migrate", "database is up to date"},
+		{"retention", "retention: deleted 0 events"},
+		{"schedule", "scheduler: 0 deployments"},
+	} {
+		cmd, want := c.cmd, c.want
+		var out, errOut bytes.Buffer
+		require.Equal(t, 0, run([]string{cmd}, &out, &errOut), cmd+": "+errOut.String())
+		require.Contains(t, out.String(), want, cmd)
+	}
+}

@@ -133,6 +133,11 @@ type Events interface {
 	// at most limit, for tests and the events API.
 	ReadEvents(ctx context.Context, f EventFilter, limit int) ([]schema.Event, error)
 	CountEvents(ctx context.Context, f EventFilter) (int, error)
+	// DeleteEventsBefore deletes up to limit of the oldest events that
+	// occurred before cutoff, with their resource rows, in one transaction,
+	// and returns how many of each it deleted. Batches keep locks short; a
+	// pass stopped between batches has lost nothing it should keep.
+	DeleteEventsBefore(ctx context.Context, cutoff time.Time, limit int) (events, resources int, err error)
 }
 
 // EventFilter selects stored events. Empty fields match everything.

@@ -107,3 +107,52 @@ func (s *Store) CountEvents(ctx context.Context, f store.EventFilter) (int, erro
 	w := s.eventWhere(f)
 	return s.count(ctx, `SELECT count(*) FROM events WHERE `+w.sql(), w.args)
 }
+
+// DeleteEventsBefore deletes one batch of events older than cutoff and their
+// event_resources rows; once no such event is left, it sweeps resource rows
+// older than cutoff whose event is already gone.
+func (s *Store) DeleteEventsBefore(ctx context.Context, cutoff time.Time, limit int) (int, int, error) {
+	var events, resources int
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT id FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?`, cutoff, limit)
+		if err != nil {
+			return err
+		}
+		var ids []any
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return classify(err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := classify(rows.Err()); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			res, err := c.exec(ctx, `DELETE FROM event_resources WHERE id IN (SELECT id FROM event_resources WHERE occurred < ? LIMIT ?)`, cutoff, limit)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			resources = int(n)
+			return nil
+		}
+		res, err := c.exec(ctx, `DELETE FROM event_resources WHERE event_id IN (`+placeholders(len(ids))+`)`, ids...)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		resources = int(n)
+		res, err = c.exec(ctx, `DELETE FROM events WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		events = int(n)
+		return nil
+	})
+	return events, resources, err
+}
