@@ -10,7 +10,9 @@ VENV    := $(CACHE)/venv-$(PREFECT_VERSION)
 
 export CACHE PREFECT_VERSION VENV
 
-.PHONY: all build run-server test test-go test-compat bench docs fmt vet verify clean
+CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
+
+.PHONY: all build run-server test test-go test-compat bench docs manifests generate verify-generated fmt vet verify clean
 
 all: build
 
@@ -39,6 +41,18 @@ test-compat: build
 bench:
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" $(GO) test -run '^$$' -bench . -benchmem ./...
 
+## manifests: the CRD and RBAC from the kubebuilder markers (never edited by hand)
+manifests:
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths=./... output:crd:artifacts:config=config/crd/bases
+
+## generate: the deepcopy functions of the API types
+generate:
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+## verify-generated: regenerate everything generated and fail if that changed a committed file
+verify-generated: manifests generate docs
+	@git diff --exit-code --stat -- api config docs || { echo "generated files are stale: run 'make manifests generate docs' and commit"; exit 1; }
+
 ## docs: regenerate docs/settings.md from the settings table (a test fails when it is stale)
 docs:
 	$(GO) run ./hack/gendocs
@@ -49,8 +63,8 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-## verify: formatting and vet, as CI checks them
-verify: vet
+## verify: formatting, vet and generated files, as CI checks them
+verify: vet verify-generated
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 clean:

@@ -1,0 +1,280 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PrefectServer runs a Prefect 3 server: the API Deployment and its Service,
+// its storage (a SQLite volume, or a PostgreSQL database), a migration Job for
+// PostgreSQL, and CronJobs for event retention and deployment scheduling.
+// The spec's settings groups mirror the server's settings table: every field
+// becomes the Prefect environment variable of the same name and default.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pfs,categories=prefect
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type PrefectServer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired server.
+	// +kubebuilder:default={}
+	Spec PrefectServerSpec `json:"spec,omitempty"`
+	// Status is what the operator last observed.
+	// +optional
+	Status PrefectServerStatus `json:"status,omitempty"`
+}
+
+// PrefectServerList is a list of PrefectServers.
+// +kubebuilder:object:root=true
+type PrefectServerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PrefectServer `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PrefectServer{}, &PrefectServerList{})
+}
+
+// PrefectServerSpec is the desired Prefect server.
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || has(self.storage.postgres)",message="more than one replica needs PostgreSQL storage: SQLite and ephemeral storage live in a single pod"
+type PrefectServerSpec struct {
+	// Image is the container image running prefect-server. Unset means the
+	// image of the operator itself, which bundles the server of the same version.
+	// +optional
+	Image string `json:"image,omitempty"`
+	// Replicas is the number of API server pods; more than one needs PostgreSQL.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Storage is where the server keeps its data: exactly one of ephemeral,
+	// sqlite or postgres. Unset means SQLite on a persistent volume.
+	// +kubebuilder:default={sqlite:{}}
+	// +optional
+	Storage Storage `json:"storage,omitempty"`
+
+	// API holds the HTTP server's settings (PREFECT_SERVER_API_*).
+	// +kubebuilder:default={}
+	// +optional
+	API APISettings `json:"api,omitempty"`
+	// Database holds the connection pool and timeout settings
+	// (PREFECT_SERVER_DATABASE_*); where the database is comes from storage.
+	// +kubebuilder:default={}
+	// +optional
+	Database DatabaseSettings `json:"database,omitempty"`
+	// Events holds the event limits and retention (PREFECT_SERVER_EVENTS_*).
+	// +kubebuilder:default={}
+	// +optional
+	Events EventSettings `json:"events,omitempty"`
+	// Logging holds the server's log level.
+	// +kubebuilder:default={}
+	// +optional
+	Logging LoggingSettings `json:"logging,omitempty"`
+	// Deployments holds deployment scheduling and concurrency settings.
+	// +kubebuilder:default={}
+	// +optional
+	Deployments DeploymentSettings `json:"deployments,omitempty"`
+	// Tasks holds task-run settings (PREFECT_SERVER_TASKS_*).
+	// +kubebuilder:default={}
+	// +optional
+	Tasks TaskSettings `json:"tasks,omitempty"`
+	// Concurrency holds concurrency-limit lease settings.
+	// +kubebuilder:default={}
+	// +optional
+	Concurrency ConcurrencySettings `json:"concurrency,omitempty"`
+	// FlowRunGraph bounds the run graph the UI draws.
+	// +kubebuilder:default={}
+	// +optional
+	FlowRunGraph FlowRunGraphSettings `json:"flowRunGraph,omitempty"`
+	// Logs holds the log streaming settings (PREFECT_SERVER_LOGS_*).
+	// +kubebuilder:default={}
+	// +optional
+	Logs LogsSettings `json:"logs,omitempty"`
+	// UI holds the web UI settings (PREFECT_SERVER_UI_*).
+	// +kubebuilder:default={}
+	// +optional
+	UI UISettings `json:"ui,omitempty"`
+	// Services switches the server's background services on and off and tunes
+	// them (PREFECT_SERVER_SERVICES_*). Where a CronJob does a service's work
+	// (retention, scheduling), the operator turns the in-process one off.
+	// +kubebuilder:default={}
+	// +optional
+	Services ServiceSettings `json:"services,omitempty"`
+	// MetricsEnabled serves Prometheus metrics at /api/metrics.
+	// +kubebuilder:default=false
+	// +optional
+	MetricsEnabled *bool `json:"metricsEnabled,omitempty" setting:"metrics_enabled"`
+	// RegisterBlocksOnStart registers the built-in block types at start.
+	// +kubebuilder:default=true
+	// +optional
+	RegisterBlocksOnStart *bool `json:"registerBlocksOnStart,omitempty" setting:"register_blocks_on_start"`
+
+	// Retention is the CronJob running `prefect-server retention`, which deletes
+	// events older than events.retentionPeriod. There is none with ephemeral storage.
+	// +kubebuilder:default={schedule:"17 * * * *"}
+	// +optional
+	Retention CronJobSettings `json:"retention,omitempty"`
+	// Scheduling is the CronJob running `prefect-server schedule`, which creates
+	// the scheduled runs of deployments. There is none with ephemeral storage.
+	// +kubebuilder:default={schedule:"* * * * *"}
+	// +optional
+	Scheduling CronJobSettings `json:"scheduling,omitempty"`
+
+	// ExtraEnv is added to the server container last, so it overrides what the
+	// operator renders from the spec: an escape hatch for settings the spec
+	// does not model. Prefer the typed fields; they are validated.
+	// +optional
+	ExtraEnv []corev1.EnvVar `json:"extraEnv,omitempty"`
+	// Resources of the server container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	// NodeSelector of the server pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations of the server pods.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// Affinity of the server pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// ImagePullSecrets for the server image.
+	// +optional
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+	// ServiceAccountName the server pods run as.
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// Service exposes the API inside the cluster.
+	// +kubebuilder:default={}
+	// +optional
+	Service ServiceSpec `json:"service,omitempty"`
+	// PodSecurityContext replaces the operator's default (non-root, seccomp RuntimeDefault).
+	// +optional
+	PodSecurityContext *corev1.PodSecurityContext `json:"podSecurityContext,omitempty"`
+	// SecurityContext replaces the container's default (no privilege
+	// escalation, all capabilities dropped, read-only root filesystem).
+	// +optional
+	SecurityContext *corev1.SecurityContext `json:"securityContext,omitempty"`
+}
+
+// Storage is where the server keeps its data.
+// +kubebuilder:validation:XValidation:rule="(has(self.ephemeral) ? 1 : 0) + (has(self.sqlite) ? 1 : 0) + (has(self.postgres) ? 1 : 0) == 1",message="set exactly one of storage.ephemeral, storage.sqlite or storage.postgres"
+type Storage struct {
+	// Ephemeral keeps SQLite in the pod's scratch space: everything is lost
+	// when the pod goes. For trying things out.
+	// +optional
+	Ephemeral *EphemeralStorage `json:"ephemeral,omitempty"`
+	// SQLite keeps the database on a PersistentVolumeClaim; one replica.
+	// +optional
+	SQLite *SQLiteStorage `json:"sqlite,omitempty"`
+	// Postgres connects to a PostgreSQL database; several replicas may share it.
+	// +optional
+	Postgres *PostgresStorage `json:"postgres,omitempty"`
+}
+
+// EphemeralStorage has no options.
+type EphemeralStorage struct{}
+
+// SQLiteStorage is a SQLite database on a PersistentVolumeClaim.
+type SQLiteStorage struct {
+	// Size of the volume.
+	// +kubebuilder:default="1Gi"
+	// +optional
+	Size resource.Quantity `json:"size,omitempty"`
+	// StorageClassName of the volume; unset means the cluster's default class.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+	// RetainOnDelete keeps the volume, and the data, when the PrefectServer is
+	// deleted; a PrefectServer of the same name adopts it again.
+	// +kubebuilder:default=true
+	// +optional
+	RetainOnDelete *bool `json:"retainOnDelete,omitempty"`
+}
+
+// PostgresStorage names a PostgreSQL database: either a whole connection URL
+// from a Secret, or host, user and a password from a Secret.
+// +kubebuilder:validation:XValidation:rule="has(self.connectionURLSecretRef) || (has(self.host) && has(self.user))",message="set connectionURLSecretRef, or host and user (with passwordSecretRef)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.connectionURLSecretRef) && has(self.passwordSecretRef))",message="connectionURLSecretRef and passwordSecretRef exclude each other: the URL carries its own password"
+type PostgresStorage struct {
+	// Host of the PostgreSQL server.
+	// +optional
+	Host string `json:"host,omitempty"`
+	// Port of the PostgreSQL server.
+	// +kubebuilder:default=5432
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port *int32 `json:"port,omitempty"`
+	// Database name.
+	// +kubebuilder:default="prefect"
+	// +optional
+	Database string `json:"database,omitempty"`
+	// User to connect as.
+	// +optional
+	User string `json:"user,omitempty"`
+	// PasswordSecretRef selects the key of a Secret holding the user's password.
+	// +optional
+	PasswordSecretRef *corev1.SecretKeySelector `json:"passwordSecretRef,omitempty"`
+	// ConnectionURLSecretRef selects the key of a Secret holding a whole
+	// connection URL (postgresql://user:pass@host:5432/db, or the
+	// postgresql+asyncpg:// form Python Prefect uses).
+	// +optional
+	ConnectionURLSecretRef *corev1.SecretKeySelector `json:"connectionURLSecretRef,omitempty"`
+	// SSLMode is libpq's sslmode.
+	// +kubebuilder:validation:Enum=disable;allow;prefer;require;verify-ca;verify-full
+	// +kubebuilder:default="prefer"
+	// +optional
+	SSLMode string `json:"sslMode,omitempty"`
+}
+
+// Duration is a length of time as Prefect's settings take it: ISO 8601
+// (PT15S, PT1H30M, P7D) or a number of seconds (5, 2.5).
+// +kubebuilder:validation:XValidation:rule="self.matches('^(P([0-9]+([.][0-9]+)?[YMWD])*(T([0-9]+([.][0-9]+)?[HMS])+)?|[0-9]+([.][0-9]+)?)$') && self != 'P'",message="must be an ISO 8601 duration such as PT15S or P7D, or a number of seconds"
+// +kubebuilder:validation:MaxLength=64
+type Duration string
+
+// CronJobSettings shape one of the operator's CronJobs.
+type CronJobSettings struct {
+	// Schedule in cron format.
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// Suspend stops new runs of the CronJob.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+	// SuccessfulJobsHistoryLimit is how many finished Jobs to keep.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SuccessfulJobsHistoryLimit *int32 `json:"successfulJobsHistoryLimit,omitempty"`
+	// FailedJobsHistoryLimit is how many failed Jobs to keep.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FailedJobsHistoryLimit *int32 `json:"failedJobsHistoryLimit,omitempty"`
+}
+
+// ServiceSpec shapes the API's Service.
+type ServiceSpec struct {
+	// Type of the Service.
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	// +kubebuilder:default=ClusterIP
+	// +optional
+	Type corev1.ServiceType `json:"type,omitempty"`
+	// Port the Service listens on.
+	// +kubebuilder:default=4200
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port *int32 `json:"port,omitempty"`
+	// Annotations of the Service.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
