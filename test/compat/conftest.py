@@ -155,10 +155,11 @@ class Server:
 
     # ---- plain HTTP, for raw-API checks and fast polling from the test process
 
-    def http(self, method: str, path: str, body=None, auth: bool = True, timeout: float = 30):
+    def http(self, method: str, path: str, body=None, auth: bool = True, timeout: float = 30,
+             headers: dict[str, str] | None = None):
         """Return (status, parsed JSON or raw text) for one request to the API."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.api_url + path, data=data, method=method)
+        req = urllib.request.Request(self.api_url + path, data=data, method=method, headers=headers or {})
         if body is not None:
             req.add_header("Content-Type", "application/json")
         if auth and self.auth_string:
@@ -233,7 +234,8 @@ def _die_with_parent() -> None:
         pass  # not Linux, or no libc by that name: teardown still stops the server
 
 
-def start_server(backend: str, tmp_root: Path, auth_string: str | None = None) -> Server:
+def start_server(backend: str, tmp_root: Path, auth_string: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix=f"compat-{backend}-", dir=tmp_root))
     port = free_port()
     db_name = None
@@ -255,6 +257,7 @@ def start_server(backend: str, tmp_root: Path, auth_string: str | None = None) -
     )
     if auth_string:
         env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+    env.update(extra_env or {})
 
     if TARGET == "python":
         argv = [PREFECT_CLI, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
@@ -344,8 +347,9 @@ def server(request, compat_tmp) -> Server:
 
 @pytest.fixture(scope="session")
 def auth_server(server, compat_tmp) -> Server:
-    """A second server, same backend, with basic auth on (`admin:secret`)."""
-    srv = start_server(server.backend, compat_tmp, auth_string="admin:secret")
+    """A second server, same backend, with basic auth (`admin:secret`) and CSRF protection on."""
+    srv = start_server(server.backend, compat_tmp, auth_string="admin:secret",
+                       extra_env={"PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true"})
     yield srv
     stop_server(srv)
 

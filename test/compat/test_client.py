@@ -223,19 +223,25 @@ def test_flow_run_idempotency_key(server: Server):
 # --------------------------------------------------------------------------- j. basic auth
 
 
-def test_basic_auth(auth_server: Server, home: Path, tmp_path: Path):
+def test_basic_auth_and_csrf(auth_server: Server, home: Path, tmp_path: Path):
     # Health needs no credentials.
     status, body = auth_server.http("GET", "/health", auth=False)
     assert status == 200 and body is True, (status, body)
 
     # Without credentials the API refuses ...
-    status, body = auth_server.http("POST", "/flows/filter", {}, auth=False)
+    status, body = auth_server.http("GET", "/flows/name/anything", auth=False)
     assert status == 401, (status, body)
-    # ... with them it answers.
+    # ... with them, a write still needs a CSRF token (CSRF protection is on) ...
     status, body = auth_server.http("POST", "/flows/filter", {})
+    assert status == 403 and "Missing CSRF token" in str(body), (status, body)
+    status, token = auth_server.http("GET", "/csrf-token?client=compat-test")
+    assert status == 200 and token["token"], (status, token)
+    status, body = auth_server.http("POST", "/flows/filter", {}, headers={
+        "Prefect-Csrf-Token": token["token"], "Prefect-Csrf-Client": "compat-test"})
     assert status == 200 and isinstance(body, list), (status, body)
 
-    # The real client with PREFECT_API_AUTH_STRING runs a flow end to end.
+    # The real client with PREFECT_API_AUTH_STRING runs a flow end to end,
+    # fetching and sending CSRF tokens itself.
     _, res = auth_server.run_script("simple_flow.py", "compat-auth-flow", home=home)
     assert res["value"]["greeting"] == "hello compat"
     assert_completed_run(res["flow_run"])
