@@ -69,6 +69,16 @@ func (a *API) routes() http.Handler {
 	route("PATCH /artifacts/{id}", endpoint(a, a.updateArtifact))
 	route("DELETE /artifacts/{id}", endpoint(a, a.deleteArtifact))
 
+	// Work pools, queues and workers.
+
+	// Deployments and their schedules.
+
+	// Variables.
+
+	// Concurrency limits (v2 with leases, and the v1 tag routes on top).
+
+	// Blocks: types, schemas, documents.
+
 	// Events.
 	if a.eventsIn != nil {
 		route("GET /events/in", a.eventsIn)
