@@ -27,9 +27,9 @@ run-server:
 ## test: every test: vet and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
 test: verify build test-go test-compat
 
-## test-go: Go unit, store (both backends) and API tests
+## test-go: Go unit, store (both backends), API and envtest controller tests
 test-go:
-	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" $(GO) test -count=1 ./...
+	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(GO) test -count=1 ./...
 
 ## test-compat: the real prefect client (from PyPI) against bin/prefect-server, on SQLite and PostgreSQL
 test-compat: build

@@ -55,6 +55,10 @@ type validationDetail struct {
 
 // invalid builds Prefect's 422 body for a request that failed validation.
 func invalid(loc []string, msg, typ string, body []byte) error {
+	return invalidBody(loc, msg, typ, body)
+}
+
+func invalidBody(loc []string, msg, typ string, body []byte) *apiError {
 	var echo any
 	if len(body) > 0 && json.Valid(body) && len(body) < 64<<10 {
 		echo = json.RawMessage(body)
@@ -87,8 +91,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.As(err, &api):
 		writeJSON(w, api.Status, api.Body)
 	case errors.As(err, &verr):
-		_ = errors.As(invalid(append([]string{"body"}, splitLoc(verr.Loc)...), verr.Msg, "value_error", nil), &api)
-		writeJSON(w, api.Status, api.Body)
+		e := invalidBody(append([]string{"body"}, splitLoc(verr.Loc)...), verr.Msg, "value_error", nil)
+		writeJSON(w, e.Status, e.Body)
 	case errors.Is(err, schema.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
 	case errors.As(err, &conflict):
