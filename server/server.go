@@ -42,6 +42,9 @@ func DatabaseConfig(s settings.Settings) backend.Config {
 		PoolRecycle:       s.Database.PoolRecycle,
 		StatementTimeout:  s.Database.Timeout,
 		ConnectionTimeout: s.Database.ConnectionTimeout,
+		MigrationTimeout:  s.Database.MigrationTimeout,
+		ApplicationName:   s.Database.ApplicationName,
+		SearchPath:        s.Database.SearchPath,
 		Migrate:           s.Database.MigrateOnStart,
 	}
 }

@@ -19,13 +19,14 @@ import (
 // +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 42",message="the name may be at most 42 characters: the CronJobs and Jobs made from it must stay within Kubernetes' name limits"
 type PrefectServer struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec is the desired server.
 	// +kubebuilder:default={}
-	Spec PrefectServerSpec `json:"spec,omitempty"`
+	Spec PrefectServerSpec `json:"spec,omitzero"`
 	// Status is what the operator last observed.
 	// +optional
 	Status PrefectServerStatus `json:"status,omitempty"`
@@ -59,55 +60,55 @@ type PrefectServerSpec struct {
 	// sqlite or postgres. Unset means SQLite on a persistent volume.
 	// +kubebuilder:default={sqlite:{}}
 	// +optional
-	Storage Storage `json:"storage,omitempty"`
+	Storage Storage `json:"storage,omitzero"`
 
 	// API holds the HTTP server's settings (PREFECT_SERVER_API_*).
 	// +kubebuilder:default={}
 	// +optional
-	API APISettings `json:"api,omitempty"`
+	API APISettings `json:"api,omitzero"`
 	// Database holds the connection pool and timeout settings
 	// (PREFECT_SERVER_DATABASE_*); where the database is comes from storage.
 	// +kubebuilder:default={}
 	// +optional
-	Database DatabaseSettings `json:"database,omitempty"`
+	Database DatabaseSettings `json:"database,omitzero"`
 	// Events holds the event limits and retention (PREFECT_SERVER_EVENTS_*).
 	// +kubebuilder:default={}
 	// +optional
-	Events EventSettings `json:"events,omitempty"`
+	Events EventSettings `json:"events,omitzero"`
 	// Logging holds the server's log level.
 	// +kubebuilder:default={}
 	// +optional
-	Logging LoggingSettings `json:"logging,omitempty"`
+	Logging LoggingSettings `json:"logging,omitzero"`
 	// Deployments holds deployment scheduling and concurrency settings.
 	// +kubebuilder:default={}
 	// +optional
-	Deployments DeploymentSettings `json:"deployments,omitempty"`
+	Deployments DeploymentSettings `json:"deployments,omitzero"`
 	// Tasks holds task-run settings (PREFECT_SERVER_TASKS_*).
 	// +kubebuilder:default={}
 	// +optional
-	Tasks TaskSettings `json:"tasks,omitempty"`
+	Tasks TaskSettings `json:"tasks,omitzero"`
 	// Concurrency holds concurrency-limit lease settings.
 	// +kubebuilder:default={}
 	// +optional
-	Concurrency ConcurrencySettings `json:"concurrency,omitempty"`
+	Concurrency ConcurrencySettings `json:"concurrency,omitzero"`
 	// FlowRunGraph bounds the run graph the UI draws.
 	// +kubebuilder:default={}
 	// +optional
-	FlowRunGraph FlowRunGraphSettings `json:"flowRunGraph,omitempty"`
+	FlowRunGraph FlowRunGraphSettings `json:"flowRunGraph,omitzero"`
 	// Logs holds the log streaming settings (PREFECT_SERVER_LOGS_*).
 	// +kubebuilder:default={}
 	// +optional
-	Logs LogsSettings `json:"logs,omitempty"`
+	Logs LogsSettings `json:"logs,omitzero"`
 	// UI holds the web UI settings (PREFECT_SERVER_UI_*).
 	// +kubebuilder:default={}
 	// +optional
-	UI UISettings `json:"ui,omitempty"`
+	UI UISettings `json:"ui,omitzero"`
 	// Services switches the server's background services on and off and tunes
 	// them (PREFECT_SERVER_SERVICES_*). Where a CronJob does a service's work
 	// (retention, scheduling), the operator turns the in-process one off.
 	// +kubebuilder:default={}
 	// +optional
-	Services ServiceSettings `json:"services,omitempty"`
+	Services ServiceSettings `json:"services,omitzero"`
 	// MetricsEnabled serves Prometheus metrics at /api/metrics.
 	// +kubebuilder:default=false
 	// +optional
@@ -121,12 +122,12 @@ type PrefectServerSpec struct {
 	// events older than events.retentionPeriod. There is none with ephemeral storage.
 	// +kubebuilder:default={schedule:"17 * * * *"}
 	// +optional
-	Retention CronJobSettings `json:"retention,omitempty"`
+	Retention CronJobSettings `json:"retention,omitzero"`
 	// Scheduling is the CronJob running `prefect-server schedule`, which creates
 	// the scheduled runs of deployments. There is none with ephemeral storage.
 	// +kubebuilder:default={schedule:"* * * * *"}
 	// +optional
-	Scheduling CronJobSettings `json:"scheduling,omitempty"`
+	Scheduling CronJobSettings `json:"scheduling,omitzero"`
 
 	// ExtraEnv is added to the server container last, so it overrides what the
 	// operator renders from the spec: an escape hatch for settings the spec
@@ -135,7 +136,7 @@ type PrefectServerSpec struct {
 	ExtraEnv []corev1.EnvVar `json:"extraEnv,omitempty"`
 	// Resources of the server container.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 	// NodeSelector of the server pods.
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
@@ -154,7 +155,7 @@ type PrefectServerSpec struct {
 	// Service exposes the API inside the cluster.
 	// +kubebuilder:default={}
 	// +optional
-	Service ServiceSpec `json:"service,omitempty"`
+	Service ServiceSpec `json:"service,omitzero"`
 	// PodSecurityContext replaces the operator's default (non-root, seccomp RuntimeDefault).
 	// +optional
 	PodSecurityContext *corev1.PodSecurityContext `json:"podSecurityContext,omitempty"`
@@ -187,7 +188,7 @@ type SQLiteStorage struct {
 	// Size of the volume.
 	// +kubebuilder:default="1Gi"
 	// +optional
-	Size resource.Quantity `json:"size,omitempty"`
+	Size resource.Quantity `json:"size,omitzero"`
 	// StorageClassName of the volume; unset means the cluster's default class.
 	// +optional
 	StorageClassName *string `json:"storageClassName,omitempty"`

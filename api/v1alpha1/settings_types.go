@@ -289,51 +289,51 @@ type ServiceSettings struct {
 	// Scheduler configures the deployment scheduler.
 	// +kubebuilder:default={}
 	// +optional
-	Scheduler SchedulerService `json:"scheduler,omitempty"`
+	Scheduler SchedulerService `json:"scheduler,omitzero"`
 	// LateRuns configures the late-runs marker.
 	// +kubebuilder:default={}
 	// +optional
-	LateRuns LateRunsService `json:"lateRuns,omitempty"`
+	LateRuns LateRunsService `json:"lateRuns,omitzero"`
 	// PauseExpirations configures the pause-expirations service.
 	// +kubebuilder:default={}
 	// +optional
-	PauseExpirations PauseExpirationsService `json:"pauseExpirations,omitempty"`
+	PauseExpirations PauseExpirationsService `json:"pauseExpirations,omitzero"`
 	// CancellationCleanup configures the cancellation cleanup.
 	// +kubebuilder:default={}
 	// +optional
-	CancellationCleanup CancellationCleanupService `json:"cancellationCleanup,omitempty"`
+	CancellationCleanup CancellationCleanupService `json:"cancellationCleanup,omitzero"`
 	// Foreman configures the foreman (worker, pool and queue health).
 	// +kubebuilder:default={}
 	// +optional
-	Foreman ForemanService `json:"foreman,omitempty"`
+	Foreman ForemanService `json:"foreman,omitzero"`
 	// EventPersister configures the event persister.
 	// +kubebuilder:default={}
 	// +optional
-	EventPersister EventPersisterService `json:"eventPersister,omitempty"`
+	EventPersister EventPersisterService `json:"eventPersister,omitzero"`
 	// TaskRunRecorder configures the task-run recorder.
 	// +kubebuilder:default={}
 	// +optional
-	TaskRunRecorder TaskRunRecorderService `json:"taskRunRecorder,omitempty"`
+	TaskRunRecorder TaskRunRecorderService `json:"taskRunRecorder,omitzero"`
 	// Triggers configures automation triggers.
 	// +kubebuilder:default={}
 	// +optional
-	Triggers TriggersService `json:"triggers,omitempty"`
+	Triggers TriggersService `json:"triggers,omitzero"`
 	// EventLogger configures the event logger.
 	// +kubebuilder:default={}
 	// +optional
-	EventLogger EventLoggerService `json:"eventLogger,omitempty"`
+	EventLogger EventLoggerService `json:"eventLogger,omitzero"`
 	// Repossessor configures the repossessor (expired concurrency leases).
 	// +kubebuilder:default={}
 	// +optional
-	Repossessor RepossessorService `json:"repossessor,omitempty"`
+	Repossessor RepossessorService `json:"repossessor,omitzero"`
 	// Retention configures event retention.
 	// +kubebuilder:default={}
 	// +optional
-	Retention RetentionService `json:"retention,omitempty"`
+	Retention RetentionService `json:"retention,omitzero"`
 	// DBVacuum configures database vacuum of old runs.
 	// +kubebuilder:default={}
 	// +optional
-	DBVacuum DBVacuumService `json:"dbVacuum,omitempty"`
+	DBVacuum DBVacuumService `json:"dbVacuum,omitzero"`
 }
 
 // SchedulerService configures the deployment scheduler.
@@ -553,7 +553,7 @@ type DBVacuumService struct {
 	// +kubebuilder:default={events}
 	// +listType=set
 	// +optional
-	Enabled []string `json:"enabled,omitempty" setting:"services.db_vacuum.enabled"`
+	Enabled []string `json:"enabled,omitzero" setting:"services.db_vacuum.enabled"`
 	// Interval of the pass.
 	// +kubebuilder:default="3600"
 	// +optional

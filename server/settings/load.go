@@ -260,8 +260,9 @@ func buildDatabaseURL(db *DatabaseSettings, fromEnv map[string]string) error {
 
 // substitutePassword fills ${PREFECT_SERVER_DATABASE_PASSWORD} (or the
 // legacy ${PREFECT_API_DATABASE_PASSWORD}) in the URL, as Python does, so the
-// URL can sit in plain configuration and the password in a Secret. Like
-// Python it inserts the password as is: escape it yourself if it needs it.
+// URL can sit in plain configuration and the password in a Secret. Unlike
+// Python it URL-escapes the password first, so a raw password from a Secret
+// with '@', '/', '#' or '%' in it still makes a valid URL.
 func substitutePassword(db *DatabaseSettings, fromEnv map[string]string) error {
 	const current, legacy = "PREFECT_SERVER_DATABASE_PASSWORD", "PREFECT_API_DATABASE_PASSWORD"
 	if !strings.Contains(db.ConnectionURL, current) && !strings.Contains(db.ConnectionURL, legacy) {
@@ -271,7 +272,8 @@ func substitutePassword(db *DatabaseSettings, fromEnv map[string]string) error {
 		return &Error{Env: cmp.Or(fromEnv["database.connection_url"], "PREFECT_SERVER_DATABASE_CONNECTION_URL"),
 			Value: redactURL(db.ConnectionURL), Reason: "refers to the database password, but " + current + " is not set"}
 	}
-	db.ConnectionURL = strings.NewReplacer("${"+current+"}", db.Password, "${"+legacy+"}", db.Password).Replace(db.ConnectionURL)
+	escaped := strings.TrimPrefix(url.UserPassword("", db.Password).String(), ":")
+	db.ConnectionURL = strings.NewReplacer("${"+current+"}", escaped, "${"+legacy+"}", escaped).Replace(db.ConnectionURL)
 	return nil
 }
 

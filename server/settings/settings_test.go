@@ -3,6 +3,7 @@ package settings
 import (
 	"bufio"
 	"errors"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -736,4 +737,21 @@ func TestUnknownEnv(t *testing.T) {
 		"PATH=/bin",
 	})
 	require.Equal(t, []string{"PREFECT_SERVER_API_PROT", "PREFECT_SERVER_EVENTS_MESSAGING_BROKER"}, got)
+}
+
+// A raw password from a Secret, with characters that mean something in a
+// URL, still yields a URL that parses back to that password.
+func TestPasswordPlaceholderIsEscaped(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://prefect:${PREFECT_SERVER_DATABASE_PASSWORD}@db:5432/prefect",
+		"PREFECT_SERVER_DATABASE_PASSWORD":       "p@ss/w#rd%41 x",
+	}
+	s, err := Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	u, err := url.Parse(strings.Replace(s.Database.ConnectionURL, "postgresql+asyncpg", "postgresql", 1))
+	require.NoError(t, err)
+	pw, _ := u.User.Password()
+	require.Equal(t, "p@ss/w#rd%41 x", pw)
+	require.Equal(t, "db:5432", u.Host)
 }

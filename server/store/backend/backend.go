@@ -22,7 +22,12 @@ type Config struct {
 	PoolRecycle       time.Duration
 	StatementTimeout  time.Duration
 	ConnectionTimeout time.Duration
-	Migrate           bool
+	// MigrationTimeout bounds applying migrations; zero means no bound.
+	MigrationTimeout time.Duration
+	// ApplicationName and SearchPath are PostgreSQL connection parameters.
+	ApplicationName string
+	SearchPath      string
+	Migrate         bool
 }
 
 // Target is a parsed connection URL.
@@ -63,10 +68,14 @@ func Parse(raw string) (Target, error) {
 	return Target{}, fmt.Errorf("database URL %q: unsupported driver %q (use sqlite or postgresql)", redact(raw), scheme)
 }
 
-// redact hides a password in a URL for error messages.
+// redact hides a password in a URL for error messages; a URL that does not
+// parse is not shown at all, since where its password is cannot be told.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	if u.User == nil {
 		return raw
 	}
 	if _, has := u.User.Password(); has {
@@ -90,6 +99,11 @@ func Open(ctx context.Context, c Config) (store.Store, error) {
 
 // Migrate applies pending migrations and returns their versions.
 func Migrate(ctx context.Context, c Config) ([]int, error) {
+	if c.MigrationTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.MigrationTimeout)
+		defer cancel()
+	}
 	t, err := Parse(c.URL)
 	if err != nil {
 		return nil, err
@@ -102,5 +116,6 @@ func Migrate(ctx context.Context, c Config) ([]int, error) {
 
 func (c Config) postgres(t Target) postgres.Options {
 	return postgres.Options{URL: t.URL, PoolSize: c.PoolSize, MaxOverflow: c.MaxOverflow, PoolRecycle: c.PoolRecycle,
-		StatementTimeout: c.StatementTimeout, ConnectionTimeout: c.ConnectionTimeout, Migrate: c.Migrate}
+		StatementTimeout: c.StatementTimeout, ConnectionTimeout: c.ConnectionTimeout, Migrate: c.Migrate,
+		ApplicationName: c.ApplicationName, SearchPath: c.SearchPath}
 }

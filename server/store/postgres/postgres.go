@@ -33,7 +33,11 @@ type Options struct {
 	PoolRecycle       time.Duration
 	StatementTimeout  time.Duration
 	ConnectionTimeout time.Duration
-	Migrate           bool
+	// ApplicationName is reported to PostgreSQL; empty means "prefect-server".
+	ApplicationName string
+	// SearchPath is the schema search path of the server's tables.
+	SearchPath string
+	Migrate    bool
 }
 
 // Open connects and, if asked, migrates.
@@ -97,8 +101,14 @@ func openDB(o Options) (*sql.DB, error) {
 		// cancelled even when no client context is watching.
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
+	if o.ApplicationName != "" {
+		cfg.RuntimeParams["application_name"] = o.ApplicationName
+	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "prefect-server"
+	}
+	if o.SearchPath != "" {
+		cfg.RuntimeParams["search_path"] = o.SearchPath
 	}
 	db := stdlib.OpenDB(*cfg)
 	pool := max(o.PoolSize, 1)
