@@ -1,0 +1,399 @@
+package builders
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"prefectgo.dev/prefectgo/api/v1alpha1"
+	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store/storetest"
+)
+
+// TestContract starts the real server binary as the rendered container: the
+// rendered command, args and environment (Secrets resolved, the pod's volume
+// paths pointed at temporary directories), and requires it to serve with
+// exactly the intended settings. The migration Job and the CronJobs run
+// their containers the same way against the same database, and must exit 0.
+func TestContract(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server binary")
+	}
+	bin := buildServer(t)
+
+	usePostgres := func(asURL bool) func(t *testing.T, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
+		return func(t *testing.T, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
+			u, err := url.Parse(storetest.NewPostgresDatabase(t)) // skips without PostgreSQL
+			require.NoError(t, err)
+			if asURL {
+				// The form Python Prefect users have, with a password to
+				// redact (the test PostgreSQL trusts local connections).
+				u.User = url.UserPassword(u.User.Username(), "url-secret-pw")
+				secrets["prefect-postgres/url"] = []byte("postgresql+asyncpg://" + strings.TrimPrefix(u.String(), u.Scheme+"://"))
+				ps.Spec.Storage.Postgres = &v1alpha1.PostgresStorage{ConnectionURLSecretRef: secretRef("prefect-postgres", "url")}
+				return
+			}
+			pg := ps.Spec.Storage.Postgres
+			require.NotNil(t, pg, "the postgres sample")
+			port, err := strconv.Atoi(u.Port())
+			require.NoError(t, err)
+			pg.Host, pg.Port, pg.User = u.Hostname(), new(int32(port)), u.User.Username()
+			pg.Database = strings.TrimPrefix(u.Path, "/")
+			pg.SSLMode = u.Query().Get("sslmode")
+			if pw, ok := u.User.Password(); ok {
+				secrets[pg.PasswordSecretRef.Name+"/"+pg.PasswordSecretRef.Key] = []byte(pw)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		sample string
+		edit   func(t *testing.T, ps *v1alpha1.PrefectServer, secrets map[string][]byte)
+	}{
+		{name: "minimal", sample: "minimal"},
+		{name: "sqlite", sample: "sqlite"},
+		{name: "sqlite with auth and extraEnv", sample: "sqlite", edit: func(t *testing.T, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
+			ps.Spec.API.AuthSecretRef = secretRef("auth", "basic")
+			secrets["auth/basic"] = []byte("admin:s3cret")
+			ps.Spec.Database.ApplicationName = "prefect-$(NOT_EXPANDED)"
+			ps.Spec.Services.DBVacuum.Enabled = []string{}
+			ps.Spec.ExtraEnv = []corev1.EnvVar{
+				{Name: "PREFECT_SERVER_LOGGING_LEVEL", Value: "ERROR"},
+				{Name: "PREFECT_SERVER_UI_STATIC_DIRECTORY", Value: "$(PREFECT_HOME)/ui"},
+			}
+		}},
+		{name: "ephemeral", sample: "minimal", edit: func(t *testing.T, ps *v1alpha1.PrefectServer, _ map[string][]byte) {
+			ps.Spec.Storage = v1alpha1.Storage{Ephemeral: &v1alpha1.EphemeralStorage{}}
+		}},
+		{name: "postgres", sample: "postgres", edit: usePostgres(false)},
+		{name: "postgres from a URL Secret", sample: "postgres", edit: usePostgres(true)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := loadSample(t, "prefectgo_v1alpha1_prefectserver_"+c.sample+".yaml")
+			ps := s.server.DeepCopy()
+			if c.edit != nil {
+				c.edit(t, ps, s.secrets)
+			}
+			ps.Spec.API.Port = new(int32(freePort(t)))
+			runContract(t, bin, ps, s.secrets)
+		})
+	}
+}
+
+func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
+	in := Inputs{DefaultImage: "prefectgo:test", SecretData: secrets}
+	// The pod's volumes.
+	vol := podVolumes{data: t.TempDir(), scratch: t.TempDir()}
+
+	if job := MigrationJob(ps, in); job != nil {
+		runToCompletion(t, bin, job.Spec.Template.Spec.Containers[0], vol, secrets)
+	}
+
+	dep := Deployment(ps, in)
+	c := dep.Spec.Template.Spec.Containers[0]
+	env := vol.resolve(t, c.Env, secrets)
+	srv := startContainer(t, bin, c, env)
+	port := apiPort(ps)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	srv.waitHealthy(t, base+c.LivenessProbe.HTTPGet.Path)
+	require.Equal(t, "/api/health", c.LivenessProbe.HTTPGet.Path)
+	require.Equal(t, http.StatusOK, get(t, base+c.ReadinessProbe.HTTPGet.Path, "", nil), "readiness")
+
+	var got map[string]string
+	require.Equal(t, http.StatusOK, get(t, base+"/api/admin/settings", env.get("PREFECT_SERVER_API_AUTH_STRING"), &got))
+
+	// What the server should run with: the rendered environment, read by
+	// the same table. Every row, rendered or defaulted, must match.
+	want, err := load(env.m)
+	require.NoError(t, err)
+	for _, st := range settings.Table() {
+		require.Equal(t, st.Redacted(want), got[st.Env], "%s", st.Env)
+	}
+	// And every rendered variable is a setting whose value it decides.
+	byEnv := make(map[string]settings.Setting)
+	for _, st := range settings.Table() {
+		for _, e := range st.Envs() {
+			byEnv[e] = st
+		}
+	}
+	for _, e := range env.list {
+		name, value, _ := strings.Cut(e, "=")
+		st, ok := byEnv[name]
+		require.True(t, ok, "%s is not a setting", name)
+		require.NoError(t, st.Check(value), "%s", name)
+		if !st.Secret {
+			parsed, err := load(map[string]string{name: value})
+			require.NoError(t, err)
+			if st.Name != "database.connection_url" { // resolved with the others
+				require.Equal(t, st.Value(parsed), got[st.Env], "%s=%s", name, value)
+			}
+		}
+	}
+	// From the other end: every spec field the server runs as the spec says,
+	// but for what the operator overrides and what extraEnv overrides.
+	overridden := map[string]bool{}
+	for _, e := range ps.Spec.ExtraEnv {
+		overridden[e.Name] = true
+	}
+	if hasCronJobs(ps) {
+		overridden["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = true
+		overridden["PREFECT_SERVER_SERVICES_RETENTION_ENABLED"] = true
+	}
+	walkSettings(reflect.ValueOf(ps.Spec), func(name string, f reflect.Value) {
+		st := rows()[name]
+		if overridden[st.Env] {
+			return
+		}
+		if ref, ok := f.Interface().(*corev1.SecretKeySelector); ok {
+			if ref != nil {
+				require.Equal(t, "********", got[st.Env], "%s from a Secret is redacted", st.Env)
+			}
+			return
+		}
+		raw, set := formatSetting(f)
+		if !set {
+			require.Equal(t, st.Redacted(settings.Defaults()), got[st.Env], "unset %s is the default", st.Env)
+			return
+		}
+		parsed, err := load(map[string]string{st.Env: raw})
+		require.NoError(t, err)
+		require.Equal(t, st.Value(parsed), got[st.Env], "spec %s: %q", name, raw)
+	})
+	// Spot checks, spelt out.
+	require.Equal(t, "0.0.0.0", got["PREFECT_SERVER_API_HOST"])
+	require.Equal(t, strconv.Itoa(int(port)), got["PREFECT_SERVER_API_PORT"])
+	require.Equal(t, "/api", got["PREFECT_SERVER_API_BASE_PATH"])
+	switch StorageKind(ps) {
+	case StorageSQLite:
+		require.Equal(t, vol.data, got["PREFECT_HOME"])
+		require.Equal(t, "sqlite+aiosqlite:///"+vol.data+"/prefect.db", got["PREFECT_SERVER_DATABASE_CONNECTION_URL"])
+		require.FileExists(t, filepath.Join(vol.data, "prefect.db"))
+	case StorageEphemeral:
+		require.Equal(t, vol.scratch, got["PREFECT_HOME"])
+		require.Equal(t, "sqlite+aiosqlite:///"+vol.scratch+"/prefect.db", got["PREFECT_SERVER_DATABASE_CONNECTION_URL"])
+	case StoragePostgres:
+		require.Equal(t, vol.scratch, got["PREFECT_HOME"])
+		require.Equal(t, "false", got["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"])
+		require.True(t, strings.HasPrefix(got["PREFECT_SERVER_DATABASE_CONNECTION_URL"], "postgres"), got["PREFECT_SERVER_DATABASE_CONNECTION_URL"])
+	}
+	wantInProcess := strconv.FormatBool(!hasCronJobs(ps))
+	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"])
+	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_RETENTION_ENABLED"])
+	for _, ref := range secrets {
+		for _, v := range got {
+			require.NotContains(t, v, string(ref), "a Secret value in /api/admin/settings")
+		}
+	}
+
+	// The CronJobs' containers, beside the running server as in the cluster.
+	cronJobs := CronJobs(ps, in)
+	require.Equal(t, hasCronJobs(ps), len(cronJobs) == 2)
+	for _, cj := range cronJobs {
+		runToCompletion(t, bin, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0], vol, secrets)
+	}
+
+	srv.stop(t)
+	require.NotContains(t, srv.output(), "ignoring an environment variable", "the server reads every rendered variable")
+}
+
+// podVolumes are temporary directories standing in for the pod's volumes.
+type podVolumes struct{ data, scratch string }
+
+// processEnv is an environment in order (as exec takes it) and by name.
+type processEnv struct {
+	list []string
+	m    map[string]string
+}
+
+func (e processEnv) get(name string) string { return e.m[name] }
+
+// resolve is what the kubelet gives the process: Secrets read, $(VAR)
+// expanded, plus (our part) the volume mount paths moved to v's directories.
+func (v podVolumes) resolve(t *testing.T, env []corev1.EnvVar, secrets map[string][]byte) processEnv {
+	t.Helper()
+	move := strings.NewReplacer(DataDir+"/", v.data+"/", ScratchDir+"/", v.scratch+"/")
+	out := processEnv{m: resolveEnv(t, env, secrets)}
+	for _, e := range env {
+		value, ok := out.m[e.Name]
+		if !ok {
+			continue
+		}
+		if e.ValueFrom == nil {
+			switch value {
+			case DataDir:
+				value = v.data
+			case ScratchDir:
+				value = v.scratch
+			default:
+				value = move.Replace(value)
+			}
+			out.m[e.Name] = value
+		}
+		out.list = append(out.list, e.Name+"="+value)
+	}
+	return out
+}
+
+func buildServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "prefect-server")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/prefect-server")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+// command is the container's command and args with the image's binary
+// replaced by the one built here.
+func command(t *testing.T, bin string, c corev1.Container) []string {
+	t.Helper()
+	argv := append(append([]string(nil), c.Command...), c.Args...)
+	require.NotEmpty(t, argv)
+	require.Equal(t, ServerBinary, argv[0])
+	argv[0] = bin
+	return argv
+}
+
+func runToCompletion(t *testing.T, bin string, c corev1.Container, vol podVolumes, secrets map[string][]byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	argv := command(t, bin, c)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = vol.resolve(t, c.Env, secrets).list
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s exited with %v:\n%s", c.Name, strings.Join(c.Command, " "), err, out)
+	t.Logf("%s: %s", strings.Join(c.Command, " "), bytes.TrimSpace(out))
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+func startContainer(t *testing.T, bin string, c corev1.Container, env processEnv) *process {
+	t.Helper()
+	argv := command(t, bin, c)
+	p := &process{cmd: exec.Command(argv[0], argv[1:]...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = env.list // exactly the container's environment, nothing inherited
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("server output:\n%s", p.output())
+		}
+	})
+	return p
+}
+
+func (p *process) output() string { return p.out.String() }
+
+func (p *process) waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			t.Fatalf("the server exited (%v) before it was healthy:\n%s", p.err, p.output())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "not healthy after 30s (%v):\n%s", err, p.output())
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the server as the kubelet does, with SIGTERM, and requires a
+// clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the server did not stop within 20s of SIGTERM:\n%s", p.output())
+	}
+	var exit *exec.ExitError
+	if errors.As(p.err, &exit) {
+		t.Fatalf("the server exited with %v:\n%s", p.err, p.output())
+	}
+	require.NoError(t, p.err)
+}
+
+func get(t *testing.T, url, basicAuth string, into any) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if user, pass, ok := strings.Cut(basicAuth, ":"); ok {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if into != nil && resp.StatusCode == http.StatusOK {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(into))
+	}
+	return resp.StatusCode
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
