@@ -11,14 +11,21 @@ VENV    := $(CACHE)/venv-$(PREFECT_VERSION)
 export CACHE PREFECT_VERSION VENV
 
 CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
+KUSTOMIZE      := $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.0
 
-.PHONY: all build run-server test test-go test-compat bench docs manifests generate verify-generated fmt vet verify clean
+.PHONY: all build build-installer run-server test test-go test-compat bench docs manifests generate verify-generated fmt vet verify clean
 
 all: build
 
 ## build: compile the binaries into bin/
 build:
 	$(GO) build -o $(BIN)/prefect-server ./cmd/prefect-server
+	$(GO) build -o $(BIN)/manager ./cmd/manager
+
+## build-installer: the whole operator as one manifest, dist/install.yaml
+build-installer:
+	mkdir -p dist
+	$(KUSTOMIZE) build config/default > dist/install.yaml
 
 ## run-server: the server on its embedded default (SQLite at ~/.prefect/prefect.db, port 4200)
 run-server:
