@@ -21,8 +21,11 @@ func FlowRun(c FlowRunContext) FlowRunResult {
 	tx := &flowTx{transition: newTransition(c.Run.State, c.Proposed, c.Now), run: c.Run}
 	tx.run.EmpiricalPolicy.PauseKeys = slices.Clone(c.Run.EmpiricalPolicy.PauseKeys)
 	rules := coreFlowPolicy()
-	if c.Force {
+	switch {
+	case c.Force:
 		rules = minimalFlowPolicy()
+	case c.Policy == MarkLateRunsPolicy:
+		rules = markLateRunsPolicy()
 	}
 	govern(tx.transition, tx, rules, func() {
 		if tx.proposed != nil {
@@ -65,5 +68,16 @@ func minimalFlowPolicy() []rule[*flowTx] {
 		bypassCancellingFlowRunsWithNoInfra(),
 		// InstrumentFlowRunStateTransitions: HTTP layer.
 		// ReleaseFlowConcurrencySlots: deployments work.
+	}
+}
+
+// markLateRunsPolicy is Prefect's MarkLateRunsPolicy, which the late-runs
+// service uses to move overdue Scheduled runs to Late.
+func markLateRunsPolicy() []rule[*flowTx] {
+	return []rule[*flowTx]{
+		ensureOnlyScheduledFlowsMarkedLate(),
+		// EnforceDeploymentConcurrencyOnLate (deployments work, needs slots):
+		// a CANCEL_NEW deployment at its limit cancels the run instead.
+		// InstrumentFlowRunStateTransitions: the caller emits the event.
 	}
 }

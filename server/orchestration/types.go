@@ -17,8 +17,22 @@ type FlowRunContext struct {
 	// Force selects the minimal policy (no core rules), as Prefect does for
 	// force=true and for a run's initial state.
 	Force bool
-	Now   time.Time
+	// Policy selects another of Prefect's flow policies; the zero value is
+	// CoreFlowPolicy (MinimalFlowPolicy with Force).
+	Policy FlowPolicy
+	Now    time.Time
 }
+
+// FlowPolicy names one of Prefect's flow-run policies.
+type FlowPolicy int
+
+const (
+	// CoreFlowPolicy is the policy of set_state (the default).
+	CoreFlowPolicy FlowPolicy = iota
+	// MarkLateRunsPolicy is the late-runs service's policy: only a
+	// Scheduled run not already Late may become Late.
+	MarkLateRunsPolicy
+)
 
 // TaskRunContext is everything the task-run rules may read.
 type TaskRunContext struct {

@@ -21,6 +21,8 @@ type Store struct {
 	// timeout bounds every statement (PREFECT_SERVER_DATABASE_TIMEOUT).
 	timeout time.Duration
 	now     func() time.Time
+	// crypt holds the block document encryption key once loaded.
+	crypt blockCrypt
 }
 
 // Options configures a Store.
@@ -32,11 +34,15 @@ type Options struct {
 	StatementTimeout time.Duration
 	// Now is the clock; nil means the wall clock.
 	Now func() time.Time
+	// EncryptionKey encrypts block documents (PREFECT_SERVER_ENCRYPTION_KEY);
+	// empty means a key generated once and kept in the configuration table.
+	EncryptionKey string
 }
 
 // New wraps open connections; the caller has applied migrations.
 func New(o Options) *Store {
 	s := &Store{d: o.Dialect, writer: o.Writer, reader: o.Reader, timeout: o.StatementTimeout, now: o.Now}
+	s.crypt.configured = o.EncryptionKey
 	if s.reader == nil {
 		s.reader = s.writer
 	}

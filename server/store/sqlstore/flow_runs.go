@@ -221,6 +221,7 @@ func (s *Store) flowRunWhere(q schema.Query) *where {
 		w.sub("flow_run.flow_id IN (SELECT flow.id FROM flow WHERE "+fw.sql()+")", fw)
 	}
 	s.taskRunsOfFlowRun(w, q.TaskRuns)
+	s.flowRunRelatedFilters(w, q)
 	return w
 }
 
@@ -261,7 +262,13 @@ func (s *Store) CountFlowRuns(ctx context.Context, q schema.Query) (int, error) 
 func (s *Store) SetFlowRunState(ctx context.Context, id uuid.UUID, decide store.FlowRunDecider) (orchestration.FlowRunResult, error) {
 	var res orchestration.FlowRunResult
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
-		run, err := scanFlowRun(c.queryRow(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE flow_run.id = ?`+s.d.ForUpdate("flow_run"), id))
+		// Lock first, then read: on PostgreSQL a locking SELECT that waited
+		// for another transition returns the run's new row joined to its old
+		// state, so the read must be a later statement (lockRow).
+		if err := s.lockRow(ctx, c, "flow_run", id); err != nil {
+			return err
+		}
+		run, err := scanFlowRun(c.queryRow(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE flow_run.id = ?`, id))
 		if err != nil {
 			return err
 		}

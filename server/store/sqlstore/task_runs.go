@@ -224,7 +224,10 @@ func (s *Store) CountTaskRuns(ctx context.Context, q schema.Query) (int, error) 
 func (s *Store) SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide store.TaskRunDecider) (orchestration.TaskRunResult, error) {
 	var res orchestration.TaskRunResult
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
-		run, err := scanTaskRun(c.queryRow(ctx, `SELECT `+taskRunColumns+taskRunFrom+` WHERE task_run.id = ?`+s.d.ForUpdate("task_run"), id))
+		if err := s.lockRow(ctx, c, "task_run", id); err != nil {
+			return err
+		}
+		run, err := scanTaskRun(c.queryRow(ctx, `SELECT `+taskRunColumns+taskRunFrom+` WHERE task_run.id = ?`, id))
 		if err != nil {
 			return err
 		}

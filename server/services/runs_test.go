@@ -1,0 +1,269 @@
+package services_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/server/orchestration"
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/services"
+	"prefectgo.dev/prefectgo/server/store"
+	"prefectgo.dev/prefectgo/server/store/storetest"
+)
+
+// recorder collects emitted events.
+type recorder struct {
+	mu     sync.Mutex
+	events []schema.Event
+}
+
+func (r *recorder) Emit(_ context.Context, evs ...schema.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, evs...)
+	return nil
+}
+
+func (r *recorder) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.Event)
+	}
+	return out
+}
+
+func newFlow(t *testing.T, st store.Store) schema.Flow {
+	t.Helper()
+	f, _, err := st.UpsertFlow(context.Background(), schema.FlowCreate{Name: "f-" + uuid.NewString(), Tags: []string{}, Labels: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	return f
+}
+
+// newFlowRun creates a run and walks it through states (forced, as a
+// client's initial state is), with mutate applied to the run first.
+func newFlowRun(t *testing.T, st store.Store, flowID uuid.UUID, mutate func(*schema.FlowRun), states ...schema.StateCreate) schema.FlowRun {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	run := schema.FlowRun{ID: uuid.Must(uuid.NewV7()), Name: "run", FlowID: flowID, Parameters: json.RawMessage(`{}`),
+		Context: json.RawMessage(`{}`), Labels: json.RawMessage(`{}`), JobVariables: json.RawMessage(`{}`), Tags: []string{},
+		EmpiricalPolicy: schema.FlowRunPolicy{PauseKeys: []string{}}}
+	if mutate != nil {
+		mutate(&run)
+	}
+	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: states[0].ToState(now), Force: true, Now: now})
+	run = res.Run
+	run.State = res.Write
+	stored, _, err := st.CreateFlowRun(ctx, run)
+	require.NoError(t, err)
+	for _, s := range states[1:] {
+		now = now.Add(time.Millisecond)
+		_, err := st.SetFlowRunState(ctx, stored.ID, func(r schema.FlowRun) orchestration.FlowRunResult {
+			return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Proposed: s.ToState(now), Force: true, Now: now})
+		})
+		require.NoError(t, err)
+	}
+	stored, err = st.ReadFlowRun(ctx, stored.ID)
+	require.NoError(t, err)
+	return stored
+}
+
+func newDeployment(t *testing.T, st store.Store, body map[string]any) schema.Deployment {
+	t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(t, err)
+	var d schema.DeploymentCreate
+	require.NoError(t, json.Unmarshal(b, &d))
+	require.NoError(t, d.Validate())
+	dep, _, err := st.UpsertDeployment(context.Background(), d)
+	require.NoError(t, err)
+	return dep
+}
+
+func newTaskRun(t *testing.T, st store.Store, flowRunID uuid.UUID, key string, state schema.StateType) schema.TaskRun {
+	t.Helper()
+	now := time.Now().UTC()
+	run := schema.TaskRun{ID: uuid.Must(uuid.NewV7()), Name: key, FlowRunID: &flowRunID, TaskKey: key, DynamicKey: "0",
+		Tags: []string{}, Labels: json.RawMessage(`{}`), TaskInputs: json.RawMessage(`{}`)}
+	res := orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: schema.StateCreate{Type: state}.ToState(now), Force: true, Now: now})
+	run = res.Run
+	run.State = res.Write
+	stored, _, err := st.CreateTaskRun(context.Background(), run)
+	require.NoError(t, err)
+	return stored
+}
+
+func state(typ schema.StateType) schema.StateCreate { return schema.StateCreate{Type: typ} }
+
+func scheduledAt(at time.Time, name string) schema.StateCreate {
+	at = at.UTC()
+	s := schema.StateCreate{Type: schema.StateScheduled, StateDetails: schema.StateDetails{ScheduledTime: &at}}
+	if name != "" {
+		s.Name = &name
+	}
+	return s
+}
+
+func readRun(t *testing.T, st store.Store, id uuid.UUID) schema.FlowRun {
+	t.Helper()
+	r, err := st.ReadFlowRun(context.Background(), id)
+	require.NoError(t, err)
+	return r
+}
+
+// Scheduled runs more than After past their time become Late, keeping their
+// scheduled time; others, and runs already Late, are left alone.
+func TestLateRunsMarksOnlyOverdueScheduledRuns(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
+		st := open(t)
+		ctx := context.Background()
+		f := newFlow(t, st)
+		now := time.Now().UTC()
+		overdue := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-time.Minute), ""))
+		recent := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-5*time.Second), ""))
+		future := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(time.Hour), ""))
+		pending := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-time.Hour), ""), state(schema.StatePending))
+		retrying := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-time.Hour), "AwaitingRetry"))
+
+		ev := &recorder{}
+		svc := services.LateRuns{Store: st, After: 15 * time.Second, Events: ev}
+		n, err := svc.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+
+		late := readRun(t, st, overdue.ID)
+		require.Equal(t, schema.StateScheduled, late.State.Type)
+		require.Equal(t, "Late", late.State.Name)
+		require.True(t, late.State.StateDetails.ScheduledTime.Equal(*overdue.NextScheduledStartTime))
+		require.Equal(t, []string{"prefect.flow-run.Late"}, ev.names())
+		for _, id := range []uuid.UUID{recent.ID, future.ID, retrying.ID} {
+			require.Equal(t, readRun(t, st, id).State.Name, map[uuid.UUID]string{recent.ID: "Scheduled", future.ID: "Scheduled", retrying.ID: "AwaitingRetry"}[id])
+		}
+		require.Equal(t, schema.StatePending, readRun(t, st, pending.ID).State.Type)
+
+		n, err = svc.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n, "a Late run is not marked twice")
+
+		// Passes at once (replicas) mark each run once.
+		more := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-time.Minute), ""))
+		var wg sync.WaitGroup
+		total := make(chan int, 5)
+		for range 5 {
+			wg.Go(func() {
+				n, err := svc.RunOnce(ctx)
+				require.NoError(t, err)
+				total <- n
+			})
+		}
+		wg.Wait()
+		close(total)
+		sum := 0
+		for n := range total {
+			sum += n
+		}
+		require.Equal(t, 1, sum)
+		states, err := st.ReadFlowRunStates(ctx, more.ID)
+		require.NoError(t, err)
+		require.Len(t, states, 2, "Scheduled, then one Late")
+	})
+}
+
+// A paused run past its pause timeout fails; one still within it, or
+// without a timeout, stays paused. Paging by id visits every paused run.
+func TestPauseExpirationsFailsOnlyExpiredPauses(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
+		st := open(t)
+		ctx := context.Background()
+		f := newFlow(t, st)
+		paused := func(timeout *time.Time) schema.FlowRun {
+			p := schema.StateCreate{Type: schema.StatePaused, StateDetails: schema.StateDetails{PauseTimeout: timeout}}
+			return newFlowRun(t, st, f.ID, nil, state(schema.StateRunning), p)
+		}
+		past, future := time.Now().Add(-time.Minute).UTC(), time.Now().Add(time.Hour).UTC()
+		expired := []schema.FlowRun{paused(&past), paused(&past), paused(&past)}
+		waiting := paused(&future)
+		unbounded := paused(nil)
+
+		ev := &recorder{}
+		n, err := services.PauseExpirations{Store: st, BatchSize: 1, Events: ev}.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		for _, r := range expired {
+			got := readRun(t, st, r.ID)
+			require.Equal(t, schema.StateFailed, got.State.Type)
+			require.Equal(t, "The flow was paused and never resumed.", *got.State.Message)
+		}
+		require.Equal(t, schema.StatePaused, readRun(t, st, waiting.ID).State.Type)
+		require.Equal(t, schema.StatePaused, readRun(t, st, unbounded.ID).State.Type)
+		require.Equal(t, []string{"prefect.flow-run.Failed", "prefect.flow-run.Failed", "prefect.flow-run.Failed"}, ev.names())
+
+		n, err = services.PauseExpirations{Store: st}.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	})
+}
+
+// A cancelled run's unfinished task runs become Cancelled; its subflows
+// become Cancelled, or Cancelling when deployed (their worker stops them);
+// the children of a run that is not cancelled are left alone.
+func TestCancellationCleanupCancelsTheChildrenOfCancelledRuns(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
+		st := open(t)
+		ctx := context.Background()
+		f := newFlow(t, st)
+		cancelled := newFlowRun(t, st, f.ID, nil, state(schema.StateRunning), state(schema.StateCancelled))
+		require.NotNil(t, cancelled.EndTime)
+		running := newFlowRun(t, st, f.ID, nil, state(schema.StateRunning))
+
+		taskRunning := newTaskRun(t, st, cancelled.ID, "a", schema.StateRunning)
+		taskPending := newTaskRun(t, st, cancelled.ID, "b", schema.StatePending)
+		taskDone := newTaskRun(t, st, cancelled.ID, "c", schema.StateCompleted)
+		otherTask := newTaskRun(t, st, running.ID, "d", schema.StateRunning)
+
+		parentTask := newTaskRun(t, st, cancelled.ID, "subflow", schema.StateCompleted)
+		subflow := newFlowRun(t, st, f.ID, func(r *schema.FlowRun) { r.ParentTaskRunID = &parentTask.ID }, state(schema.StateRunning))
+		deployment := uuid.New()
+		deployed := newFlowRun(t, st, f.ID, func(r *schema.FlowRun) { r.ParentTaskRunID = &parentTask.ID; r.DeploymentID = &deployment },
+			state(schema.StateRunning))
+		otherParent := newTaskRun(t, st, running.ID, "subflow", schema.StateRunning)
+		liveSubflow := newFlowRun(t, st, f.ID, func(r *schema.FlowRun) { r.ParentTaskRunID = &otherParent.ID }, state(schema.StateRunning))
+
+		ev := &recorder{}
+		res, err := services.CancellationCleanup{Store: st, BatchSize: 2, Events: ev}.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, services.CleanupResult{TaskRuns: 2, Subflows: 2}, res)
+
+		for _, id := range []uuid.UUID{taskRunning.ID, taskPending.ID} {
+			tr, err := st.ReadTaskRun(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, schema.StateCancelled, tr.State.Type)
+			require.Equal(t, "The parent flow run was cancelled.", *tr.State.Message)
+		}
+		for id, want := range map[uuid.UUID]schema.StateType{taskDone.ID: schema.StateCompleted, otherTask.ID: schema.StateRunning} {
+			tr, err := st.ReadTaskRun(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, want, tr.State.Type)
+		}
+		require.Equal(t, schema.StateCancelled, readRun(t, st, subflow.ID).State.Type)
+		require.Equal(t, schema.StateCancelling, readRun(t, st, deployed.ID).State.Type)
+		require.Equal(t, schema.StateRunning, readRun(t, st, liveSubflow.ID).State.Type)
+		require.ElementsMatch(t, []string{"prefect.flow-run.Cancelled", "prefect.flow-run.Cancelling"}, ev.names())
+
+		// Again: the cancelling deployed subflow is its worker's to finish.
+		res, err = services.CancellationCleanup{Store: st}.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Zero(t, res)
+	})
+}

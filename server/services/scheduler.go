@@ -1,0 +1,243 @@
+package services
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/orchestration"
+	"prefectgo.dev/prefectgo/server/schedules"
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+// SchedulerStore is the part of the store the scheduler needs.
+type SchedulerStore interface {
+	store.Scheduling
+	ReadDeployment(ctx context.Context, id uuid.UUID) (schema.Deployment, error)
+}
+
+// Scheduler makes the future runs of deployment schedules, with the
+// semantics of Prefect's scheduler service (server/services/scheduler.py and
+// models/deployments.py _generate_scheduled_flow_runs): every active
+// schedule of every deployment that is not paused gets runs from now on,
+// up to MaxRuns (or the schedule's max_scheduled_runs) and no further than
+// now+MaxScheduledTime, stopping once it has both MinRuns runs and one at
+// or after now+MinScheduledTime.
+//
+// Passes are idempotent and safe to run at once (two loops, replicas, the
+// one-shot command): a run's idempotency key is
+// "scheduled {deployment_id} {schedule_id} {date}", and the store inserts a
+// key once.
+type Scheduler struct {
+	Store SchedulerStore
+	// DeploymentBatchSize deployments are read per query, and runs are
+	// inserted InsertBatchSize per transaction.
+	DeploymentBatchSize int
+	InsertBatchSize     int
+	MinRuns             int
+	MaxRuns             int
+	MinScheduledTime    time.Duration
+	MaxScheduledTime    time.Duration
+	// RecentWindow is how far back a recent pass looks for changed
+	// deployments (the recent loop's interval plus a second, as Prefect).
+	RecentWindow time.Duration
+	// Now is the clock; nil means the wall clock.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// SchedulerResult counts what a pass did.
+type SchedulerResult struct {
+	// Deployments is how many deployments the pass visited.
+	Deployments int
+	// Runs is how many runs it created.
+	Runs int
+}
+
+// RunOnce does a full pass: every deployment with a schedule that needs
+// runs. It returns how many runs it created.
+func (s Scheduler) RunOnce(ctx context.Context) (created int, err error) {
+	res, err := s.Pass(ctx, false)
+	return res.Runs, err
+}
+
+// RunRecent does a pass over the deployments changed in the last
+// RecentWindow, so that new and updated deployments get runs within
+// seconds.
+func (s Scheduler) RunRecent(ctx context.Context) (created int, err error) {
+	res, err := s.Pass(ctx, true)
+	return res.Runs, err
+}
+
+// Pass does a full pass, or with recent a pass over recently changed
+// deployments.
+func (s Scheduler) Pass(ctx context.Context, recent bool) (SchedulerResult, error) {
+	var res SchedulerResult
+	batch := max(s.DeploymentBatchSize, 1)
+	var after *uuid.UUID
+	for {
+		now := s.now()
+		q := store.DeploymentsToSchedule{Now: now, MinRuns: s.MinRuns, MinScheduledTime: s.MinScheduledTime,
+			After: after, Limit: batch}
+		if recent {
+			since := now.Add(-s.RecentWindow)
+			q.UpdatedSince = &since
+		}
+		ids, err := s.Store.DeploymentsToSchedule(ctx, q)
+		if err != nil {
+			return res, err
+		}
+		var runs []schema.FlowRun
+		for _, id := range ids {
+			rs, err := s.deploymentRuns(ctx, id)
+			if err != nil {
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				// One broken deployment never stops the pass, as in Prefect.
+				s.log().Error("scheduling a deployment", "deployment_id", id, "error", err)
+				continue
+			}
+			runs = append(runs, rs...)
+		}
+		res.Deployments += len(ids)
+		size := max(s.InsertBatchSize, 1)
+		for start := 0; start < len(runs); start += size {
+			n, err := s.Store.InsertScheduledRuns(ctx, runs[start:min(start+size, len(runs))])
+			res.Runs += n
+			if err != nil {
+				return res, err
+			}
+		}
+		if len(ids) < batch {
+			return res, nil
+		}
+		after = &ids[len(ids)-1]
+	}
+}
+
+func (s Scheduler) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s Scheduler) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// deploymentRuns makes the runs of a deployment's active schedules (not
+// yet inserted; the store skips the ones that exist).
+func (s Scheduler) deploymentRuns(ctx context.Context, id uuid.UUID) ([]schema.FlowRun, error) {
+	d, err := s.Store.ReadDeployment(ctx, id)
+	if errors.Is(err, schema.ErrNotFound) {
+		return nil, nil // deleted since the query
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Paused {
+		return nil, nil
+	}
+	var runs []schema.FlowRun
+	for _, sc := range d.Schedules {
+		if !sc.Active {
+			continue
+		}
+		compiled, err := schedules.Compile(sc.Schedule, "schedule")
+		if err != nil {
+			s.log().Error("skipping a schedule that does not compile", "deployment_id", d.ID, "schedule_id", sc.ID, "error", err)
+			continue
+		}
+		// Each schedule starts from its own now, as Prefect's loop does.
+		now := s.now()
+		n := s.MaxRuns
+		if sc.MaxScheduledRuns != nil {
+			n = *sc.MaxScheduledRuns
+		}
+		var dates []time.Time
+		for _, dt := range compiled.Dates(now, now.Add(s.MaxScheduledTime), max(n, 1)) {
+			dates = append(dates, dt)
+			// Stop once both minimums are met.
+			if len(dates) >= s.MinRuns && !dt.Before(now.Add(s.MinScheduledTime)) {
+				break
+			}
+		}
+		runs = append(runs, scheduledRuns(d, sc, compiled, dates, now)...)
+	}
+	return runs, nil
+}
+
+// scheduledRuns builds the runs of one schedule, each with its Scheduled
+// state and the bookkeeping the forced policy gives a new run.
+func scheduledRuns(d schema.Deployment, sc schema.DeploymentSchedule, compiled schedules.Schedule, dates []time.Time, now time.Time) []schema.FlowRun {
+	if len(dates) == 0 {
+		return nil
+	}
+	params := mergeObjects(d.Parameters, sc.Parameters)
+	tags := append([]string{"auto-scheduled"}, d.Tags...)
+	labels := mergeObjects(d.Labels, mustMarshal(map[string]string{
+		"prefect.flow.id": d.FlowID.String(), "prefect.deployment.id": d.ID.String()}))
+	display := compiled.ClassName()
+	if sc.Slug != nil && *sc.Slug != "" {
+		display = *sc.Slug
+	}
+	kind := "SCHEDULE"
+	message := "Flow run scheduled"
+	schedID := sc.ID
+	depID := d.ID
+	out := make([]schema.FlowRun, 0, len(dates))
+	for _, date := range dates {
+		key := fmt.Sprintf("scheduled %s %s %s", d.ID, sc.ID, compiled.FormatDate(date))
+		run := schema.FlowRun{
+			ID: uuid.Must(uuid.NewV7()), Name: schema.GenerateSlug(), FlowID: d.FlowID, DeploymentID: &depID,
+			DeploymentVersion: d.Version, WorkQueueID: d.WorkQueueID, WorkQueueName: d.WorkQueueName,
+			WorkPoolID: d.WorkPoolID, WorkPoolName: d.WorkPoolName, Parameters: params,
+			InfrastructureDocumentID: d.InfrastructureDocumentID, IdempotencyKey: &key, Tags: tags, Labels: labels,
+			AutoScheduled: true, Context: json.RawMessage(`{}`), JobVariables: json.RawMessage(`{}`),
+			EmpiricalPolicy: schema.FlowRunPolicy{PauseKeys: []string{}},
+			CreatedBy:       &schema.CreatedBy{ID: &schedID, Type: &kind, DisplayValue: &display},
+		}
+		at := date.UTC()
+		proposal := schema.StateCreate{Type: schema.StateScheduled, Message: &message,
+			StateDetails: schema.StateDetails{ScheduledTime: &at}}
+		res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposal.ToState(now), Force: true, Now: now})
+		if res.Write == nil {
+			continue
+		}
+		run = res.Run
+		run.State = res.Write
+		out = append(out, run)
+	}
+	return out
+}
+
+// mergeObjects returns a's keys with b's added over them (Python's {**a, **b}).
+func mergeObjects(a, b json.RawMessage) json.RawMessage {
+	m := map[string]json.RawMessage{}
+	_ = json.Unmarshal(a, &m)
+	var over map[string]json.RawMessage
+	_ = json.Unmarshal(b, &over)
+	for k, v := range over {
+		m[k] = v
+	}
+	return mustMarshal(m)
+}
+
+func mustMarshal(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,0 +1,329 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+// asText renders an id column as text, for building an idempotency key in SQL.
+func (s *Store) asText(col string) string {
+	if s.d.Name == PostgreSQL.Name {
+		return col + "::text"
+	}
+	return col
+}
+
+// scheduleRunsOf selects a schedule's future auto-scheduled runs that are
+// still SCHEDULED: the runs whose idempotency key is the scheduler's for
+// the deployment and schedule aliased d and s ("scheduled {deployment}
+// {schedule} {date}"). The deployment index on flow_run narrows it first.
+func (s *Store) scheduleRunsOf(what string) string {
+	return `(SELECT ` + what + ` FROM flow_run r WHERE r.deployment_id = d.id AND r.state_type = 'SCHEDULED'
+		AND r.auto_scheduled = ? AND r.next_scheduled_start_time >= ?
+		AND r.idempotency_key LIKE 'scheduled ' || ` + s.asText("d.id") + ` || ' ' || ` + s.asText("sc.id") + ` || ' %')`
+}
+
+// DeploymentsToSchedule returns the deployments the scheduler should visit.
+func (s *Store) DeploymentsToSchedule(ctx context.Context, q store.DeploymentsToSchedule) ([]uuid.UUID, error) {
+	w := newWhere(s.d)
+	w.add("d.paused = ?", false)
+	if q.UpdatedSince != nil {
+		w.add("d.updated >= ?", *q.UpdatedSince)
+		w.add("EXISTS (SELECT 1 FROM deployment_schedule sc WHERE sc.deployment_id = d.id AND sc.active = ?)", true)
+	} else {
+		w.add(`EXISTS (SELECT 1 FROM deployment_schedule sc WHERE sc.deployment_id = d.id AND sc.active = ?
+			AND (`+s.scheduleRunsOf("count(*)")+` < ? OR `+s.scheduleRunsOf("max(r.next_scheduled_start_time)")+` < ?))`,
+			true, true, q.Now, q.MinRuns, true, q.Now, q.Now.Add(q.MinScheduledTime))
+	}
+	if q.After != nil {
+		w.add("d.id > ?", *q.After)
+	}
+	limit := max(q.Limit, 1)
+	var out []uuid.UUID
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT d.id FROM deployment d WHERE `+w.sql()+` ORDER BY d.id LIMIT ?`, append(w.args, limit)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return classify(err)
+			}
+			out = append(out, id)
+		}
+		return classify(rows.Err())
+	})
+	return out, err
+}
+
+// scheduledRunColumns are the columns InsertScheduledRuns writes: the run
+// with its current state's bookkeeping, so one statement inserts it whole.
+const scheduledRunColumns = `id, created, updated, name, flow_id, deployment_id, deployment_version, work_queue_id,
+	work_queue_name, work_pool_id, work_pool_name, flow_version, parameters, idempotency_key, context, empirical_policy,
+	tags, labels, auto_scheduled, infrastructure_document_id, created_by, job_variables, state_id, state_type,
+	state_name, state_timestamp, run_count, expected_start_time, next_scheduled_start_time, start_time, end_time,
+	total_run_time`
+
+// scheduledRunsPerStatement keeps a multi-row insert well under both
+// backends' limits on bound parameters.
+const scheduledRunsPerStatement = 200
+
+// InsertScheduledRuns inserts the runs that are new, with their states, in
+// one transaction. A run whose (flow_id, idempotency_key) is taken, by an
+// earlier pass or by a concurrent one, is skipped: INSERT ... ON CONFLICT
+// DO NOTHING waits for a concurrent insert of the same key to commit and
+// then does nothing, and only the rows it returns get a state. Runs are
+// inserted in key order, so two concurrent passes take the keys' locks in
+// the same order and cannot deadlock.
+func (s *Store) InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) (int, error) {
+	if len(runs) == 0 {
+		return 0, nil
+	}
+	runs = slices.Clone(runs)
+	slices.SortFunc(runs, func(a, b schema.FlowRun) int {
+		if c := strings.Compare(a.FlowID.String(), b.FlowID.String()); c != 0 {
+			return c
+		}
+		return strings.Compare(deref(a.IdempotencyKey), deref(b.IdempotencyKey))
+	})
+	inserted := 0
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		inserted = 0
+		now := s.clock()
+		for start := 0; start < len(runs); start += scheduledRunsPerStatement {
+			batch := runs[start:min(start+scheduledRunsPerStatement, len(runs))]
+			byID := make(map[uuid.UUID]schema.FlowRun, len(batch))
+			values := make([]string, 0, len(batch))
+			var args []any
+			for _, r := range batch {
+				if r.State == nil {
+					continue
+				}
+				byID[r.ID] = r
+				values = append(values, "("+placeholders(32)+")")
+				args = append(args, r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
+					r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, jsonOrEmpty(r.Parameters), r.IdempotencyKey,
+					jsonOrEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), jsonOrEmpty(r.Labels),
+					r.AutoScheduled, r.InfrastructureDocumentID, createdByJSON(r.CreatedBy), jsonOrEmpty(r.JobVariables),
+					r.State.ID, r.State.Type, r.State.Name, r.State.Timestamp, r.RunCount, r.ExpectedStartTime,
+					r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
+			}
+			if len(values) == 0 {
+				continue
+			}
+			rows, err := c.query(ctx, `INSERT INTO flow_run (`+scheduledRunColumns+`) VALUES `+strings.Join(values, ", ")+
+				` ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id`, args...)
+			if err != nil {
+				return err
+			}
+			var fresh []uuid.UUID
+			for rows.Next() {
+				var id uuid.UUID
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return classify(err)
+				}
+				fresh = append(fresh, id)
+			}
+			rows.Close()
+			if err := classify(rows.Err()); err != nil {
+				return err
+			}
+			for _, id := range fresh {
+				r := byID[id]
+				if _, err := insertState(ctx, c, "flow_run_state", "flow_run_id", id, *r.State, now); err != nil {
+					return err
+				}
+			}
+			inserted += len(fresh)
+		}
+		return nil
+	})
+	return inserted, err
+}
+
+func jsonOrEmpty(raw []byte) any {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "{}"
+	}
+	return string(raw)
+}
+
+// FlowRunIDs returns the ids of the flow runs matching q, in id order.
+func (s *Store) FlowRunIDs(ctx context.Context, q store.FlowRunIDs) ([]uuid.UUID, error) {
+	w := newWhere(s.d)
+	if len(q.StateTypes) > 0 {
+		types := make([]any, len(q.StateTypes))
+		for i, t := range q.StateTypes {
+			types[i] = string(t)
+		}
+		w.in("flow_run.state_type", types, false)
+	}
+	if q.StateName != nil {
+		w.add("flow_run.state_name = ?", *q.StateName)
+	}
+	if q.ScheduledBefore != nil {
+		w.add("flow_run.next_scheduled_start_time <= ?", *q.ScheduledBefore)
+	}
+	if q.EndedSince != nil {
+		w.add("flow_run.end_time >= ?", *q.EndedSince)
+	}
+	if q.Subflows {
+		w.add("flow_run.parent_task_run_id IS NOT NULL")
+	}
+	if q.After != nil {
+		w.add("flow_run.id > ?", *q.After)
+	}
+	var out []uuid.UUID
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT flow_run.id FROM flow_run WHERE `+w.sql()+` ORDER BY flow_run.id LIMIT ?`,
+			append(w.args, max(q.Limit, 1))...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return classify(err)
+			}
+			out = append(out, id)
+		}
+		return classify(rows.Err())
+	})
+	return out, err
+}
+
+// MarkStale applies the foreman's rules in one transaction.
+func (s *Store) MarkStale(ctx context.Context, q store.StaleQuery) (store.StaleResult, error) {
+	var res store.StaleResult
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		res = store.StaleResult{}
+		now := s.clock()
+		if !q.Now.IsZero() {
+			now = q.Now.UTC().Truncate(time.Microsecond)
+		}
+		// Workers: the threshold depends on each worker's interval.
+		rows, err := c.query(ctx, `SELECT id, last_heartbeat_time, heartbeat_interval_seconds FROM worker WHERE status = ?`, schema.WorkerOnline)
+		if err != nil {
+			return err
+		}
+		var stale []any
+		for rows.Next() {
+			var id uuid.UUID
+			var last *time.Time
+			var interval *int
+			if err := rows.Scan(&id, nullTime{&last}, nullInt{&interval}); err != nil {
+				rows.Close()
+				return classify(err)
+			}
+			every := q.FallbackHeartbeatInterval
+			if interval != nil {
+				every = time.Duration(*interval) * time.Second
+			}
+			if last == nil || now.Sub(*last) > every*time.Duration(q.InactivityHeartbeatMultiple) {
+				stale = append(stale, id)
+			}
+		}
+		rows.Close()
+		if err := classify(rows.Err()); err != nil {
+			return err
+		}
+		if len(stale) > 0 {
+			r, err := c.exec(ctx, `UPDATE worker SET status = ?, updated = ? WHERE status = ? AND id IN (`+placeholders(len(stale))+`)`,
+				append([]any{schema.WorkerOffline, now, schema.WorkerOnline}, stale...)...)
+			if err != nil {
+				return err
+			}
+			res.Workers = affected(r)
+		}
+
+		// Pools without an online worker; each status change gets its own
+		// event id, as the pool's status events would.
+		pools, err := idsOf(ctx, c, `SELECT id FROM work_pool WHERE status = ? AND NOT EXISTS
+			(SELECT 1 FROM worker WHERE worker.work_pool_id = work_pool.id AND worker.status = ?)`, schema.StatusReady, schema.WorkerOnline)
+		if err != nil {
+			return err
+		}
+		for _, id := range pools {
+			r, err := c.exec(ctx, `UPDATE work_pool SET status = ?, last_transitioned_status_at = ?, last_status_event_id = ?,
+				updated = ? WHERE id = ? AND status = ?`, schema.StatusNotReady, now, uuid.Must(uuid.NewV7()), now, id, schema.StatusReady)
+			if err != nil {
+				return err
+			}
+			res.WorkPools += affected(r)
+		}
+
+		// Deployments: polled neither directly nor through their queue. Like
+		// MarkDeploymentsReady, this leaves updated alone (the scheduler
+		// watches it).
+		threshold := now.Add(-q.DeploymentTimeout)
+		r, err := c.exec(ctx, `UPDATE deployment SET status = ? WHERE status = ? AND last_polled IS NOT NULL AND last_polled < ?
+			AND NOT EXISTS (SELECT 1 FROM work_queue q WHERE q.id = deployment.work_queue_id AND q.last_polled IS NOT NULL AND q.last_polled >= ?)`,
+			schema.DeploymentNotReady, schema.DeploymentReady, threshold, threshold)
+		if err != nil {
+			return err
+		}
+		res.Deployments = affected(r)
+
+		r, err = c.exec(ctx, `UPDATE work_queue SET status = ?, updated = ? WHERE status = ? AND last_polled IS NOT NULL AND last_polled < ?`,
+			schema.StatusNotReady, now, schema.StatusReady, now.Add(-q.WorkQueueTimeout))
+		if err != nil {
+			return err
+		}
+		res.WorkQueues = affected(r)
+		return nil
+	})
+	return res, err
+}
+
+func affected(r sql.Result) int {
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0
+	}
+	return int(n)
+}
+
+func idsOf(ctx context.Context, c conn, q string, args ...any) ([]uuid.UUID, error) {
+	rows, err := c.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify(err)
+		}
+		out = append(out, id)
+	}
+	return out, classify(rows.Err())
+}
+
+// lockRow locks the row of table with this id for the transaction
+// (schema.ErrNotFound when there is none). A caller that must see the row's
+// current state joined to other tables reads it in a later statement: on
+// PostgreSQL, a locking SELECT that had to wait for another transaction
+// re-checks only the locked table's new row and keeps the joined rows of its
+// older snapshot, and in READ COMMITTED each new statement sees what was
+// committed before it. SQLite has one writer, so it locks nothing.
+func (s *Store) lockRow(ctx context.Context, c conn, table string, id uuid.UUID) error {
+	lock := s.d.ForUpdate(table)
+	if lock == "" {
+		return nil
+	}
+	var got uuid.UUID
+	return classify(c.queryRow(ctx, `SELECT id FROM `+table+` WHERE id = ?`+lock, id).Scan(&got))
+}
