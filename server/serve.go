@@ -70,6 +70,18 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			return err
 		}, log))
 	}
+	if s.Services.Repossessor.Enabled {
+		r := services.Repossessor{Store: st, Waits: store.SlotWaits{
+			Tag: s.Tasks.TagConcurrencySlotWaitSeconds, Max: s.Concurrency.MaximumConcurrencySlotWaitSeconds}}
+		app.services = append(app.services, services.NewLoop("repossessor", s.Services.Repossessor.LoopSeconds, func(ctx context.Context) error {
+			n, err := r.RunOnce(ctx)
+			if n > 0 {
+				log.Info("repossessor pass", "reclaimed_leases", n)
+			}
+			return err
+		}, log))
+	}
+	app.services = append(app.services, runServices(s, st, ingestor, log)...)
 	return app
 }
 

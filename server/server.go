@@ -45,6 +45,7 @@ func DatabaseConfig(s settings.Settings) backend.Config {
 		MigrationTimeout:  s.Database.MigrationTimeout,
 		ApplicationName:   s.Database.ApplicationName,
 		SearchPath:        s.Database.SearchPath,
+		EncryptionKey:     s.EncryptionKey,
 		Migrate:           s.Database.MigrateOnStart,
 	}
 }

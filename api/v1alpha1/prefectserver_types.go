@@ -118,6 +118,12 @@ type PrefectServerSpec struct {
 	// +optional
 	RegisterBlocksOnStart *bool `json:"registerBlocksOnStart,omitempty" setting:"register_blocks_on_start"`
 
+	// EncryptionKeySecretRef selects the key of a Secret holding the key that
+	// encrypts block documents at rest (32 bytes, URL-safe base64). Unset means
+	// a key generated once and kept in the database.
+	// +optional
+	EncryptionKeySecretRef *corev1.SecretKeySelector `json:"encryptionKeySecretRef,omitempty" setting:"encryption_key"`
+
 	// Retention is the CronJob running `prefect-server retention`, which deletes
 	// events older than events.retentionPeriod. There is none with ephemeral storage.
 	// +kubebuilder:default={schedule:"17 * * * *"}

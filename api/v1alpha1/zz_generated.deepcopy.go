@@ -570,6 +570,11 @@ func (in *PrefectServerSpec) DeepCopyInto(out *PrefectServerSpec) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.EncryptionKeySecretRef != nil {
+		in, out := &in.EncryptionKeySecretRef, &out.EncryptionKeySecretRef
+		*out = new(corev1.SecretKeySelector)
+		(*in).DeepCopyInto(*out)
+	}
 	in.Retention.DeepCopyInto(&out.Retention)
 	in.Scheduling.DeepCopyInto(&out.Scheduling)
 	if in.ExtraEnv != nil {

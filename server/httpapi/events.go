@@ -43,6 +43,16 @@ func (a *API) emitFlowRunEvent(ctx context.Context, run schema.FlowRun, initial 
 	if f, err := a.store.ReadFlow(ctx, run.FlowID); err == nil {
 		rel.FlowName, rel.FlowTags = f.Name, f.Tags
 	}
+	if run.DeploymentID != nil {
+		if d, err := a.store.ReadDeployment(ctx, *run.DeploymentID); err == nil {
+			rel.DeploymentName, rel.DeploymentTags = d.Name, d.Tags
+		}
+	}
+	if run.WorkPoolID != nil {
+		if p, err := a.store.ReadWorkPool(ctx, *run.WorkPoolID); err == nil {
+			rel.WorkPoolType = p.Type
+		}
+	}
 	if run.ParentTaskRunID != nil {
 		if tr, err := a.store.ReadTaskRun(ctx, *run.ParentTaskRunID); err == nil {
 			rel.ParentTaskRun = &events.RelatedTaskRun{ID: tr.ID, Name: tr.Name, Tags: tr.Tags}

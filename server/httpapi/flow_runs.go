@@ -24,6 +24,9 @@ func (a *API) createFlowRun(r *http.Request, req *schema.FlowRunCreate) (respons
 		WorkQueueName: req.WorkQueueName, WorkPoolName: req.WorkPoolName, JobVariables: req.JobVariables,
 		CreatedBy: req.CreatedBy,
 	}
+	if err := a.placeRunInPool(r, &run); err != nil {
+		return response{}, err
+	}
 	proposal := schema.StateCreate{Type: schema.StatePending}
 	if req.State != nil {
 		proposal = *req.State

@@ -55,6 +55,13 @@ func newServerWrapped(t *testing.T, open storetest.Opener, wrap func(http.Handle
 	t.Helper()
 	st := open(t)
 	s := settings.Defaults()
+	// Services that change runs on a timer (scheduler, late runs, ...) would
+	// race the assertions of API tests; a test that wants one turns it on.
+	s.Services.Scheduler.Enabled = false
+	s.Services.LateRuns.Enabled = false
+	s.Services.PauseExpirations.Enabled = false
+	s.Services.CancellationCleanup.Enabled = false
+	s.Services.Foreman.Enabled = false
 	for _, o := range opts {
 		o(&s)
 	}

@@ -31,17 +31,19 @@ func createdOr(isNew bool, body any) response {
 	return ok(body)
 }
 
-// apiError is an error with its HTTP status and Prefect-shaped body.
+// apiError is an error with its HTTP status and Prefect-shaped body, and
+// any headers to send with it (Retry-After on a 423).
 type apiError struct {
 	Status int
 	Body   any
+	Header http.Header
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d: %v", e.Status, e.Body) }
 
 // detail builds the {"detail": ...} error body FastAPI's HTTPException uses.
 func detail(status int, msg string) error {
-	return &apiError{status, map[string]string{"detail": msg}}
+	return &apiError{Status: status, Body: map[string]string{"detail": msg}}
 }
 
 func notFound(what string) error { return detail(http.StatusNotFound, what+" not found") }
@@ -65,7 +67,7 @@ func invalidBody(loc []string, msg, typ string, body []byte) *apiError {
 	} else if len(body) > 0 && len(body) < 64<<10 {
 		echo = string(body)
 	}
-	return &apiError{http.StatusUnprocessableEntity, map[string]any{
+	return &apiError{Status: http.StatusUnprocessableEntity, Body: map[string]any{
 		"exception_message": "Invalid request received.",
 		"exception_detail":  []validationDetail{{Loc: loc, Msg: msg, Type: typ}},
 		"request_body":      echo,
@@ -87,16 +89,28 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var api *apiError
 	var verr *schema.ValidationError
 	var conflict *schema.ConflictError
+	var badRequest *schema.BadRequestError
+	var forbidden *schema.ForbiddenError
+	var named *schema.NotFoundError
 	switch {
 	case errors.As(err, &api):
+		for k, vs := range api.Header {
+			w.Header()[k] = vs
+		}
 		writeJSON(w, api.Status, api.Body)
 	case errors.As(err, &verr):
 		e := invalidBody(append([]string{"body"}, splitLoc(verr.Loc)...), verr.Msg, "value_error", nil)
 		writeJSON(w, e.Status, e.Body)
+	case errors.As(err, &named):
+		writeJSON(w, http.StatusNotFound, map[string]string{"detail": named.Detail})
 	case errors.Is(err, schema.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
 	case errors.As(err, &conflict):
 		writeJSON(w, http.StatusConflict, map[string]string{"detail": conflict.Msg})
+	case errors.As(err, &badRequest):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"detail": badRequest.Msg})
+	case errors.As(err, &forbidden):
+		writeJSON(w, http.StatusForbidden, map[string]string{"detail": forbidden.Msg})
 	case errors.Is(err, store.ErrTimeout):
 		log.Warn("database statement timed out", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
@@ -113,6 +127,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 func splitLoc(loc string) []string {
+	if loc == "" {
+		return nil // an error about the whole body
+	}
 	var out []string
 	start := 0
 	for i := 0; i < len(loc); i++ {

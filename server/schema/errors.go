@@ -26,3 +26,15 @@ type ConflictError struct{ Msg string }
 func (e *ConflictError) Error() string { return e.Msg }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// BadRequestError is a request that is well-formed but cannot be applied
+// (HTTP 400 with {"detail": Msg}), as Prefect answers a ValueError.
+type BadRequestError struct{ Msg string }
+
+func (e *BadRequestError) Error() string { return e.Msg }
+
+// ForbiddenError is an operation the server refuses (HTTP 403), such as
+// deleting a protected block type.
+type ForbiddenError struct{ Msg string }
+
+func (e *ForbiddenError) Error() string { return e.Msg }

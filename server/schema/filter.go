@@ -145,7 +145,12 @@ type Query struct {
 	Flows    *FlowFilter    `json:"flows"`
 	FlowRuns *FlowRunFilter `json:"flow_runs"`
 	TaskRuns *TaskRunFilter `json:"task_runs"`
-	Sort     string         `json:"sort"`
+	// Deployments, WorkPools and WorkPoolQueues select flow runs by their
+	// deployment and by the pool and queue they run in.
+	Deployments    *DeploymentFilter `json:"deployments"`
+	WorkPools      *WorkPoolFilter   `json:"work_pools"`
+	WorkPoolQueues *WorkQueueFilter  `json:"work_pool_queues"`
+	Sort           string            `json:"sort"`
 	Page
 }
 

@@ -16,6 +16,8 @@ type Settings struct {
 	MetricsEnabled bool `setting:"metrics_enabled"`
 	// RegisterBlocksOnStart seeds the built-in block types at start.
 	RegisterBlocksOnStart bool `setting:"register_blocks_on_start"`
+	// EncryptionKey encrypts block documents at rest.
+	EncryptionKey string `setting:"encryption_key"`
 
 	API          APISettings          `setting:"api"`
 	Database     DatabaseSettings     `setting:"database"`

@@ -701,14 +701,19 @@ func TestTableCoversSettings(t *testing.T) {
 func TestTableIsACopy(t *testing.T) {
 	t.Parallel()
 
+	byName := func(rows []Setting, name string) *Setting {
+		i := slices.IndexFunc(rows, func(r Setting) bool { return r.Name == name })
+		require.GreaterOrEqual(t, i, 0, name)
+		return &rows[i]
+	}
 	rows := Table()
 	rows[0].Name = "changed"
-	rows[1].Aliases[0] = "changed"
-	*rows[4].Min = -100
+	byName(rows, "metrics_enabled").Aliases[0] = "changed"
+	*byName(rows, "api.port").Min = -100
 	fresh := Table()
 	require.NotEqual(t, "changed", fresh[0].Name)
-	require.NotEqual(t, "changed", fresh[1].Aliases[0])
-	require.Equal(t, 1.0, *fresh[4].Min)
+	require.NotEqual(t, "changed", byName(fresh, "metrics_enabled").Aliases[0])
+	require.Equal(t, 1.0, *byName(fresh, "api.port").Min)
 }
 
 func TestMarkdownReference(t *testing.T) {

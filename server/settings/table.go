@@ -142,6 +142,8 @@ var table = []Setting{
 		Default: "false", Kind: KindBool, Doc: "Serve Prometheus metrics at /api/metrics."},
 	{Name: "register_blocks_on_start", Env: "PREFECT_SERVER_REGISTER_BLOCKS_ON_START", Aliases: []string{"PREFECT_API_BLOCKS_REGISTER_ON_START"},
 		Default: "true", Kind: KindBool, Doc: "Register the built-in block types and schemas at start."},
+	{Name: "encryption_key", Env: "PREFECT_SERVER_ENCRYPTION_KEY", Aliases: []string{"ORION_ENCRYPTION_KEY"}, Kind: KindString, Secret: true,
+		Doc: "Key that encrypts block documents at rest (32 bytes, URL-safe base64, as Python Prefect's); unset means a key generated once and kept in the database."},
 
 	// api
 	{Name: "api.host", Env: "PREFECT_SERVER_API_HOST", Default: "127.0.0.1", Kind: KindString,

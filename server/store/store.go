@@ -27,6 +27,14 @@ type Store interface {
 	Artifacts
 	Events
 	CSRFTokens
+	Variables
+	ConcurrencyLimits
+	Blocks
+	WorkPools
+	Deployments
+	Scheduling
+	Maintenance
+	Foreman
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -287,3 +287,27 @@ def test_readme_quickstart(server: Server, home: Path):
     while count_completed(server) <= before and time.monotonic() < deadline:
         time.sleep(0.25)
     assert count_completed(server) > before
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def test_blocks(server: Server, home: Path):
+    _, res = server.run_script("blocks.py", "compat-blocks", home=home)
+    assert res["loaded"] == "s3cr3t", res
+    assert res["duplicate_error"] and "overwrite=True" in res["duplicate_error"], res
+    assert res["rotated"] == "r0tated", res
+    assert res["json_loaded"] == {"user": "u", "password": "p"}, res
+    assert res["hidden_value"] == "********", res
+    assert "compat-blocks-secret" in res["listed"], res
+    assert res["schema_checksum"].startswith("sha256:"), res
+    assert res["outer"] == {"label": "outer", "token": "tok", "count": 5, "maybe_token": "inline",
+                            "generic_class": "CompatOuter"}, res
+    assert res["resolved"] == {"secret": "r0tated", "label": "outer"}, res
+
+    out = server.run([PREFECT_CLI, "block", "ls"], home=home)
+    assert "compat-blocks-secret" in out.stdout, out.stdout
+    out = server.run([PREFECT_CLI, "block", "inspect", "secret/compat-blocks-secret"], home=home)
+    assert "compat-blocks-secret" in out.stdout, out.stdout
+    assert "r0tated" not in out.stdout, out.stdout
+

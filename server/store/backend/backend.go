@@ -27,7 +27,9 @@ type Config struct {
 	// ApplicationName and SearchPath are PostgreSQL connection parameters.
 	ApplicationName string
 	SearchPath      string
-	Migrate         bool
+	// EncryptionKey encrypts block documents; empty means the stored key.
+	EncryptionKey string
+	Migrate       bool
 }
 
 // Target is a parsed connection URL.
@@ -92,7 +94,7 @@ func Open(ctx context.Context, c Config) (store.Store, error) {
 	}
 	if t.Dialect == "sqlite" {
 		return sqlite.Open(ctx, sqlite.Options{Path: t.Path, Readers: c.PoolSize + c.MaxOverflow,
-			StatementTimeout: c.StatementTimeout, Migrate: c.Migrate})
+			StatementTimeout: c.StatementTimeout, EncryptionKey: c.EncryptionKey, Migrate: c.Migrate})
 	}
 	return postgres.Open(ctx, c.postgres(t))
 }
@@ -117,5 +119,5 @@ func Migrate(ctx context.Context, c Config) ([]int, error) {
 func (c Config) postgres(t Target) postgres.Options {
 	return postgres.Options{URL: t.URL, PoolSize: c.PoolSize, MaxOverflow: c.MaxOverflow, PoolRecycle: c.PoolRecycle,
 		StatementTimeout: c.StatementTimeout, ConnectionTimeout: c.ConnectionTimeout, Migrate: c.Migrate,
-		ApplicationName: c.ApplicationName, SearchPath: c.SearchPath}
+		ApplicationName: c.ApplicationName, SearchPath: c.SearchPath, EncryptionKey: c.EncryptionKey}
 }

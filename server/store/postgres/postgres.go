@@ -37,7 +37,9 @@ type Options struct {
 	ApplicationName string
 	// SearchPath is the schema search path of the server's tables.
 	SearchPath string
-	Migrate    bool
+	// EncryptionKey encrypts block documents; empty means the stored key.
+	EncryptionKey string
+	Migrate       bool
 }
 
 // Open connects and, if asked, migrates.
@@ -46,7 +48,8 @@ func Open(ctx context.Context, o Options) (*sqlstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := sqlstore.New(sqlstore.Options{Dialect: sqlstore.PostgreSQL, Writer: db, StatementTimeout: o.StatementTimeout})
+	s := sqlstore.New(sqlstore.Options{Dialect: sqlstore.PostgreSQL, Writer: db, StatementTimeout: o.StatementTimeout,
+		EncryptionKey: o.EncryptionKey})
 	if err := s.Ping(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)

@@ -35,6 +35,8 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for another process's
 	// lock (a retention CronJob, a migration) before giving up.
 	BusyTimeout time.Duration
+	// EncryptionKey encrypts block documents; empty means the stored key.
+	EncryptionKey string
 	// Migrate applies pending migrations on open.
 	Migrate bool
 }
@@ -68,7 +70,8 @@ func Open(ctx context.Context, o Options) (*sqlstore.Store, error) {
 		}
 		reader.SetMaxOpenConns(max(o.Readers, 2))
 	}
-	s := sqlstore.New(sqlstore.Options{Dialect: sqlstore.SQLite, Writer: writer, Reader: reader, StatementTimeout: o.StatementTimeout})
+	s := sqlstore.New(sqlstore.Options{Dialect: sqlstore.SQLite, Writer: writer, Reader: reader, StatementTimeout: o.StatementTimeout,
+		EncryptionKey: o.EncryptionKey})
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("opening SQLite database %s: %w", o.Path, err)
