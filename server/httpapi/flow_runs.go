@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -107,10 +108,17 @@ func (a *API) setFlowRunState(r *http.Request, req *schema.SetStateRequest) (res
 	}
 	now := a.clock()
 	proposed := req.State.ToState(now)
+	var client *[3]int
+	if v, known := clientVersion(r); known {
+		client = &v
+	}
 	var initial *schema.State
-	res, err := a.store.SetFlowRunState(r.Context(), id, func(run schema.FlowRun) orchestration.FlowRunResult {
+	res, err := a.store.SetFlowRunState(r.Context(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 		initial = run.State
-		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposed, Force: req.Force, Now: now})
+		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposed, Force: req.Force, Now: now,
+			Deployment: dep, ClientVersion: client,
+			ConcurrencySlotWait:            time.Duration(a.settings.Deployments.ConcurrencySlotWaitSeconds * float64(time.Second)),
+			InitialDeploymentLeaseDuration: a.settings.Concurrency.InitialDeploymentLeaseDuration})
 	})
 	if err != nil {
 		return response{}, orNotFound(err, "Flow run")

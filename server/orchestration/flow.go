@@ -2,6 +2,7 @@ package orchestration
 
 import (
 	"slices"
+	"time"
 
 	"prefectgo.dev/prefectgo/server/schema"
 )
@@ -11,6 +12,14 @@ import (
 type flowTx struct {
 	*transition
 	run schema.FlowRun
+
+	// Deployment concurrency: what the store loaded, the settings, and the
+	// slot and lease changes requested.
+	dep        *DeploymentConcurrency
+	client     *[3]int
+	slotWait   time.Duration
+	initialTTL time.Duration
+	effects    DeploymentEffects
 }
 
 // FlowRun decides a flow-run state transition: Prefect's CoreFlowPolicy, or
@@ -18,7 +27,14 @@ type flowTx struct {
 // for the state written. The caller's run and proposed state are not
 // modified.
 func FlowRun(c FlowRunContext) FlowRunResult {
-	tx := &flowTx{transition: newTransition(c.Run.State, c.Proposed, c.Now), run: c.Run}
+	tx := &flowTx{transition: newTransition(c.Run.State, c.Proposed, c.Now), run: c.Run,
+		dep: c.Deployment, client: c.ClientVersion, slotWait: c.ConcurrencySlotWait, initialTTL: c.InitialDeploymentLeaseDuration}
+	if tx.slotWait <= 0 {
+		tx.slotWait = defaultSlotWait
+	}
+	if tx.initialTTL <= 0 {
+		tx.initialTTL = defaultDeploymentTTL
+	}
 	tx.run.EmpiricalPolicy.PauseKeys = slices.Clone(c.Run.EmpiricalPolicy.PauseKeys)
 	rules := coreFlowPolicy()
 	switch {
@@ -32,7 +48,12 @@ func FlowRun(c FlowRunContext) FlowRunResult {
 			globalFlowTransforms(tx)
 		}
 	})
-	return FlowRunResult{Result: tx.result(), Run: tx.run}
+	if c.Policy != MarkLateRunsPolicy || c.Force {
+		// ReleaseFlowConcurrencySlots, last in CoreFlowPolicy and
+		// MinimalFlowPolicy: after the transition, on what is written.
+		releaseFlowConcurrencySlots(tx)
+	}
+	return FlowRunResult{Result: tx.result(), Run: tx.run, Deployment: tx.effects}
 }
 
 // coreFlowPolicy is Prefect's CoreFlowPolicy, in priority order.
@@ -44,10 +65,9 @@ func coreFlowPolicy() []rule[*flowTx] {
 		enforceCancellingToCancelledTransition(),
 		bypassCancellingFlowRunsWithNoInfra(),
 		preventPendingTransitions(),
-		// Deployment concurrency (the deployments work, needs slots and
-		// leases in the database) slots in here, in this order:
-		// ValidateDeploymentConcurrencyAtRunning, SecureFlowConcurrencySlots,
-		// RemoveDeploymentConcurrencyLeaseForOldClientVersions.
+		validateDeploymentConcurrencyAtRunning(),
+		secureFlowConcurrencySlots(),
+		removeDeploymentConcurrencyLeaseForOldClients(),
 		ensureOnlyScheduledFlowsMarkedLate(),
 		handlePausingFlows(),
 		handleResumingPausedFlows(),
@@ -56,7 +76,7 @@ func coreFlowPolicy() []rule[*flowTx] {
 		retryFailedFlows(),
 		// InstrumentFlowRunStateTransitions: the HTTP layer emits the event
 		// after commit.
-		// ReleaseFlowConcurrencySlots (deployments work) goes last.
+		// ReleaseFlowConcurrencySlots: FlowRun applies it last.
 	}
 }
 
@@ -67,7 +87,7 @@ func minimalFlowPolicy() []rule[*flowTx] {
 		preventResultDataLoss(),
 		bypassCancellingFlowRunsWithNoInfra(),
 		// InstrumentFlowRunStateTransitions: HTTP layer.
-		// ReleaseFlowConcurrencySlots: deployments work.
+		// ReleaseFlowConcurrencySlots: FlowRun applies it last.
 	}
 }
 
@@ -76,8 +96,7 @@ func minimalFlowPolicy() []rule[*flowTx] {
 func markLateRunsPolicy() []rule[*flowTx] {
 	return []rule[*flowTx]{
 		ensureOnlyScheduledFlowsMarkedLate(),
-		// EnforceDeploymentConcurrencyOnLate (deployments work, needs slots):
-		// a CANCEL_NEW deployment at its limit cancels the run instead.
+		enforceDeploymentConcurrencyOnLate(),
 		// InstrumentFlowRunStateTransitions: the caller emits the event.
 	}
 }

@@ -44,8 +44,10 @@ func TestPreserveDeploymentConcurrencyLeaseId(t *testing.T) {
 			},
 		},
 		{
-			name: "a proposed lease wins", initial: was(pending, withLease(lease)),
-			proposed: mk(running, withLease(other)), status: accept, write: running,
+			// Not PENDING -> RUNNING, where ValidateDeploymentConcurrencyAtRunning
+			// keeps the initial lease.
+			name: "a proposed lease wins", initial: was(running, withLease(lease)),
+			proposed: mk(completed, withLease(other)), status: accept, write: completed,
 			check: func(t *testing.T, _ schema.FlowRun, res FlowRunResult) {
 				require.Equal(t, other, *res.Write.StateDetails.DeploymentConcurrencyLeaseID)
 			},

@@ -3,6 +3,8 @@ package orchestration
 import (
 	"time"
 
+	"github.com/google/uuid"
+
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
@@ -21,6 +23,20 @@ type FlowRunContext struct {
 	// CoreFlowPolicy (MinimalFlowPolicy with Force).
 	Policy FlowPolicy
 	Now    time.Time
+
+	// Deployment is the run's deployment concurrency, nil for a run without
+	// a deployment (the store loads it; see DeploymentConcurrency).
+	Deployment *DeploymentConcurrency
+	// ClientVersion is the Prefect client's version from its User-Agent,
+	// nil when unknown (Prefect then assumes an old client).
+	ClientVersion *[3]int
+	// ConcurrencySlotWait is PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS
+	// (30 s when zero): how far AwaitingConcurrencySlot is scheduled ahead.
+	ConcurrencySlotWait time.Duration
+	// InitialDeploymentLeaseDuration is
+	// PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION (300 s
+	// when zero), the lease ttl when the deployment sets no grace period.
+	InitialDeploymentLeaseDuration time.Duration
 }
 
 // FlowPolicy names one of Prefect's flow-run policies.
@@ -71,6 +87,9 @@ type FlowRunResult struct {
 	// attempt to leave PAUSED still marks the run resuming), so the store
 	// should save Run whenever it differs.
 	Run schema.FlowRun
+	// Deployment lists the slot and lease changes the store must apply in
+	// the same transaction.
+	Deployment DeploymentEffects
 }
 
 // TaskRunResult is a verdict plus the task run as it must be stored afterwards.
@@ -86,4 +105,54 @@ type TaskRunResult struct {
 type CacheEntry struct {
 	Key        string
 	Expiration *time.Time
+}
+
+// DeploymentConcurrency is what the deployment concurrency rules read about
+// a run's deployment, loaded by the store inside the transition's
+// transaction (with the deployment's limit row locked, so SlotAvailable
+// holds until the store applies the effects).
+type DeploymentConcurrency struct {
+	// Missing says the run names a deployment that no longer exists.
+	Missing bool
+	// Limit is the deployment's active v2 limit ("deployment:<id>"); nil
+	// when the deployment has none (or it is inactive).
+	Limit *int
+	// CollisionStrategy is concurrency_options.collision_strategy; empty
+	// means ENQUEUE, Prefect's default.
+	CollisionStrategy string
+	// GracePeriodSeconds is concurrency_options.grace_period_seconds.
+	GracePeriodSeconds *int
+	// SlotAvailable says one more slot of Limit is free.
+	SlotAvailable bool
+	// LeaseAlive says the lease named by the initial state's
+	// deployment_concurrency_lease_id exists and has not expired.
+	LeaseAlive bool
+}
+
+// DeploymentEffects are the slot and lease changes the deployment
+// concurrency rules ask the store to make in the transition's transaction.
+// At most one of Acquire, Renew and Pin is set.
+type DeploymentEffects struct {
+	// Acquire takes one slot of the deployment's limit and records a lease
+	// with this id holding it (the id is already in the written state).
+	Acquire *LeaseRequest
+	// Renew moves the unexpired lease's expiration to now+TTL.
+	Renew *LeaseRequest
+	// Pin keeps the lease's slot for the rest of the run but stops it
+	// expiring: an old client cannot renew it (Prefect revokes the lease
+	// and keeps the slot; see removeDeploymentConcurrencyLeaseForOldClients).
+	Pin *uuid.UUID
+	// Release deletes the lease, if it still exists, giving its slots back.
+	Release *uuid.UUID
+}
+
+// LeaseRequest names a deployment lease and its time to live.
+type LeaseRequest struct {
+	LeaseID uuid.UUID
+	TTL     time.Duration
+}
+
+// Any reports whether there is something to apply.
+func (e DeploymentEffects) Any() bool {
+	return e.Acquire != nil || e.Renew != nil || e.Pin != nil || e.Release != nil
 }

@@ -56,11 +56,11 @@ func newTransitions(st RunStore, ev Emitter, now func() time.Time, log *slog.Log
 
 // setFlowRunState runs decide on the locked run and, when it wrote a
 // state, emits its event. A run deleted meanwhile is no error.
-func (t transitions) setFlowRunState(ctx context.Context, id uuid.UUID, decide func(run schema.FlowRun) orchestration.FlowRunResult) (bool, error) {
+func (t transitions) setFlowRunState(ctx context.Context, id uuid.UUID, decide store.FlowRunDecider) (bool, error) {
 	var initial *schema.State
-	res, err := t.store.SetFlowRunState(ctx, id, func(run schema.FlowRun) orchestration.FlowRunResult {
+	res, err := t.store.SetFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 		initial = run.State
-		return decide(run)
+		return decide(run, dep)
 	})
 	if errors.Is(err, schema.ErrNotFound) {
 		return false, nil
@@ -133,11 +133,11 @@ func (l LateRuns) RunOnce(ctx context.Context) (marked int, err error) {
 	}
 	for _, id := range ids {
 		now := t.now()
-		ok, err := t.setFlowRunState(ctx, id, func(run schema.FlowRun) orchestration.FlowRunResult {
+		ok, err := t.setFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 			late := "Late"
 			proposal := schema.StateCreate{Type: schema.StateScheduled, Name: &late,
 				StateDetails: schema.StateDetails{ScheduledTime: run.NextScheduledStartTime}}
-			return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposal.ToState(now),
+			return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: proposal.ToState(now),
 				Policy: orchestration.MarkLateRunsPolicy, Now: now})
 		})
 		if err != nil {
@@ -192,13 +192,13 @@ func (p PauseExpirations) RunOnce(ctx context.Context) (failed int, err error) {
 			if !pauseExpired(run, now) {
 				continue
 			}
-			ok, err := t.setFlowRunState(ctx, id, func(run schema.FlowRun) orchestration.FlowRunResult {
+			ok, err := t.setFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 				if !pauseExpired(run, now) {
 					return noWrite(run) // resumed meanwhile
 				}
 				msg := pauseExpiredMessage
 				proposal := schema.StateCreate{Type: schema.StateFailed, Message: &msg}
-				return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposal.ToState(now), Force: true, Now: now})
+				return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: proposal.ToState(now), Force: true, Now: now})
 			})
 			if err != nil {
 				return failed, err
@@ -362,12 +362,12 @@ func (c CancellationCleanup) cancelSubflow(ctx context.Context, t transitions, i
 	}
 	now := t.now()
 	msg := parentCancelledMessage
-	return t.setFlowRunState(ctx, id, func(run schema.FlowRun) orchestration.FlowRunResult {
+	return t.setFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 		if run.State == nil || run.State.Type.Terminal() || run.State.Type == target {
 			return noWrite(run) // moved on meanwhile, or another pass got here first
 		}
 		proposal := schema.StateCreate{Type: target, Message: &msg}
-		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposal.ToState(now), Now: now})
+		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: proposal.ToState(now), Now: now})
 	})
 }
 

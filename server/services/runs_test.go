@@ -66,8 +66,8 @@ func newFlowRun(t *testing.T, st store.Store, flowID uuid.UUID, mutate func(*sch
 	require.NoError(t, err)
 	for _, s := range states[1:] {
 		now = now.Add(time.Millisecond)
-		_, err := st.SetFlowRunState(ctx, stored.ID, func(r schema.FlowRun) orchestration.FlowRunResult {
-			return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Proposed: s.ToState(now), Force: true, Now: now})
+		_, err := st.SetFlowRunState(ctx, stored.ID, func(r schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+			return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Deployment: dep, Proposed: s.ToState(now), Force: true, Now: now})
 		})
 		require.NoError(t, err)
 	}

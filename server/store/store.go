@@ -58,8 +58,12 @@ type Flows interface {
 }
 
 // FlowRunDecider decides a state transition for the run as read inside the
-// write transaction (orchestration.FlowRun with the proposal bound).
-type FlowRunDecider func(run schema.FlowRun) orchestration.FlowRunResult
+// write transaction (orchestration.FlowRun with the proposal bound). dep is
+// the run's deployment concurrency as the store loaded it (nil for a run
+// without a deployment), for FlowRunContext.Deployment; the store applies
+// the result's Deployment effects in the same transaction, and may call the
+// decider again when they find the facts changed.
+type FlowRunDecider func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult
 
 // FlowRuns are created idempotently by (flow_id, idempotency_key) and change
 // state only through SetFlowRunState.

@@ -291,6 +291,9 @@ func (s *Store) UpsertDeployment(ctx context.Context, d schema.DeploymentCreate)
 		if _, err := s.insertSchedules(ctx, c, id, d.Schedules); err != nil {
 			return err
 		}
+		if err := s.syncDeploymentLimit(ctx, c, id); err != nil {
+			return err
+		}
 		out, err = s.deploymentIn(ctx, c, `deployment.id = ?`, id)
 		return err
 	})
@@ -548,6 +551,11 @@ func (s *Store) UpdateDeployment(ctx context.Context, id uuid.UUID, u schema.Dep
 		if _, err := c.exec(ctx, `UPDATE deployment SET `+up.sql()+` WHERE id = ?`, append(up.args, id)...); err != nil {
 			return err
 		}
+		if u.Has("concurrency_limit") {
+			if err := s.syncDeploymentLimit(ctx, c, id); err != nil {
+				return err
+			}
+		}
 		if err := s.deleteScheduledRuns(ctx, c, id, runSelection{autoOnly: true, futureOnly: true}); err != nil {
 			return err
 		}
@@ -653,6 +661,9 @@ func nullJSON(raw json.RawMessage) any {
 func (s *Store) DeleteDeployment(ctx context.Context, id uuid.UUID) error {
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
 		if err := s.deleteScheduledRuns(ctx, c, id, runSelection{}); err != nil {
+			return err
+		}
+		if err := deleteDeploymentLimit(ctx, c, id); err != nil {
 			return err
 		}
 		return mustDelete(c.exec(ctx, `DELETE FROM deployment WHERE id = ?`, id))

@@ -272,7 +272,27 @@ func (s *Store) SetFlowRunState(ctx context.Context, id uuid.UUID, decide store.
 		if err != nil {
 			return err
 		}
-		res = decide(run)
+		dep, err := s.loadDeploymentConcurrency(ctx, c, run)
+		if err != nil {
+			return err
+		}
+		// Decide, then apply the slot and lease changes asked for; should
+		// they find the facts changed (they cannot while the limit is
+		// locked, but the updates are conditional anyway), decide again
+		// with the facts corrected.
+		for attempt := 0; ; attempt++ {
+			res = decide(run, dep.facts)
+			applied, err := s.applyDeploymentEffects(ctx, c, run, dep, res.Deployment)
+			if err != nil {
+				return err
+			}
+			if applied {
+				break
+			}
+			if attempt == 2 {
+				return errors.New("deployment concurrency facts kept changing")
+			}
+		}
 		if res.Write == nil {
 			// Nothing written, but a rule may still have changed the run's
 			// policy (HandleResumingPausedFlows marks it resuming).

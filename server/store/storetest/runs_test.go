@@ -22,8 +22,8 @@ func newRun(flowID uuid.UUID) schema.FlowRun {
 
 // transition proposes a state through the real orchestration policy.
 func transition(s store.Store, id uuid.UUID, typ schema.StateType, now time.Time) (orchestration.FlowRunResult, error) {
-	return s.SetFlowRunState(context.Background(), id, func(run schema.FlowRun) orchestration.FlowRunResult {
-		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: schema.StateCreate{Type: typ}.ToState(now), Now: now})
+	return s.SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: schema.StateCreate{Type: typ}.ToState(now), Now: now})
 	})
 }
 

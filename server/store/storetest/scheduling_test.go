@@ -169,10 +169,10 @@ func TestSetFlowRunStateSeesTheStateWrittenBeforeIt(t *testing.T) {
 		for range 8 {
 			wg.Go(func() {
 				now := time.Now().UTC()
-				res, err := s.SetFlowRunState(ctx, run.ID, func(r schema.FlowRun) orchestration.FlowRunResult {
+				res, err := s.SetFlowRunState(ctx, run.ID, func(r schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 					p := schema.StateCreate{Type: schema.StateScheduled, Name: ptr("Late"),
 						StateDetails: schema.StateDetails{ScheduledTime: r.NextScheduledStartTime}}
-					return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Proposed: p.ToState(now),
+					return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Deployment: dep, Proposed: p.ToState(now),
 						Policy: orchestration.MarkLateRunsPolicy, Now: now})
 				})
 				require.NoError(t, err)

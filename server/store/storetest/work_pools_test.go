@@ -61,8 +61,8 @@ func scheduledRun(t *testing.T, s store.Store, flowID uuid.UUID, q *schema.WorkQ
 func setRunState(t *testing.T, s store.Store, id uuid.UUID, typ schema.StateType) {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	_, err := s.SetFlowRunState(context.Background(), id, func(run schema.FlowRun) orchestration.FlowRunResult {
-		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: schema.StateCreate{Type: typ}.ToState(now), Force: true, Now: now})
+	_, err := s.SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: schema.StateCreate{Type: typ}.ToState(now), Force: true, Now: now})
 	})
 	require.NoError(t, err)
 }
