@@ -90,6 +90,11 @@ def flow_run_id_from_cli(stdout: str) -> str:
     raise AssertionError(f"no flow run UUID in:\n{stdout}")
 
 
+def ts(value: str | None) -> datetime:
+    assert value, "timestamp missing"
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
 def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -103,8 +108,9 @@ def scheduled_for_pool(server: Server, pool: str, queues: list[str] | None = Non
     return [item["flow_run"]["id"] for item in out]
 
 
-def make_project(root: Path, flow_name: str) -> Path:
-    """A project directory holding deploy_hello.py; the flow's name is fixed through the env."""
+def make_project(root: Path) -> Path:
+    """A project directory holding flows/deploy_hello.py as flow.py (the flow is named through
+    COMPAT_DEPLOY_FLOW_NAME in the environment of whoever loads it)."""
     project = root / "project"
     project.mkdir()
     shutil.copy(FLOWS / "deploy_hello.py", project / "flow.py")
@@ -188,7 +194,7 @@ def wait_deployment(server: Server, proc: subprocess.Popen, flow_name: str, name
 
 def test_deploy_yaml_and_worker(server: Server, home: Path, tmp_path: Path):
     flow_name, dep, pool = "compat-dep-yaml-flow", "compat-dep-yaml", "compat-dep-yaml-pool"
-    project = make_project(tmp_path, flow_name)
+    project = make_project(tmp_path)
     env = {"COMPAT_DEPLOY_FLOW_NAME": flow_name}
     (project / "prefect.yaml").write_text(f"""\
 name: compat-dep-yaml
@@ -281,7 +287,7 @@ deployments:
 
 def test_pause_pool_and_queue(server: Server, home: Path, tmp_path: Path):
     flow_name, pool, queue = "compat-dep-pause-flow", "compat-dep-pause-pool", "compat-dep-pause-q"
-    project = make_project(tmp_path, flow_name)
+    project = make_project(tmp_path)
     env = {"COMPAT_DEPLOY_FLOW_NAME": flow_name}
 
     server.run([PREFECT_CLI, "work-pool", "create", pool, "--type", "process"], home=home)
@@ -490,6 +496,14 @@ def completed_auto_runs(server: Server, deployment_id: str) -> list[dict]:
             if fr["auto_scheduled"] and fr["state_type"] == "COMPLETED"]
 
 
+def future_auto_runs(server: Server, deployment_id: str) -> list[dict]:
+    """Auto-scheduled runs still Scheduled for a time after now."""
+    now = datetime.now(timezone.utc)
+    return [fr for fr in runs_of_deployment(server, deployment_id)
+            if fr["auto_scheduled"] and fr["state_type"] == "SCHEDULED"
+            and ts(fr["expected_start_time"]) > now]
+
+
 def test_serve_interval_schedule(server: Server, home: Path):
     flow_name, dep = "compat-sched-interval-flow", "compat-sched-interval"
     with serving(server, home, flow_name, dep, "--interval", "3") as runner:
@@ -498,6 +512,14 @@ def test_serve_interval_schedule(server: Server, home: Path):
         # The server's scheduler creates the runs; the runner only executes them.
         done = wait_for(lambda: completed_auto_runs(server, d["id"]), lambda runs: len(runs) >= 2,
                         RUN_WAIT, "two scheduled runs to complete")
+        # The scheduler keeps at least its minimum (3) of future runs ahead.
+        ahead = future_auto_runs(server, d["id"])
+        assert len(ahead) >= 3, ahead
+    # The runner paused the deployment on its way out, and pausing deletes the future
+    # auto-scheduled runs.
+    assert read_deployment(server, flow_name, dep)["paused"] is True
+    left = future_auto_runs(server, d["id"])
+    assert left == [], left
     sched_id = d["schedules"][0]["id"]
     for fr in done:
         assert "auto-scheduled" in fr["tags"], fr
@@ -519,16 +541,13 @@ def test_serve_cron_schedule(server: Server, home: Path):
                         RUN_WAIT, "a cron-scheduled run to complete")
         # More runs are scheduled ahead, on the minute (read before the runner stops: pausing
         # the deployment on shutdown deletes them).
-        upcoming = [ts(fr["expected_start_time"]) for fr in runs_of_deployment(server, d["id"])
-                    if fr["state_type"] == "SCHEDULED"]
+        upcoming = [ts(fr["expected_start_time"]) for fr in future_auto_runs(server, d["id"])]
     for fr in done:
         start = ts(fr["expected_start_time"])
         assert start.second == 0 and start.microsecond == 0, fr
         assert "auto-scheduled" in fr["tags"], fr
-    assert len(upcoming) >= 1, upcoming
+    assert len(upcoming) >= 3, upcoming
     assert all(t.second == 0 and t.microsecond == 0 for t in upcoming), upcoming
+    assert len(set(upcoming)) == len(upcoming), upcoming
+    assert future_auto_runs(server, d["id"]) == []  # deleted when the runner paused it
 
-
-def ts(value: str | None) -> datetime:
-    assert value, "timestamp missing"
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
