@@ -284,20 +284,7 @@ func (s *Store) FilterBlockDocuments(ctx context.Context, q schema.BlockDocument
 }
 
 func (s *Store) documentIDs(ctx context.Context, c conn, q string, args ...any) ([]uuid.UUID, error) {
-	rows, err := c.query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, classify(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, classify(rows.Err())
+	return idsOf(ctx, c, q, args...)
 }
 
 // CountBlockDocuments counts the documents matching q.

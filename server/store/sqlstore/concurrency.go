@@ -495,20 +495,7 @@ func (s *Store) releaseLease(ctx context.Context, c conn, id uuid.UUID, waits st
 }
 
 func leaseLimitIDs(ctx context.Context, c conn, leaseID uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := c.query(ctx, `SELECT limit_id FROM concurrency_lease_limit WHERE lease_id = ? ORDER BY limit_id`, leaseID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, classify(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, classify(rows.Err())
+	return idsOf(ctx, c, `SELECT limit_id FROM concurrency_lease_limit WHERE lease_id = ? ORDER BY limit_id`, leaseID)
 }
 
 // ReleaseConcurrencyLeasesOfHolder releases the holder's leases on any of limitIDs.
@@ -518,20 +505,10 @@ func (s *Store) ReleaseConcurrencyLeasesOfHolder(ctx context.Context, limitIDs [
 	}
 	var leases []uuid.UUID
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT DISTINCT l.id FROM concurrency_lease l JOIN concurrency_lease_limit ll ON ll.lease_id = l.id
+		var err error
+		leases, err = idsOf(ctx, c, `SELECT DISTINCT l.id FROM concurrency_lease l JOIN concurrency_lease_limit ll ON ll.lease_id = l.id
 			WHERE l.holder_id = ? AND `+s.inList("ll.limit_id", true), holderID, mustJSON(limitIDs))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				return classify(err)
-			}
-			leases = append(leases, id)
-		}
-		return classify(rows.Err())
+		return err
 	})
 	if err != nil {
 		return 0, err
@@ -563,19 +540,9 @@ func (s *Store) releaseEach(ctx context.Context, leases []uuid.UUID, waits store
 func (s *Store) ReclaimExpiredConcurrencyLeases(ctx context.Context, limit int, waits store.SlotWaits) (int, error) {
 	var expired []uuid.UUID
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT id FROM concurrency_lease WHERE expiration <= ? ORDER BY expiration LIMIT ?`, s.clock(), max(limit, 1))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				return classify(err)
-			}
-			expired = append(expired, id)
-		}
-		return classify(rows.Err())
+		var err error
+		expired, err = idsOf(ctx, c, `SELECT id FROM concurrency_lease WHERE expiration <= ? ORDER BY expiration LIMIT ?`, s.clock(), max(limit, 1))
+		return err
 	})
 	if err != nil {
 		return 0, err

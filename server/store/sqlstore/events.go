@@ -114,23 +114,11 @@ func (s *Store) CountEvents(ctx context.Context, f store.EventFilter) (int, erro
 func (s *Store) DeleteEventsBefore(ctx context.Context, cutoff time.Time, limit int) (int, int, error) {
 	var events, resources int
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT id FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?`, cutoff, limit)
+		found, err := idsOf(ctx, c, `SELECT id FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?`, cutoff, limit)
 		if err != nil {
 			return err
 		}
-		var ids []any
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return classify(err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := classify(rows.Err()); err != nil {
-			return err
-		}
+		ids := anyArgs(found)
 		if len(ids) == 0 {
 			res, err := c.exec(ctx, `DELETE FROM event_resources WHERE id IN (SELECT id FROM event_resources WHERE occurred < ? LIMIT ?)`, cutoff, limit)
 			if err != nil {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -131,4 +132,22 @@ func mustJSON(v any) json.RawMessage {
 		panic(fmt.Sprintf("sqlstore: encoding %T: %v", v, err))
 	}
 	return b
+}
+
+// idsOf runs a query that selects one UUID column and returns the ids.
+func idsOf(ctx context.Context, c conn, q string, args ...any) ([]uuid.UUID, error) {
+	rows, err := c.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify(err)
+		}
+		out = append(out, id)
+	}
+	return out, classify(rows.Err())
 }

@@ -49,19 +49,9 @@ func (s *Store) DeploymentsToSchedule(ctx context.Context, q store.DeploymentsTo
 	limit := max(q.Limit, 1)
 	var out []uuid.UUID
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT d.id FROM deployment d WHERE `+w.sql()+` ORDER BY d.id LIMIT ?`, append(w.args, limit)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				return classify(err)
-			}
-			out = append(out, id)
-		}
-		return classify(rows.Err())
+		var err error
+		out, err = idsOf(ctx, c, `SELECT d.id FROM deployment d WHERE `+w.sql()+` ORDER BY d.id LIMIT ?`, append(w.args, limit)...)
+		return err
 	})
 	return out, err
 }
@@ -186,20 +176,10 @@ func (s *Store) FlowRunIDs(ctx context.Context, q store.FlowRunIDs) ([]uuid.UUID
 	}
 	var out []uuid.UUID
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT flow_run.id FROM flow_run WHERE `+w.sql()+` ORDER BY flow_run.id LIMIT ?`,
+		var err error
+		out, err = idsOf(ctx, c, `SELECT flow_run.id FROM flow_run WHERE `+w.sql()+` ORDER BY flow_run.id LIMIT ?`,
 			append(w.args, max(q.Limit, 1))...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				return classify(err)
-			}
-			out = append(out, id)
-		}
-		return classify(rows.Err())
+		return err
 	})
 	return out, err
 }
@@ -293,23 +273,6 @@ func affected(r sql.Result) int {
 		return 0
 	}
 	return int(n)
-}
-
-func idsOf(ctx context.Context, c conn, q string, args ...any) ([]uuid.UUID, error) {
-	rows, err := c.query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, classify(err)
-		}
-		out = append(out, id)
-	}
-	return out, classify(rows.Err())
 }
 
 // lockRow locks the row of table with this id for the transaction
