@@ -1,0 +1,237 @@
+package events
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// EventReader reads stored events for backfill.
+type EventReader interface {
+	QueryEvents(ctx context.Context, f schema.EventFilter, offset, limit int) ([]schema.Event, error)
+}
+
+// OutConfig configures the /api/events/out WebSocket.
+type OutConfig struct {
+	// Subscriber provides the live stream; required.
+	Subscriber Subscriber
+	// Store backfills past events; nil disables backfill.
+	Store EventReader
+	// AuthString as InConfig.AuthString.
+	AuthString string
+	// MaxBackfill is how far back backfill reaches
+	// (PREFECT_SERVER_EVENTS_MAXIMUM_WEBSOCKET_BACKFILL); zero backfills
+	// nothing older than the subscription.
+	MaxBackfill time.Duration
+	// BackfillPageSize is how many events each backfill query reads; default 250.
+	BackfillPageSize int
+	// BufferSize is how many live events may wait for one slow client before
+	// its socket is closed (1013); default 1000.
+	BufferSize int
+	// WriteTimeout bounds one frame write; default 10s.
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds the wait for the auth and filter messages; default 30s.
+	HandshakeTimeout time.Duration
+	Logger           *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// OutHandler serves WebSocket /api/events/out (Prefect's
+// stream_workspace_events_out): after the auth handshake the client sends
+// {"type":"filter","filter":EventFilter,"backfill":bool}; the server sends
+// stored matching events since now-MaxBackfill (oldest first) unless
+// backfill is false, then live matching events, each as
+// {"type":"event","event":ReceivedEvent}, never one event twice.
+//
+// The broker's subscriptions apply backpressure, so each socket has a pump
+// that drains its subscription at once into a bounded buffer of its own: a
+// client that falls BufferSize events behind is closed with 1013 instead of
+// slowing the pipeline (Prefect drops events for it instead).
+func OutHandler(cfg OutConfig) http.Handler {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.BackfillPageSize = cmp.Or(cfg.BackfillPageSize, 250)
+	cfg.BufferSize = cmp.Or(cfg.BufferSize, 1000)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 10*time.Second)
+	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, 30*time.Second)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &outHandler{cfg}
+}
+
+type outHandler struct{ cfg OutConfig }
+
+func (h *outHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	logger := h.cfg.Logger.With("remote_addr", r.RemoteAddr, "websocket", "events/out")
+	prefect := requestsSubprotocol(r, "prefect")
+	if !prefect && h.cfg.AuthString != "" {
+		http.Error(w, "'prefect' subprotocol required when auth is configured", http.StatusForbidden)
+		return
+	}
+	opts := &websocket.AcceptOptions{}
+	if prefect {
+		opts.Subprotocols = []string{"prefect"}
+	}
+	c, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return
+	}
+	defer func() { _ = c.CloseNow() }()
+	ctx := r.Context()
+	if prefect && !handshake(ctx, c, h.cfg.AuthString, h.cfg.HandshakeTimeout, logger) {
+		return
+	}
+	filter, backfill, ok := h.readFilter(ctx, c, logger)
+	if !ok {
+		return
+	}
+	h.stream(ctx, c, filter, backfill, logger)
+}
+
+func (h *outHandler) readFilter(ctx context.Context, c *websocket.Conn, logger *slog.Logger) (schema.EventFilter, bool, bool) {
+	rctx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
+	defer cancel()
+	var f schema.EventFilter
+	_, data, err := c.Read(rctx)
+	if err != nil {
+		logger.Debug("websocket ended before filter", "error", err)
+		return f, false, false
+	}
+	var msg struct {
+		Type     string          `json:"type"`
+		Filter   json.RawMessage `json:"filter"`
+		Backfill *bool           `json:"backfill"`
+	}
+	if json.Unmarshal(data, &msg) != nil || msg.Type != "filter" {
+		_ = c.Close(websocket.StatusProtocolError, "Expected 'filter' message")
+		return f, false, false
+	}
+	if len(msg.Filter) > 0 && string(msg.Filter) != "null" {
+		if err := json.Unmarshal(msg.Filter, &f); err != nil {
+			_ = c.Close(websocket.StatusProtocolError, closeReason("Invalid filter: "+err.Error()))
+			return f, false, false
+		}
+	}
+	now := h.cfg.Now().UTC()
+	f.Resolve(now)
+	if earliest := now.Add(-h.cfg.MaxBackfill); f.Occurred.Since.Before(earliest) {
+		f.Occurred.Since = &earliest
+	}
+	f.Order = "ASC"
+	return f, msg.Backfill == nil || *msg.Backfill, true
+}
+
+func (h *outHandler) stream(ctx context.Context, c *websocket.Conn, f schema.EventFilter, backfill bool, logger *slog.Logger) {
+	// The client sends nothing more; CloseRead answers pings and notices a close.
+	ctx = c.CloseRead(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Subscribe before backfilling so nothing falls in between.
+	sub := h.cfg.Subscriber.Subscribe("events-out", 64)
+	buf := make(chan schema.Event, h.cfg.BufferSize)
+	overflow := make(chan struct{})
+	pumped := make(chan struct{})
+	go func() {
+		defer close(pumped)
+		// Unsubscribing as soon as the pump stops keeps a gone or slow
+		// client from ever holding up Publish.
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-sub.Events():
+				if !f.Includes(e) {
+					continue
+				}
+				select {
+				case buf <- e:
+				default:
+					close(overflow)
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		sub.Close()
+		<-pumped
+	}()
+
+	seen := map[uuid.UUID]struct{}{}
+	if backfill && h.cfg.Store != nil {
+		for offset := 0; ; offset += h.cfg.BackfillPageSize {
+			page, err := h.cfg.Store.QueryEvents(ctx, f, offset, h.cfg.BackfillPageSize)
+			if err != nil {
+				logger.Warn("backfilling events failed", "error", err)
+				_ = c.Close(websocket.StatusInternalError, "backfill failed")
+				return
+			}
+			for _, e := range page {
+				seen[e.ID] = struct{}{}
+				if !h.send(ctx, c, e, logger) {
+					return
+				}
+			}
+			if len(page) < h.cfg.BackfillPageSize {
+				break
+			}
+		}
+	}
+	fellBehind := func() {
+		logger.Warn("events/out subscriber fell behind; closing", "buffered", len(buf))
+		_ = c.Close(websocket.StatusTryAgainLater, "subscriber fell too far behind the event stream")
+	}
+	for {
+		select {
+		case <-overflow: // checked first: what is still buffered is not sent
+			fellBehind()
+			return
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-overflow:
+			fellBehind()
+			return
+		case e := <-buf:
+			if _, dup := seen[e.ID]; dup {
+				delete(seen, e.ID)
+				continue
+			}
+			if !h.send(ctx, c, e, logger) {
+				return
+			}
+		}
+	}
+}
+
+func (h *outHandler) send(ctx context.Context, c *websocket.Conn, e schema.Event, logger *slog.Logger) bool {
+	data, err := json.Marshal(struct {
+		Type  string       `json:"type"`
+		Event schema.Event `json:"event"`
+	}{"event", e})
+	if err != nil {
+		logger.Warn("encoding event failed", "event_id", e.ID, "error", err)
+		return true
+	}
+	wctx, cancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.Write(wctx, websocket.MessageText, data); err != nil {
+		logger.Debug("events/out write failed", "error", err)
+		return false
+	}
+	return true
+}
