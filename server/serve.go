@@ -5,20 +5,20 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"prefectgo.dev/prefectgo/server/events"
+	"prefectgo.dev/prefectgo/server/events/pgfanout"
 	"prefectgo.dev/prefectgo/server/httpapi"
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/backend"
+	"prefectgo.dev/prefectgo/server/store/postgres"
 )
 
 // service is a background loop the serve command runs beside the API.
-type service interface {
-	Start(ctx context.Context) error
-	Stop()
-}
+type service = services.Service
 
 // App is the server assembled over an open store: the HTTP handler and the
 // background services that consume the event pipeline.
@@ -26,13 +26,46 @@ type App struct {
 	// Handler serves the whole API.
 	Handler  http.Handler
 	services []service
+	// elector runs the singleton services on one replica at a time.
+	elector *services.Elector
+	broker  *events.Broker
+	fanout  *pgfanout.Fanout // nil on SQLite
 }
+
+// LeaderRetry is how often a replica that is not the leader tries to take
+// the leadership of the singleton services (PostgreSQL only).
+const LeaderRetry = 5 * time.Second
+
+// Leader reports whether this replica runs the singleton services (the
+// scheduler, late runs, pause expirations, cancellation cleanup, foreman,
+// retention and repossessor). On SQLite it is true once started.
+func (a *App) Leader() bool { return a.elector.Leader() }
 
 // New assembles the server for settings s over st.
 func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	broker := events.NewBroker()
+	// On PostgreSQL, replicas share their events (LISTEN/NOTIFY) and elect a
+	// leader for the singleton services (an advisory lock). On SQLite there
+	// is one process: it publishes in process and is always the leader.
+	var publisher events.Publisher = broker
+	var fanout *pgfanout.Fanout
+	var lock services.Lock = services.AlwaysLock{}
+	if st.Dialect() == "postgresql" {
+		cfg, err := backend.PostgresConnConfig(DatabaseConfig(s))
+		notifier, ok := st.(pgfanout.Notifier)
+		switch {
+		case err != nil:
+			log.Error("cannot configure the replicas' event fan-out and leader election; running alone", "error", err)
+		case !ok:
+			log.Error("the PostgreSQL store cannot notify; running alone")
+		default:
+			fanout = pgfanout.New(pgfanout.Config{Broker: broker, Notifier: notifier, Listen: cfg, Logger: log})
+			publisher = fanout
+			lock = postgres.NewAdvisoryLock(cfg, postgres.LeaderLockKey)
+		}
+	}
 	ingestor := events.NewIngestor(events.IngestConfig{
-		Publisher: broker,
+		Publisher: publisher,
 		Limits: events.Limits{
 			MaxSizeBytes:         s.Events.MaximumSizeBytes,
 			MaxRelatedResources:  s.Events.MaximumRelatedResources,
@@ -47,8 +80,12 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		Log:          log,
 		Events:       ingestor,
 		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log}),
+		EventsOut:    eventsOut(s, broker, st, log),
 		IngestEvents: ingestor.Ingest,
-	})}
+	}), broker: broker, fanout: fanout}
+	if fanout != nil {
+		app.services = append(app.services, fanout)
+	}
 	if s.Services.EventPersister.Enabled {
 		app.services = append(app.services, events.NewPersister(broker, st, events.PersisterConfig{
 			BatchSize: s.Services.EventPersister.BatchSize,
@@ -60,9 +97,10 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			BatchSize: s.Services.TaskRunRecorder.BatchSize,
 		}, log))
 	}
+	var singletons []service
 	if s.Services.Retention.Enabled {
 		r := retention(s, st)
-		app.services = append(app.services, services.NewLoop("retention", s.Services.Retention.LoopSeconds, func(ctx context.Context) error {
+		singletons = append(singletons, services.NewLoop("retention", s.Services.Retention.LoopSeconds, func(ctx context.Context) error {
 			res, err := r.RunOnce(ctx)
 			if res.Events > 0 {
 				log.Info("retention pass", "deleted_events", res.Events, "deleted_resources", res.Resources)
@@ -73,7 +111,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	if s.Services.Repossessor.Enabled {
 		r := services.Repossessor{Store: st, Waits: store.SlotWaits{
 			Tag: s.Tasks.TagConcurrencySlotWaitSeconds, Max: s.Concurrency.MaximumConcurrencySlotWaitSeconds}}
-		app.services = append(app.services, services.NewLoop("repossessor", s.Services.Repossessor.LoopSeconds, func(ctx context.Context) error {
+		singletons = append(singletons, services.NewLoop("repossessor", s.Services.Repossessor.LoopSeconds, func(ctx context.Context) error {
 			n, err := r.RunOnce(ctx)
 			if n > 0 {
 				log.Info("repossessor pass", "reclaimed_leases", n)
@@ -81,8 +119,25 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			return err
 		}, log))
 	}
-	app.services = append(app.services, runServices(s, st, ingestor, log)...)
+	singletons = append(singletons, runServices(s, st, ingestor, log)...)
+	app.elector = services.NewElector("singleton-services", lock, LeaderRetry, singletons, log)
+	app.services = append(app.services, app.elector)
 	return app
+}
+
+// eventsOut is the /events/out WebSocket, or nil when stream-out is off.
+func eventsOut(s settings.Settings, broker *events.Broker, st store.Store, log *slog.Logger) http.Handler {
+	if !s.Events.StreamOutEnabled {
+		return nil
+	}
+	return events.OutHandler(events.OutConfig{
+		Subscriber:       broker,
+		Store:            st,
+		AuthString:       s.API.AuthString,
+		MaxBackfill:      s.Events.MaximumWebsocketBackfill,
+		BackfillPageSize: s.Events.WebsocketBackfillPageSize,
+		Logger:           log,
+	})
 }
 
 // Start starts the background services.
@@ -95,10 +150,12 @@ func (a *App) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops the services after they have written what is queued.
+// Stop stops the services after they have written what is queued, in the
+// reverse order of Start: the singleton services (and the leader lock) first,
+// the event consumers after them, the fan-out last.
 func (a *App) Stop() {
-	for _, svc := range a.services {
-		svc.Stop()
+	for i := len(a.services) - 1; i >= 0; i-- {
+		a.services[i].Stop()
 	}
 }
 

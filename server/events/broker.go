@@ -19,6 +19,15 @@ type Subscriber interface {
 	Subscribe(name string, size int) *Subscription
 }
 
+// LocalSubscriber hands out subscriptions to the events published in this
+// process only, leaving out the events other replicas relay (see
+// Broker.PublishRemote). The consumers that must see each event exactly once
+// cluster-wide, the persister and the task-run recorder, subscribe this way
+// when their Subscriber offers it.
+type LocalSubscriber interface {
+	SubscribeLocal(name string, size int) *Subscription
+}
+
 // Broker fans events out to subscriptions in process.
 //
 // Each subscription has a bounded queue. When one is full, Publish waits for
@@ -40,13 +49,25 @@ func NewBroker() *Broker {
 
 // Subscribe starts a subscription that receives every event published from
 // now on, in publish order, through a queue of size events (at least 1).
-// name identifies it in logs.
+// name identifies it in logs. It also receives the events other replicas
+// relay through PublishRemote.
 func (b *Broker) Subscribe(name string, size int) *Subscription {
+	return b.subscribe(name, size, false)
+}
+
+// SubscribeLocal is Subscribe without the events relayed from other
+// replicas: only what Publish delivers.
+func (b *Broker) SubscribeLocal(name string, size int) *Subscription {
+	return b.subscribe(name, size, true)
+}
+
+func (b *Broker) subscribe(name string, size int, localOnly bool) *Subscription {
 	s := &Subscription{
-		name:   name,
-		ch:     make(chan schema.Event, max(size, 1)),
-		done:   make(chan struct{}),
-		broker: b,
+		name:      name,
+		ch:        make(chan schema.Event, max(size, 1)),
+		done:      make(chan struct{}),
+		broker:    b,
+		localOnly: localOnly,
 	}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
@@ -58,9 +79,23 @@ func (b *Broker) Subscribe(name string, size int) *Subscription {
 // returns ctx's error if ctx ends while a full queue blocks it; subscriptions
 // may then have received some of the events.
 func (b *Broker) Publish(ctx context.Context, events ...schema.Event) error {
+	return b.publish(ctx, false, events)
+}
+
+// PublishRemote delivers events that another replica published (and
+// persisted) to the subscriptions that want them, the ones not made with
+// SubscribeLocal; it otherwise behaves as Publish.
+func (b *Broker) PublishRemote(ctx context.Context, events ...schema.Event) error {
+	return b.publish(ctx, true, events)
+}
+
+func (b *Broker) publish(ctx context.Context, remote bool, events []schema.Event) error {
 	b.mu.RLock()
 	subs := make([]*Subscription, 0, len(b.subs))
 	for s := range b.subs {
+		if remote && s.localOnly {
+			continue
+		}
 		subs = append(subs, s)
 	}
 	b.mu.RUnlock()
@@ -81,6 +116,8 @@ type Subscription struct {
 	ch     chan schema.Event
 	done   chan struct{}
 	broker *Broker
+	// localOnly leaves out the events relayed from other replicas.
+	localOnly bool
 
 	mu     sync.Mutex
 	closed bool

@@ -49,7 +49,14 @@ func (l *batchLoop) Start(ctx context.Context) error {
 	if l.stop != nil {
 		return errors.New(l.name + " is already running")
 	}
-	sub := l.subscriber.Subscribe(l.name, l.queueSize)
+	// Events relayed from other replicas were handled where they were
+	// published: take only this process's own.
+	var sub *Subscription
+	if ls, ok := l.subscriber.(LocalSubscriber); ok {
+		sub = ls.SubscribeLocal(l.name, l.queueSize)
+	} else {
+		sub = l.subscriber.Subscribe(l.name, l.queueSize)
+	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.run(ctx, sub, l.stop, l.done)
 	return nil

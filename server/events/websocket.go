@@ -110,7 +110,13 @@ func (h *inHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // handshake runs the auth exchange and reports whether the client passed.
 func (h *inHandler) handshake(ctx context.Context, c *websocket.Conn, logger *slog.Logger) bool {
-	hctx, cancel := context.WithTimeout(ctx, h.handshakeTimeout)
+	return handshake(ctx, c, h.auth, h.handshakeTimeout, logger)
+}
+
+// handshake runs Prefect's auth exchange on a "prefect" subprotocol socket
+// and reports whether the client passed; a failing client is closed (1008).
+func handshake(ctx context.Context, c *websocket.Conn, auth string, timeout time.Duration, logger *slog.Logger) bool {
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	_, data, err := c.Read(hctx)
 	if err != nil {
@@ -122,14 +128,14 @@ func (h *inHandler) handshake(ctx context.Context, c *websocket.Conn, logger *sl
 		Token *string `json:"token"`
 	}
 	if json.Unmarshal(data, &msg) != nil || msg.Type != "auth" {
-		return h.refuse(c, logger, "Expected 'auth' message")
+		return refuse(c, logger, "Expected 'auth' message")
 	}
-	if h.auth != "" {
+	if auth != "" {
 		if msg.Token == nil || *msg.Token == "" {
-			return h.refuse(c, logger, "Auth required but no token provided")
+			return refuse(c, logger, "Auth required but no token provided")
 		}
-		if subtle.ConstantTimeCompare([]byte(*msg.Token), []byte(h.auth)) != 1 {
-			return h.refuse(c, logger, "Invalid token")
+		if subtle.ConstantTimeCompare([]byte(*msg.Token), []byte(auth)) != 1 {
+			return refuse(c, logger, "Invalid token")
 		}
 	}
 	if err := c.Write(hctx, websocket.MessageText, []byte(`{"type":"auth_success"}`)); err != nil {
@@ -139,7 +145,7 @@ func (h *inHandler) handshake(ctx context.Context, c *websocket.Conn, logger *sl
 	return true
 }
 
-func (h *inHandler) refuse(c *websocket.Conn, logger *slog.Logger, reason string) bool {
+func refuse(c *websocket.Conn, logger *slog.Logger, reason string) bool {
 	logger.Warn("websocket auth failed", "reason", reason)
 	_ = c.Close(websocket.StatusPolicyViolation, reason)
 	return false

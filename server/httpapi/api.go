@@ -39,6 +39,8 @@ type Deps struct {
 	Events Emitter
 	// EventsIn serves the /events/in WebSocket.
 	EventsIn http.Handler
+	// EventsOut serves the /events/out WebSocket; nil when stream-out is off.
+	EventsOut http.Handler
 	// IngestEvents validates and publishes a POST /events batch.
 	IngestEvents func(ctx context.Context, body []byte) error
 	// Now is the clock; nil means the wall clock.
@@ -47,18 +49,19 @@ type Deps struct {
 
 // API holds the collaborators the handlers share.
 type API struct {
-	store    store.Store
-	settings settings.Settings
-	log      *slog.Logger
-	events   Emitter
-	eventsIn http.Handler
-	ingest   func(ctx context.Context, body []byte) error
-	now      func() time.Time
+	store     store.Store
+	settings  settings.Settings
+	log       *slog.Logger
+	events    Emitter
+	eventsIn  http.Handler
+	eventsOut http.Handler
+	ingest    func(ctx context.Context, body []byte) error
+	now       func() time.Time
 }
 
 // New builds the HTTP handler of the whole server.
 func New(d Deps) http.Handler {
-	a := &API{store: d.Store, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn,
+	a := &API{store: d.Store, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
 		ingest: d.IngestEvents, now: d.Now}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

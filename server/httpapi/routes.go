@@ -172,6 +172,12 @@ func (a *API) routes() http.Handler {
 		route("GET /events/in", a.eventsIn)
 	}
 	route("POST /events", endpoint(a, a.createEvents))
+	if a.eventsOut != nil {
+		route("GET /events/out", a.eventsOut)
+	}
+	route("POST /events/filter", endpoint(a, a.readEvents))
+	route("GET /events/filter/next", endpoint(a, a.readEventsPage))
+	route("POST /events/count-by/{countable}", endpoint(a, a.countEvents))
 
 	// Everything else under the base path: Prefect's 404 body.
 	route("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

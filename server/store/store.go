@@ -145,6 +145,11 @@ type Events interface {
 	// at most limit, for tests and the events API.
 	ReadEvents(ctx context.Context, f EventFilter, limit int) ([]schema.Event, error)
 	CountEvents(ctx context.Context, f EventFilter) (int, error)
+	// QueryEvents returns the page [offset, offset+limit) of the events
+	// matching a resolved Prefect filter, in its order (occurred, then id).
+	QueryEvents(ctx context.Context, f schema.EventFilter, offset, limit int) ([]schema.Event, error)
+	// ScanEventCounts calls fn for each event matching f, for counting.
+	ScanEventCounts(ctx context.Context, f schema.EventFilter, fn func(EventCountRow)) error
 	// DeleteEventsBefore deletes up to limit of the oldest events that
 	// occurred before cutoff, with their resource rows, in one transaction,
 	// and returns how many of each it deleted. Batches keep locks short; a
@@ -158,6 +163,18 @@ type EventFilter struct {
 	ResourceIDs []string // the event's resource or any related resource
 	Since       *time.Time
 	Until       *time.Time
+	// Match adds a Prefect EventFilter's criteria (resolved: see
+	// schema.EventFilter.Resolve).
+	Match *schema.EventFilter
+}
+
+// EventCountRow is what counting events by time, name or resource needs
+// of one event.
+type EventCountRow struct {
+	Occurred   time.Time
+	Event      string
+	ResourceID string
+	Resource   schema.Resource
 }
 
 // CSRFToken is a token issued to one client.

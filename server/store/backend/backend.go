@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/postgres"
 	"prefectgo.dev/prefectgo/server/store/sqlite"
@@ -114,6 +116,20 @@ func Migrate(ctx context.Context, c Config) ([]int, error) {
 		return sqlite.Migrate(ctx, t.Path)
 	}
 	return postgres.Migrate(ctx, c.postgres(t))
+}
+
+// PostgresConnConfig is the pgx configuration of one connection to c's
+// PostgreSQL database, for the connections the server keeps beside the
+// store's pool. It fails when c.URL is not a PostgreSQL URL.
+func PostgresConnConfig(c Config) (*pgx.ConnConfig, error) {
+	t, err := Parse(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	if t.Dialect != "postgresql" {
+		return nil, fmt.Errorf("database URL %q is not a PostgreSQL URL", redact(c.URL))
+	}
+	return postgres.ConnConfig(c.postgres(t))
 }
 
 func (c Config) postgres(t Target) postgres.Options {

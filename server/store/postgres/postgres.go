@@ -92,6 +92,23 @@ func migrate(ctx context.Context, db *sql.DB) ([]int, error) {
 }
 
 func openDB(o Options) (*sql.DB, error) {
+	cfg, err := ConnConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	db := stdlib.OpenDB(*cfg)
+	pool := max(o.PoolSize, 1)
+	db.SetMaxOpenConns(pool + max(o.MaxOverflow, 0))
+	db.SetMaxIdleConns(pool)
+	if o.PoolRecycle > 0 {
+		db.SetConnMaxLifetime(o.PoolRecycle)
+	}
+	return db, nil
+}
+
+// ConnConfig is the pgx configuration of the store's connections, for the
+// dedicated connections beside its pool (the event listener, the leader lock).
+func ConnConfig(o Options) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
@@ -113,12 +130,5 @@ func openDB(o Options) (*sql.DB, error) {
 	if o.SearchPath != "" {
 		cfg.RuntimeParams["search_path"] = o.SearchPath
 	}
-	db := stdlib.OpenDB(*cfg)
-	pool := max(o.PoolSize, 1)
-	db.SetMaxOpenConns(pool + max(o.MaxOverflow, 0))
-	db.SetMaxIdleConns(pool)
-	if o.PoolRecycle > 0 {
-		db.SetConnMaxLifetime(o.PoolRecycle)
-	}
-	return db, nil
+	return cfg, nil
 }

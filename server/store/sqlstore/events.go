@@ -73,16 +73,20 @@ func (s *Store) eventWhere(f store.EventFilter) *where {
 	if f.Until != nil {
 		w.add("events.occurred <= ?", *f.Until)
 	}
+	s.prefectEventWhere(w, f.Match)
 	return w
 }
 
 // ReadEvents returns stored events, oldest first.
 func (s *Store) ReadEvents(ctx context.Context, f store.EventFilter, limit int) ([]schema.Event, error) {
-	w := s.eventWhere(f)
+	return s.selectEvents(ctx, s.eventWhere(f), "events.occurred, events.id", schema.Page{Limit: &limit})
+}
+
+func (s *Store) selectEvents(ctx context.Context, w *where, order string, p schema.Page) ([]schema.Event, error) {
 	var out []schema.Event
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
 		rows, err := c.query(ctx, `SELECT id, occurred, event, resource, related, payload, received, follows FROM events
-			WHERE `+w.sql()+` ORDER BY occurred, id`+s.page(schema.Page{Limit: &limit}), w.args...)
+			WHERE `+w.sql()+` ORDER BY `+order+s.page(p), w.args...)
 		if err != nil {
 			return err
 		}

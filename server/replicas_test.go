@@ -1,0 +1,180 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store/backend"
+	"prefectgo.dev/prefectgo/server/store/storetest"
+)
+
+// replica is one server.App over its own store connections.
+type replica struct {
+	app  *App
+	http *httptest.Server
+}
+
+// startReplica assembles and starts an App on dbURL, as `serve` does on each
+// replica of a PostgreSQL deployment.
+func startReplica(t *testing.T, dbURL string) *replica {
+	t.Helper()
+	s := settings.Defaults()
+	s.Database.ConnectionURL = dbURL
+	s.Database.MigrateOnStart = true
+	ctx := context.Background()
+	st, err := backend.Open(ctx, DatabaseConfig(s))
+	require.NoError(t, err)
+	app := New(s, st, NewLogger(io.Discard, "ERROR"))
+	require.NoError(t, app.Start(ctx))
+	srv := httptest.NewServer(app.Handler)
+	t.Cleanup(func() {
+		srv.Close()
+		app.Stop()
+		_ = st.Close()
+	})
+	require.NotNil(t, app.fanout, "PostgreSQL replicas fan events out")
+	select {
+	case <-app.fanout.Listening():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the replica's event listener did not start")
+	}
+	return &replica{app: app, http: srv}
+}
+
+func postEvent(t *testing.T, r *replica, e map[string]any) {
+	t.Helper()
+	body, err := json.Marshal([]any{e})
+	require.NoError(t, err)
+	resp, err := http.Post(r.http.URL+"/api/events", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, string(msg))
+}
+
+func newEvent(payload map[string]any) (uuid.UUID, map[string]any) {
+	id := uuid.New()
+	return id, map[string]any{
+		"id":       id.String(),
+		"occurred": time.Now().UTC().Format(time.RFC3339Nano),
+		"event":    "test.replicas.fanout",
+		"resource": map[string]string{"prefect.resource.id": "test.resource." + id.String()},
+		"payload":  payload,
+	}
+}
+
+func waitEvent(t *testing.T, ch <-chan schema.Event, id uuid.UUID) schema.Event {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-ch:
+			if e.ID == id {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("event %s did not reach the other replica", id)
+		}
+	}
+}
+
+func countEvents(t *testing.T, dbURL string, id uuid.UUID) int {
+	t.Helper()
+	db, err := sql.Open("pgx", dbURL)
+	require.NoError(t, err)
+	defer db.Close()
+	var n int
+	require.NoError(t, db.QueryRow("SELECT count(*) FROM events WHERE id = $1", id).Scan(&n))
+	return n
+}
+
+// An event sent to replica A reaches the subscribers of replica B, and is
+// persisted once, by A: B relays it only to subscribers of every event, not
+// to its local-only ones (its persister and task-run recorder). A large event,
+// over NOTIFY's 8000-byte payload limit, crosses too.
+func TestReplicasShareEvents(t *testing.T) {
+	dbURL := storetest.NewPostgresDatabase(t)
+	a := startReplica(t, dbURL)
+	b := startReplica(t, dbURL)
+
+	all := b.app.broker.Subscribe("test-all", 100)
+	defer all.Close()
+	local := b.app.broker.SubscribeLocal("test-local", 100)
+	defer local.Close()
+
+	id, e := newEvent(map[string]any{"n": 1})
+	postEvent(t, a, e)
+	got := waitEvent(t, all.Events(), id)
+	require.Equal(t, "test.replicas.fanout", got.Event)
+	require.Empty(t, local.Events(), "a relayed event is not for B's local-only subscribers")
+
+	// Persisted exactly once, by A (the deadline only bounds the wait).
+	deadline := time.Now().Add(30 * time.Second)
+	for countEvents(t, dbURL, id) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, 1, countEvents(t, dbURL, id))
+
+	// Over 8000 bytes, with multi-byte characters across the chunk cuts.
+	blob := strings.Repeat("é€x", 4000)
+	big, e := newEvent(map[string]any{"blob": blob})
+	postEvent(t, a, e)
+	got = waitEvent(t, all.Events(), big)
+	var p struct{ Blob string }
+	require.NoError(t, json.Unmarshal(got.Payload, &p))
+	require.Equal(t, blob, p.Blob)
+	require.Empty(t, local.Events())
+
+	// And the other way round.
+	subA := a.app.broker.Subscribe("test-a", 100)
+	defer subA.Close()
+	back, e := newEvent(nil)
+	postEvent(t, b, e)
+	waitEvent(t, subA.Events(), back)
+}
+
+// Exactly one replica runs the singleton services; when it stops (and its
+// lock connection closes), the other takes over.
+func TestReplicasElectOneLeader(t *testing.T) {
+	dbURL := storetest.NewPostgresDatabase(t)
+	a := startReplica(t, dbURL)
+	b := startReplica(t, dbURL)
+
+	// Poll with a deadline: it bounds the wait, it does not time the election.
+	waitLeader := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			require.False(t, a.app.Leader() && b.app.Leader(), "two leaders at once")
+			require.True(t, time.Now().Before(deadline), what)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLeader("one replica becomes the leader", func() bool { return a.app.Leader() != b.app.Leader() })
+	// Still exactly one after a few retry intervals of the other.
+	for range 10 {
+		require.True(t, a.app.Leader() != b.app.Leader(), "exactly one leader")
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	leader, other := a, b
+	if b.app.Leader() {
+		leader, other = b, a
+	}
+	leader.app.Stop()
+	require.False(t, leader.app.Leader())
+	waitLeader("the other replica takes over", other.app.Leader)
+}
