@@ -140,19 +140,9 @@ func (s *Store) filterArtifacts(ctx context.Context, q schema.ArtifactQuery, lat
 	w := s.artifactWhere(q, latest)
 	var out []schema.Artifact
 	err = s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT `+artifactColumns+` FROM artifact WHERE `+w.sql()+` ORDER BY `+order+`, artifact.id`+s.page(q.Page), w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := scanArtifact(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return classify(rows.Err())
+		var err error
+		out, err = queryAll(ctx, c, scanArtifact, `SELECT `+artifactColumns+` FROM artifact WHERE `+w.sql()+` ORDER BY `+order+`, artifact.id`+s.page(q.Page), w.args...)
+		return err
 	})
 	return nonNil(out), err
 }

@@ -234,19 +234,9 @@ func (s *Store) FilterFlowRuns(ctx context.Context, q schema.Query) ([]schema.Fl
 	w := s.flowRunWhere(q)
 	var out []schema.FlowRun
 	err = s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT `+flowRunColumns+flowRunFrom+` WHERE `+w.sql()+` ORDER BY `+order+`, flow_run.id`+s.page(q.Page), w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanFlowRun(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return classify(rows.Err())
+		var err error
+		out, err = queryAll(ctx, c, scanFlowRun, `SELECT `+flowRunColumns+flowRunFrom+` WHERE `+w.sql()+` ORDER BY `+order+`, flow_run.id`+s.page(q.Page), w.args...)
+		return err
 	})
 	return nonNil(out), err
 }

@@ -74,19 +74,9 @@ func (s *Store) FilterFlows(ctx context.Context, q schema.Query) ([]schema.Flow,
 	w := s.flowWhere(q)
 	var out []schema.Flow
 	err = s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT `+flowColumns+` FROM flow WHERE `+w.sql()+` ORDER BY `+order+`, flow.id`+s.page(q.Page), w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			f, err := scanFlow(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, f)
-		}
-		return classify(rows.Err())
+		var err error
+		out, err = queryAll(ctx, c, scanFlow, `SELECT `+flowColumns+` FROM flow WHERE `+w.sql()+` ORDER BY `+order+`, flow.id`+s.page(q.Page), w.args...)
+		return err
 	})
 	return nonNil(out), err
 }

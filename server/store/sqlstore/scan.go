@@ -151,3 +151,21 @@ func idsOf(ctx context.Context, c conn, q string, args ...any) ([]uuid.UUID, err
 	}
 	return out, classify(rows.Err())
 }
+
+// queryAll runs a query and turns every row into a T with scan.
+func queryAll[T any](ctx context.Context, c conn, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := c.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, classify(rows.Err())
+}

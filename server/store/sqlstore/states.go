@@ -93,19 +93,9 @@ func insertState(ctx context.Context, c conn, table, runCol string, runID uuid.U
 func (s *Store) readStates(ctx context.Context, table, runCol string, runID uuid.UUID) ([]schema.State, error) {
 	var out []schema.State
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT `+stateColumns+` FROM `+table+` st WHERE st.`+runCol+` = ? ORDER BY st.timestamp ASC`, runID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			st, err := scanState(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, st)
-		}
-		return classify(rows.Err())
+		var err error
+		out, err = queryAll(ctx, c, scanState, `SELECT `+stateColumns+` FROM `+table+` st WHERE st.`+runCol+` = ? ORDER BY st.timestamp ASC`, runID)
+		return err
 	})
 	return nonNil(out), err
 }

@@ -196,19 +196,9 @@ func (s *Store) FilterTaskRuns(ctx context.Context, q schema.Query) ([]schema.Ta
 	w := s.taskRunWhere(q)
 	var out []schema.TaskRun
 	err = s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT `+taskRunColumns+taskRunFrom+` WHERE `+w.sql()+` ORDER BY `+order+`, task_run.id`+s.page(q.Page), w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanTaskRun(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return classify(rows.Err())
+		var err error
+		out, err = queryAll(ctx, c, scanTaskRun, `SELECT `+taskRunColumns+taskRunFrom+` WHERE `+w.sql()+` ORDER BY `+order+`, task_run.id`+s.page(q.Page), w.args...)
+		return err
 	})
 	return nonNil(out), err
 }

@@ -77,19 +77,9 @@ func (s *Store) FilterVariables(ctx context.Context, q schema.VariableQuery) ([]
 	w := s.variableWhere(q)
 	var out []schema.Variable
 	err = s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT `+variableColumns+` FROM variable WHERE `+w.sql()+` ORDER BY `+order+`, variable.id`+s.page(q.Page), w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			v, err := scanVariable(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return classify(rows.Err())
+		var err error
+		out, err = queryAll(ctx, c, scanVariable, `SELECT `+variableColumns+` FROM variable WHERE `+w.sql()+` ORDER BY `+order+`, variable.id`+s.page(q.Page), w.args...)
+		return err
 	})
 	return nonNil(out), err
 }
