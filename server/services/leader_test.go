@@ -17,12 +17,15 @@ type fakeLock struct {
 	mu     *sync.Mutex
 	holder **fakeLock
 	lost   chan struct{}
+	// down: the replica's database connection is gone for good, so it cannot
+	// take the lock again (otherwise it could win the race against B).
+	down bool
 }
 
 func (l *fakeLock) TryAcquire(context.Context) (<-chan struct{}, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if *l.holder != nil {
+	if *l.holder != nil || l.down {
 		return nil, false, nil
 	}
 	*l.holder = l
@@ -43,6 +46,7 @@ func (l *fakeLock) breakConn() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	*l.holder = nil
+	l.down = true
 	close(l.lost)
 }
 
