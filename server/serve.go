@@ -98,12 +98,22 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		}, log))
 	}
 	var singletons []service
-	if s.Services.Retention.Enabled {
+	if s.Services.Retention.Enabled && s.Services.DBVacuum.VacuumEnabled("events") {
 		r := retention(s, st)
 		singletons = append(singletons, services.NewLoop("retention", s.Services.Retention.LoopSeconds, func(ctx context.Context) error {
 			res, err := r.RunOnce(ctx)
 			if res.Events > 0 {
 				log.Info("retention pass", "deleted_events", res.Events, "deleted_resources", res.Resources)
+			}
+			return err
+		}, log))
+	}
+	if s.Services.DBVacuum.VacuumEnabled("flow_runs") {
+		v := vacuum(s, st)
+		singletons = append(singletons, services.NewLoop("db-vacuum", s.Services.DBVacuum.LoopSeconds, func(ctx context.Context) error {
+			res, err := v.RunOnce(ctx)
+			if res != (services.VacuumResult{}) {
+				log.Info("db vacuum pass", "deleted_flow_runs", res.FlowRuns, "deleted_logs", res.Logs, "deleted_artifacts", res.Artifacts)
 			}
 			return err
 		}, log))

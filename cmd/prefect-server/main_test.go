@@ -48,4 +48,10 @@ func TestOneShotCommands(t *testing.T) {
 		require.Equal(t, 0, run([]string{cmd}, &out, &errOut), cmd+": "+errOut.String())
 		require.Contains(t, out.String(), want, cmd)
 	}
+
+	// With flow_runs in the vacuum's kinds, retention also vacuums old runs.
+	t.Setenv("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,flow_runs")
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"retention"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "db vacuum: deleted 0 flow runs")
 }

@@ -401,7 +401,7 @@ var table = []Setting{
 
 	// services.retention
 	{Name: "services.retention.enabled", Env: "PREFECT_SERVER_SERVICES_RETENTION_ENABLED", Default: "true", Kind: KindBool, Extension: true,
-		Doc: "Delete events older than the events retention period."},
+		Doc: "Delete events older than the events retention period (in the server, also only while services.db_vacuum.enabled includes events)."},
 	{Name: "services.retention.loop_seconds", Env: "PREFECT_SERVER_SERVICES_RETENTION_LOOP_SECONDS", Default: "3600", Kind: KindSeconds, Extension: true,
 		Min: new(0.0), ExclusiveMin: true, Doc: "How often retention runs."},
 	{Name: "services.retention.batch_size", Env: "PREFECT_SERVER_SERVICES_RETENTION_BATCH_SIZE", Default: "1000", Kind: KindInt, Extension: true,

@@ -26,6 +26,7 @@ type Store interface {
 	Logs
 	Artifacts
 	Events
+	Vacuum
 	CSRFTokens
 	Variables
 	ConcurrencyLimits
@@ -155,6 +156,20 @@ type Events interface {
 	// and returns how many of each it deleted. Batches keep locks short; a
 	// pass stopped between batches has lost nothing it should keep.
 	DeleteEventsBefore(ctx context.Context, cutoff time.Time, limit int) (events, resources int, err error)
+}
+
+// Vacuum deletes old flow runs and what they leave behind (Prefect's db
+// vacuum of flow_runs). Each call is one bounded transaction, so a pass
+// stopped between calls has lost nothing it should keep.
+type Vacuum interface {
+	// DeleteFlowRunsEndedBefore deletes up to limit of the oldest top-level
+	// flow runs in a terminal state that ended before cutoff, with their
+	// states, task runs and task-run states, and returns how many runs went.
+	DeleteFlowRunsEndedBefore(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// DeleteOrphanedLogs deletes up to limit logs whose flow run is gone.
+	DeleteOrphanedLogs(ctx context.Context, limit int) (int, error)
+	// DeleteOrphanedArtifacts deletes up to limit artifacts whose flow run is gone.
+	DeleteOrphanedArtifacts(ctx context.Context, limit int) (int, error)
 }
 
 // EventFilter selects stored events. Empty fields match everything.
