@@ -52,6 +52,9 @@ type InvalidEventError struct {
 	Field string
 	// Reason is Prefect's message where Prefect has one.
 	Reason string
+	// TooLarge marks an event over MaxSizeBytes: the /events/in socket drops
+	// it and reads on, as Prefect's publisher does.
+	TooLarge bool
 }
 
 func (e *InvalidEventError) Error() string {
@@ -217,7 +220,9 @@ func (l Limits) checkResource(r schema.Resource, related bool) *InvalidEventErro
 func (l Limits) checkSize(n int64) *InvalidEventError {
 	if n > l.MaxSizeBytes {
 		// The Prefect client's EventTooLarge wording, less "to emit".
-		return invalid("", fmt.Sprintf("Event is too large (%d > %d bytes)", n, l.MaxSizeBytes))
+		err := invalid("", fmt.Sprintf("Event is too large (%d > %d bytes)", n, l.MaxSizeBytes))
+		err.TooLarge = true
+		return err
 	}
 	return nil
 }

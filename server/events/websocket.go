@@ -18,10 +18,10 @@ import (
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
-// readSlack is how far past Limits.MaxSizeBytes a WebSocket message may run
-// before the connection itself refuses it (1009): in between, the event is
-// read and refused by validation with a reason naming its size.
-const readSlack = 64 << 10
+// maxMessageBytes is the largest WebSocket message read at all, uvicorn's
+// default that Prefect runs with; a larger one ends the socket with 1009.
+// An event between Limits.MaxSizeBytes and this is read and dropped.
+const maxMessageBytes = 16 << 20
 
 // InConfig configures the /api/events/in WebSocket.
 type InConfig struct {
@@ -56,11 +56,13 @@ type InConfig struct {
 // asking for it is served without a handshake, unless auth is configured:
 // then the upgrade is refused with 403.
 //
-// An invalid event closes the socket with 1008 (policy violation) and a
-// reason naming the problem; it is not published, the events before it are.
-// Prefect also ends the socket there (its validation error escapes the
-// handler). A message larger than MaxSizeBytes+64KiB is cut off by the
-// WebSocket layer with 1009.
+// An event over MaxSizeBytes is dropped with a warning in the log and the
+// socket reads on, as Prefect's publisher refuses it without failing the
+// stream. Any other invalid event closes the socket with 1008 (policy
+// violation) and a reason naming the problem; it is not published, the
+// events before it are. Prefect also ends the socket there (its validation
+// error escapes the handler). A message over 16 MiB is cut off by the
+// WebSocket layer with 1009, as uvicorn does for Prefect.
 func InHandler(cfg InConfig) http.Handler {
 	return &inHandler{
 		ingest:           cfg.Ingestor,
@@ -99,7 +101,7 @@ func (h *inHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = c.CloseNow() }()
-	c.SetReadLimit(h.ingest.Limits().MaxSizeBytes + readSlack)
+	c.SetReadLimit(max(h.ingest.Limits().MaxSizeBytes+1, maxMessageBytes))
 
 	ctx := r.Context()
 	if prefect && !h.handshake(ctx, c, logger) {
@@ -188,6 +190,11 @@ func (h *inHandler) read(ctx context.Context, c *websocket.Conn, queue chan<- sc
 			return 0, ""
 		}
 		ev, err := h.ingest.Receive(data)
+		var invalid *InvalidEventError
+		if errors.As(err, &invalid) && invalid.TooLarge {
+			logger.Warn("dropping event: "+invalid.Reason, "length", len(data))
+			continue
+		}
 		if err != nil {
 			logger.Warn("rejecting invalid event; closing websocket", "error", err)
 			return websocket.StatusPolicyViolation, closeReason(err.Error())

@@ -205,6 +205,8 @@ func TestInInvalidEventClosesSocket(t *testing.T) {
 	require.Contains(t, ws.logs.String(), "rejecting invalid event")
 }
 
+// An event over the size limit is dropped and the socket reads on, as in
+// Prefect; only a message the WebSocket layer will not read ends it.
 func TestInOversizedEvents(t *testing.T) {
 	t.Parallel()
 	ws := setupWS(t, InConfig{}, Limits{MaxSizeBytes: 2000})
@@ -212,19 +214,22 @@ func TestInOversizedEvents(t *testing.T) {
 	t.Run("over the limit", func(t *testing.T) {
 		c := dialWS(t, ws.url, true)
 		c.auth(t, nil)
-		ev := eventJSON()
-		ev["payload"] = map[string]any{"big": strings.Repeat("x", 3000)}
-		raw := mustJSON(t, ev)
-		c.send(t, raw)
-		c.requireClosed(t, websocket.StatusPolicyViolation, "Event is too large ("+itoa(len(raw))+" > 2000 bytes)")
+		big := eventJSON()
+		big["payload"] = map[string]any{"big": strings.Repeat("x", 3000)}
+		c.send(t, mustJSON(t, big))
+		c.send(t, mustJSON(t, eventJSON()))
+		c.ping(t) // both were read
+		got := receiveN(t, ws.sub, 1)
+		require.NotEqual(t, big["id"], got[0].ID.String(), "the oversized event was not published")
+		requireNothing(t, ws.sub)
 	})
 	t.Run("over the read limit", func(t *testing.T) {
 		c := dialWS(t, ws.url, true)
 		c.auth(t, nil)
 		ev := eventJSON()
-		ev["payload"] = map[string]any{"big": strings.Repeat("x", 2000+readSlack)}
+		ev["payload"] = map[string]any{"big": strings.Repeat("x", maxMessageBytes)}
 		c.send(t, mustJSON(t, ev))
-		c.requireClosed(t, websocket.StatusMessageTooBig, "read limited at "+itoa(2000+readSlack+1)+" bytes")
+		c.requireClosed(t, websocket.StatusMessageTooBig, "read limited at "+itoa(maxMessageBytes+1)+" bytes")
 	})
 	requireNothing(t, ws.sub)
 }
