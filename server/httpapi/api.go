@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
@@ -49,14 +50,16 @@ type Deps struct {
 
 // API holds the collaborators the handlers share.
 type API struct {
-	store     store.Store
-	settings  settings.Settings
-	log       *slog.Logger
-	events    Emitter
-	eventsIn  http.Handler
-	eventsOut http.Handler
-	ingest    func(ctx context.Context, body []byte) error
-	now       func() time.Time
+	store    store.Store
+	settings settings.Settings
+	log      *slog.Logger
+	events   Emitter
+	// flowRunEvents emits prefect.flow-run.<State>; nil without Events.
+	flowRunEvents *events.FlowRunEvents
+	eventsIn      http.Handler
+	eventsOut     http.Handler
+	ingest        func(ctx context.Context, body []byte) error
+	now           func() time.Time
 }
 
 // New builds the HTTP handler of the whole server.
@@ -65,6 +68,9 @@ func New(d Deps) http.Handler {
 		ingest: d.IngestEvents, now: d.Now}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
+	}
+	if d.Events != nil {
+		a.flowRunEvents = events.NewFlowRunEvents(d.Events, d.Store, a.log)
 	}
 	if a.now == nil {
 		a.now = time.Now

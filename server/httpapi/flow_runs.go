@@ -137,7 +137,7 @@ func (a *API) setFlowRunState(r *http.Request, req *schema.SetStateRequest) (res
 // Failures are logged: the transition itself has already been recorded.
 func (a *API) afterFlowRunTransition(ctx context.Context, run schema.FlowRun, initial *schema.State, validated schema.State) {
 	ctx = context.WithoutCancel(ctx)
-	a.emitFlowRunEvent(ctx, run, initial, validated)
+	a.flowRunEvents.StateChanged(ctx, run, initial, validated)
 	if run.ParentTaskRunID == nil {
 		return
 	}

@@ -39,7 +39,7 @@ type Emitter interface {
 // runners watch for Cancelling.
 type transitions struct {
 	store  RunStore
-	events Emitter
+	events *events.FlowRunEvents
 	now    func() time.Time
 	log    *slog.Logger
 }
@@ -51,7 +51,7 @@ func newTransitions(st RunStore, ev Emitter, now func() time.Time, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return transitions{store: st, events: ev, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }, log: log}
+	return transitions{store: st, events: events.NewFlowRunEvents(ev, st, log), now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }, log: log}
 }
 
 // setFlowRunState runs decide on the locked run and, when it wrote a
@@ -68,42 +68,13 @@ func (t transitions) setFlowRunState(ctx context.Context, id uuid.UUID, decide s
 	if err != nil || res.Write == nil {
 		return false, err
 	}
-	t.emitFlowRun(ctx, res.Run, initial, *res.Write)
+	t.events.StateChanged(ctx, res.Run, initial, *res.Write)
 	return true, nil
 }
 
 // noWrite leaves a run as it is.
 func noWrite(run schema.FlowRun) orchestration.FlowRunResult {
 	return orchestration.FlowRunResult{Result: orchestration.Result{Status: schema.StatusAbort}, Run: run}
-}
-
-func (t transitions) emitFlowRun(ctx context.Context, run schema.FlowRun, initial *schema.State, validated schema.State) {
-	if t.events == nil {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	var rel events.FlowRunRelated
-	if f, err := t.store.ReadFlow(ctx, run.FlowID); err == nil {
-		rel.FlowName, rel.FlowTags = f.Name, f.Tags
-	}
-	if run.DeploymentID != nil {
-		if d, err := t.store.ReadDeployment(ctx, *run.DeploymentID); err == nil {
-			rel.DeploymentName, rel.DeploymentTags = d.Name, d.Tags
-		}
-	}
-	if run.WorkPoolID != nil {
-		if p, err := t.store.ReadWorkPool(ctx, *run.WorkPoolID); err == nil {
-			rel.WorkPoolType = p.Type
-		}
-	}
-	if run.ParentTaskRunID != nil {
-		if tr, err := t.store.ReadTaskRun(ctx, *run.ParentTaskRunID); err == nil {
-			rel.ParentTaskRun = &events.RelatedTaskRun{ID: tr.ID, Name: tr.Name, Tags: tr.Tags}
-		}
-	}
-	if err := t.events.Emit(ctx, events.FlowRunStateChanged(run, initial, validated, rel)); err != nil {
-		t.log.Warn("emitting a flow-run event", "flow_run_id", run.ID, "error", err)
-	}
 }
 
 // LateRuns marks Scheduled runs that missed their start by more than After
