@@ -68,6 +68,7 @@ func TestEventsFilterSemantics(t *testing.T) {
 		d := newEvent("sem.custom")
 		d["occurred"] = at(0)
 		d["resource"] = res("my.thing", "color", "red")
+		d["payload"] = map[string]any{"note": "Disk at 91%"}
 		s.postEvents(t, a, b, c, d)
 		names := map[string]string{a["id"].(string): "A", b["id"].(string): "B", c["id"].(string): "C", d["id"].(string): "D"}
 
@@ -101,6 +102,13 @@ func TestEventsFilterSemantics(t *testing.T) {
 			{"id", `{"id":{"id":["` + b["id"].(string) + `"]}}`, "B"},
 			{"occurred", `{"occurred":{"since":"` + at(150*time.Second) + `","until":"` + at(30*time.Second) + `"}}`, "BC"},
 			{"unknown fields ignored", `{"event":{"prefix":["sem.custom"],"future":1},"text":null}`, "D"},
+			{"text any term", `{"text":{"query":"red beta"}}`, "BD"},
+			{"text excluded term", `{"text":{"query":"sem -flow-run"}}`, "D"},
+			{"text required terms, any case", `{"text":{"query":"+ALPHA +task"}}`, "C"},
+			{"text phrase with LIKE characters", `{"text":{"query":"\"alpha%_\""}}`, "C"},
+			{"text phrase in the payload", `{"text":{"query":"\"disk at 91\""}}`, "D"},
+			{"text blank", `{"text":{"query":"  "}}`, "ABCD"},
+			{"text lone prefix ignored", `{"text":{"query":"- custom"}}`, "D"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +177,9 @@ func TestEventsFilterPaging(t *testing.T) {
 
 		requireStatus(t, http.StatusForbidden, s.do(t, http.MethodGet, "/events/filter/next?page-token=not-base64!", nil))
 		requireValidationError(t, s.do(t, http.MethodPost, "/events/filter", map[string]any{"limit": 51}), "body", "limit")
+		long := map[string]any{"filter": map[string]any{"text": map[string]any{"query": strings.Repeat("x", 201)}}}
+		body := requireValidationError(t, s.do(t, http.MethodPost, "/events/filter", long))
+		require.Contains(t, string(mustJSON(t, body)), "at most 200 characters")
 		// No filter at all: Prefect's defaults, newest first.
 		p = decodePage(t, s.do(t, http.MethodPost, "/events/filter", nil))
 		require.GreaterOrEqual(t, p.Total, 7)

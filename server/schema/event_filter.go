@@ -24,6 +24,7 @@ type EventFilter struct {
 	Related     OneOrMany[EventRelatedFilter]     `json:"related,omitempty"`
 	AnyResource OneOrMany[EventAnyResourceFilter] `json:"any_resource,omitempty"`
 	ID          EventIDFilter                     `json:"id"`
+	Text        *EventTextFilter                  `json:"text,omitempty"`
 	// Order is "ASC" or "DESC" (Prefect's default).
 	Order string `json:"order"`
 }
@@ -247,6 +248,11 @@ func (f *EventFilter) Includes(e Event) bool {
 	}
 	if len(f.ID.ID) > 0 && !containsID(f.ID.ID, e.ID) {
 		return false
+	}
+	if f.Text != nil {
+		if q := ParseTextSearch(f.Text.Query); !q.Empty() && !q.Matches(SearchableText(e)) {
+			return false
+		}
 	}
 	return true
 }

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestEventFilterDecodingIsLenient(t *testing.T) {
 		"resource": {"labels": {"a": "x", "b": ["y", "z"]}, "new_field": true},
 		"related": {"role": ["flow"]},
 		"any_resource": [{"id": ["r"]}, {"id_prefix": ["q"]}],
-		"order": "asc", "text": {"query": "ignored"}}`), &f))
+		"order": "asc", "text": {"query": "anything"}}`), &f))
 	require.Equal(t, ResourceSpecification{"a": {"x"}, "b": {"y", "z"}}, f.Resource.Labels)
 	require.Len(t, f.Related, 1)
 	require.Len(t, f.AnyResource, 2)
@@ -48,4 +49,33 @@ func TestEventFilterDecodingIsLenient(t *testing.T) {
 	require.Equal(t, "ASC", f.Order)
 	require.Equal(t, time.Date(2025, 11, 6, 0, 0, 0, 0, time.UTC), *f.Occurred.Since)
 	require.Equal(t, now, *f.Occurred.Until)
+}
+
+func TestParseTextSearch(t *testing.T) {
+	cases := []struct {
+		query string
+		want  TextSearch
+	}{
+		{"", TextSearch{}},
+		{"error Timeout", TextSearch{Include: []string{"error", "timeout"}}},
+		{"error -debug !trace +prod", TextSearch{Include: []string{"error"}, Exclude: []string{"debug", "trace"}, Required: []string{"prod"}}},
+		{`"connection timeout" -"dry run"`, TextSearch{Include: []string{"connection timeout"}, Exclude: []string{"dry run"}}},
+		{`"say \"hi\" \\ \n"`, TextSearch{Include: []string{`say "hi" \ \n`}}},
+		{`- lonely + prefixes`, TextSearch{Include: []string{"lonely", "prefixes"}}},
+		{`"unclosed phrase`, TextSearch{Include: []string{"unclosed phrase"}}},
+		{`a"b c"`, TextSearch{Include: []string{"a", "b c"}}},
+		{`"  "`, TextSearch{}},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, ParseTextSearch(c.query), c.query)
+	}
+}
+
+func TestEventTextQueryLimit(t *testing.T) {
+	var f EventFilter
+	require.NoError(t, json.Unmarshal([]byte(`{"text":{"query":"`+strings.Repeat("x", 200)+`"}}`), &f))
+	err := json.Unmarshal([]byte(`{"text":{"query":"`+strings.Repeat("x", 201)+`"}}`), &f)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, ve.Msg, "at most 200 characters")
 }

@@ -208,6 +208,29 @@ func (s *Store) prefectEventWhere(w *where, f *schema.EventFilter) {
 	if len(f.ID.ID) > 0 {
 		w.in("events.id", anyArgs(f.ID.ID), false)
 	}
+	if f.Text != nil {
+		s.textSearch(w, schema.ParseTextSearch(f.Text.Query))
+	}
+}
+
+// textSearch renders a text query over the text schema.SearchableText
+// builds in memory: name, resource, related and payload, lower-cased.
+func (s *Store) textSearch(w *where, q schema.TextSearch) {
+	hay := "lower(events.event || ' ' || events.resource || ' ' || events.related || ' ' || events.payload)"
+	contains := "instr(" + hay + ", ?) > 0"
+	if s.d.Name != SQLite.Name {
+		hay = "lower(events.event || ' ' || events.resource::text || ' ' || events.related::text || ' ' || events.payload::text)"
+		contains = "strpos(" + hay + ", ?) > 0"
+	}
+	if len(q.Include) > 0 {
+		w.add("("+strings.TrimSuffix(strings.Repeat(contains+" OR ", len(q.Include)), " OR ")+")", anyArgs(q.Include)...)
+	}
+	for _, term := range q.Exclude {
+		w.add("NOT "+contains, term)
+	}
+	for _, term := range q.Required {
+		w.add(contains, term)
+	}
 }
 
 // QueryEvents returns one page of the events matching f in f.Order.
