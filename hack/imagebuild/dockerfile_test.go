@@ -1,0 +1,158 @@
+package main
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// finalStage is what the Dockerfile's last stage says about the image.
+func finalStage(t *testing.T) imageSpec {
+	t.Helper()
+	data, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec imageSpec
+	var lines []string
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "FROM ") {
+			lines = nil // only the last stage counts
+		}
+		lines = append(lines, line)
+	}
+	jsonArray := func(s string) []string {
+		var v []string
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			t.Fatalf("Dockerfile: %q is not in the JSON (exec) form: %v", s, err)
+		}
+		return v
+	}
+	for _, line := range lines {
+		instr, args, _ := strings.Cut(line, " ")
+		args = strings.TrimSpace(args)
+		switch strings.ToUpper(instr) {
+		case "ENTRYPOINT":
+			spec.Entrypoint = jsonArray(args)
+		case "CMD":
+			spec.Cmd = jsonArray(args)
+		case "USER":
+			spec.User = args
+		case "EXPOSE":
+			spec.Ports = append(spec.Ports, strings.Fields(args)...)
+		case "WORKDIR", "ENV", "VOLUME", "RUN", "ADD":
+			t.Errorf("Dockerfile's final stage has %s, which imagebuild does not know: teach it, then this test", instr)
+		case "COPY":
+			f := strings.Fields(args)
+			if len(f) != 3 || !strings.HasPrefix(f[0], "--from=") {
+				t.Fatalf("Dockerfile: unexpected COPY %q", args)
+			}
+			if spec.Binaries == nil {
+				spec.Binaries = map[string]string{}
+			}
+			spec.Binaries[f[2]] = filepath.Base(f[1])
+		}
+	}
+	return spec
+}
+
+// TestImageMatchesDockerfile keeps the image imagebuild writes and the Dockerfile in step.
+func TestImageMatchesDockerfile(t *testing.T) {
+	want := finalStage(t)
+	got := prefectgo
+	if !reflect.DeepEqual(got.Entrypoint, want.Entrypoint) {
+		t.Errorf("entrypoint: imagebuild %q, Dockerfile %q", got.Entrypoint, want.Entrypoint)
+	}
+	if !reflect.DeepEqual(got.Cmd, want.Cmd) {
+		t.Errorf("cmd: imagebuild %q, Dockerfile %q", got.Cmd, want.Cmd)
+	}
+	if got.User != want.User {
+		t.Errorf("user: imagebuild %q, Dockerfile %q", got.User, want.User)
+	}
+	if !reflect.DeepEqual(got.Ports, want.Ports) {
+		t.Errorf("ports: imagebuild %q, Dockerfile %q", got.Ports, want.Ports)
+	}
+	if !reflect.DeepEqual(got.Binaries, want.Binaries) {
+		t.Errorf("binaries: imagebuild %v, Dockerfile %v", got.Binaries, want.Binaries)
+	}
+}
+
+// TestBuild writes the image from stand-in binaries and reads the tarball back.
+func TestBuild(t *testing.T) {
+	dir := t.TempDir()
+	for _, b := range prefectgo.Binaries {
+		if err := os.WriteFile(filepath.Join(dir, b), []byte("#!"+b), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, []byte("CERTS"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "image.tar")
+	if err := build(prefectgo, dir, ca, "localhost/prefectgo:test", out); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag("localhost/prefectgo:test")
+	img, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config
+	if cf.OS != "linux" || cf.Architecture != "amd64" || !reflect.DeepEqual(c.Entrypoint, []string{"/prefect-server"}) ||
+		!reflect.DeepEqual(c.Cmd, []string{"serve"}) || c.User != "65532:65532" || !slices.Equal(slices.Sorted(maps.Keys(c.ExposedPorts)), []string{"4200/tcp"}) {
+		t.Errorf("config: %+v", cf)
+	}
+
+	files := map[string]*tar.Header{}
+	contents := map[string]string{}
+	tr := tar.NewReader(mutate.Extract(img))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[strings.TrimSuffix(h.Name, "/")] = h
+		b, _ := io.ReadAll(tr)
+		contents[h.Name] = string(b)
+	}
+	for _, p := range []string{"manager", "prefect-server"} {
+		if h := files[p]; h == nil || h.Mode != 0o755 || contents[p] != "#!"+p {
+			t.Errorf("/%s: %+v %q", p, h, contents[p])
+		}
+	}
+	if !strings.Contains(contents["etc/passwd"], "nonroot:x:65532:65532:") {
+		t.Errorf("/etc/passwd: %q", contents["etc/passwd"])
+	}
+	if contents["etc/ssl/certs/ca-certificates.crt"] != "CERTS" {
+		t.Errorf("CA certificates not copied")
+	}
+	if h := files["home/nonroot"]; h == nil || h.Uid != nonroot {
+		t.Errorf("/home/nonroot: %+v", h)
+	}
+	if h := files["tmp"]; h == nil || h.Mode != 0o1777 {
+		t.Errorf("/tmp: %+v", h)
+	}
+}
