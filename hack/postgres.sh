@@ -10,8 +10,14 @@
 # initdb is found. Chatter goes to stderr so `$(hack/postgres.sh url)` captures only the URL.
 set -euo pipefail
 
-# PREFECTGO_PG_PORT and PREFECTGO_PG_DIR exist to try this script out beside the real cluster.
+# PREFECTGO_PG_PORT and PREFECTGO_PG_DIR exist to try this script out beside the real cluster,
+# and let the e2e tests run their own instance.
 PORT="${PREFECTGO_PG_PORT:-55432}"
+# For the e2e cluster's pods, which reach PostgreSQL at the node's address: more addresses to
+# listen on (e.g. "127.0.0.1,192.0.2.2"), and a network let in with a password (scram-sha-256);
+# connections from 127.0.0.1 keep trust auth.
+LISTEN="${PREFECTGO_PG_LISTEN:-127.0.0.1}"
+PASSWORD_CIDR="${PREFECTGO_PG_PASSWORD_CIDR:-}"
 URL="postgres://postgres@127.0.0.1:${PORT}/postgres?sslmode=disable"
 CACHE="${CACHE:-$HOME/.cache/prefectgo}"
 
@@ -100,7 +106,7 @@ init_cluster() {
 	as_pg mkdir -p "$SOCKDIR"
 	# Throwaway test data: durability off for speed; many connections for parallel test servers.
 	as_pg tee "$PGDATA/prefectgo.conf" >/dev/null <<-EOF
-		listen_addresses = '127.0.0.1'
+		listen_addresses = '$LISTEN'
 		port = $PORT
 		unix_socket_directories = '$SOCKDIR'
 		max_connections = 300
@@ -110,6 +116,10 @@ init_cluster() {
 		full_page_writes = off
 		logging_collector = off
 	EOF
+	# pg_hba.conf has no include before PostgreSQL 16: append the line once.
+	if [[ -n "$PASSWORD_CIDR" ]] && ! grep -qF "host all all $PASSWORD_CIDR scram-sha-256" "$PGDATA/pg_hba.conf"; then
+		echo "host all all $PASSWORD_CIDR scram-sha-256" | as_pg tee -a "$PGDATA/pg_hba.conf" >/dev/null
+	fi
 }
 
 # After a machine restart (or a SIGKILL) postmaster.pid may name a PID that now belongs to an
@@ -141,7 +151,7 @@ start() {
 	init_cluster
 	remove_stale_pidfile
 	as_pg touch "$LOGFILE"
-	log "starting PostgreSQL ($BINDIR) on 127.0.0.1:$PORT, data in $PGDATA"
+	log "starting PostgreSQL ($BINDIR) on $LISTEN port $PORT, data in $PGDATA"
 	# 9>&-: the server must not inherit our lock descriptor, or it would hold the lock forever.
 	if ! as_pg "$BINDIR/pg_ctl" -D "$PGDATA" -l "$LOGFILE" -w -t 60 start >&2 9>&-; then
 		tail -n 30 "$LOGFILE" >&2 || true
