@@ -13,7 +13,7 @@ export CACHE PREFECT_VERSION VENV
 CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 KUSTOMIZE      := $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.0
 
-.PHONY: all build build-installer run-server test test-go test-compat bench docs manifests generate verify-generated fmt vet verify clean
+.PHONY: all build build-installer run-server test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench docs manifests generate verify-generated fmt vet verify clean
 
 all: build
 
@@ -32,7 +32,7 @@ run-server:
 	$(GO) run ./cmd/prefect-server serve
 
 ## test: every test: vet and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
-test: verify build test-go test-compat
+test: verify build test-go test-imagebuild test-compat
 
 ## test-go: Go unit, store (both backends), API and envtest controller tests
 test-go:
@@ -47,6 +47,22 @@ test-compat: build
 ## bench: Go benchmarks on SQLite and PostgreSQL
 bench:
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## test-e2e: the operator on a real single-node cluster (root; hack/e2e.sh): cluster up, image
+## built without Docker and imported, the scenarios in test/e2e with the real client, cluster down
+test-e2e:
+	hack/e2e.sh
+
+## test-imagebuild: the Docker-free image builder (its own module) and its check against the Dockerfile
+test-imagebuild:
+	cd hack/imagebuild && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## cluster-up, cluster-down: the e2e cluster alone (hack/cluster.sh; `hack/cluster.sh env` for kubectl)
+cluster-up:
+	hack/cluster.sh up
+
+cluster-down:
+	hack/cluster.sh down
 
 ## manifests: the CRD and RBAC from the kubebuilder markers (never edited by hand)
 manifests:

@@ -20,6 +20,8 @@
 set -euo pipefail
 
 HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# ip, sysctl, iptables and modprobe live in sbin, which a non-login shell may not have.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 D="${CLUSTER_DIR:-/var/tmp/prefectgo-cluster}"
 POD_CIDR=10.88.0.0/16
 SERVICE_CIDR=10.96.0.0/16
@@ -61,6 +63,9 @@ ensure_packages() {
 	command -v socat >/dev/null || missing+=(socat)
 	command -v conntrack >/dev/null || missing+=(conntrack)
 	command -v openssl >/dev/null || missing+=(openssl)
+	command -v ip >/dev/null || missing+=(iproute2)
+	command -v pgrep >/dev/null || missing+=(procps)
+	command -v modprobe >/dev/null || missing+=(kmod)
 	((${#missing[@]} == 0)) && return 0
 	log "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
