@@ -12,8 +12,13 @@ export CACHE PREFECT_VERSION VENV
 
 CONTROLLER_GEN := $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 KUSTOMIZE      := $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.0
+# helm, built from the Go module proxy with the Kubernetes version its release builds
+# carry (its modules are k8s 1.37), so `helm template` assumes a current cluster.
+HELM_VERSION   := v3.22.0
+HELM           := $(CACHE)/helm-$(HELM_VERSION)-k8s1.37/helm
+HELM_LDFLAGS   := $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=37)
 
-.PHONY: all build build-installer run-server test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench docs manifests generate verify-generated fmt vet verify clean
+.PHONY: all build build-installer run-server test helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench docs manifests generate verify-generated fmt vet verify clean
 
 all: build
 
@@ -32,7 +37,7 @@ run-server:
 	$(GO) run ./cmd/prefect-server serve
 
 ## test: every test: vet and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
-test: verify build test-go test-imagebuild test-compat
+test: verify build test-go test-imagebuild helm-lint helm-test test-compat
 
 ## test-go: Go unit, store (both backends), API and envtest controller tests
 test-go:
@@ -73,8 +78,27 @@ generate:
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 ## verify-generated: regenerate everything generated and fail if that changed a committed file
-verify-generated: manifests generate docs
-	@git diff --exit-code --stat -- api config docs || { echo "generated files are stale: run 'make manifests generate docs' and commit"; exit 1; }
+verify-generated: manifests generate docs helm-chart
+	@git diff --exit-code --stat -- api config docs charts || { echo "generated files are stale: run 'make manifests generate docs helm-chart' and commit"; exit 1; }
+
+## helm-chart: the chart's CRD template and RBAC rules (charts/prefectgo) from config/, by
+## hack/helmchart; run after `make manifests`. Those files are never edited by hand
+helm-chart: manifests
+	$(GO) run ./hack/helmchart
+
+## helm-lint: helm lint --strict on the chart, with its default values and each test value set
+helm-lint: $(HELM)
+	$(HELM) lint --strict charts/prefectgo
+	@for f in test/helm/testdata/values-*.yaml; do echo "$(HELM) lint --strict -f $$f"; $(HELM) lint --quiet --strict charts/prefectgo -f $$f || exit 1; done
+
+## helm-test: golden `helm template` output (UPDATE=1 rewrites it), server-side dry run of it, install
+## then upgrade to a chart whose CRD gained a field, and bad values refused, on envtest (test/helm)
+helm-test: $(HELM)
+	$(GO) vet -tags helm ./test/helm
+	PREFECTGO_HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(GO) test -tags helm -count=1 ./test/helm $(if $(UPDATE),-args -update)
+
+$(HELM):
+	GOBIN=$(dir $(HELM)) $(GO) install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 ## docs: regenerate docs/settings.md from the settings table (a test fails when it is stale)
 docs:
