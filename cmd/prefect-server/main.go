@@ -8,6 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -56,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case "serve":
+		servePprof(os.Getenv("PREFECTGO_PPROF_ADDR"), log)
 		err = server.Serve(ctx, s, log)
 	case "migrate":
 		err = server.Migrate(ctx, s, stdout)
@@ -74,4 +78,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// servePprof serves net/http/pprof on addr, its own listener apart from the
+// API, when addr is set (PREFECTGO_PPROF_ADDR, e.g. 127.0.0.1:6060): opt-in
+// profiling for benchmarks (make bench-compare -profile).
+func servePprof(addr string, log *slog.Logger) {
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		log.Info("pprof listening", "addr", addr)
+		if err := http.ListenAndServe(addr, mux); err != nil {
+			log.Error("pprof listener stopped", "error", err)
+		}
+	}()
 }
