@@ -18,7 +18,7 @@ HELM_VERSION   := v3.22.0
 HELM           := $(CACHE)/helm-$(HELM_VERSION)-k8s1.37/helm
 HELM_LDFLAGS   := $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=37)
 
-.PHONY: all build build-installer run-server test helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench docs manifests generate verify-generated fmt vet verify clean
+.PHONY: all build build-installer run-server test helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet verify clean
 
 all: build
 
@@ -52,6 +52,12 @@ test-compat: build
 ## bench: Go benchmarks on SQLite and PostgreSQL
 bench:
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-compare: our server against the Python one, side by side (SQLite, PostgreSQL); writes docs/benchmarks.md (~15 min; BENCH_ARGS=-quick for a smoke run)
+bench-compare: build
+	hack/python-env.sh
+	BENCH_COMMAND="make bench-compare $(BENCH_ARGS)" PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" \
+		$(GO) run ./bench/cmd/benchcompare -venv $(VENV) -profile 15s $(BENCH_ARGS)
 
 ## test-e2e: the operator on a real single-node cluster (root; hack/e2e.sh): cluster up, image
 ## built without Docker and imported, the scenarios in test/e2e with the real client, cluster down
