@@ -183,15 +183,15 @@ func prefectVersion(venv string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// commit is HEAD, marked when tracked files outside bench/ and docs/ differ
-// from it (the binary was built from that tree).
+// commit is HEAD, marked when the server's sources differ from it (the
+// binary was built from the working tree).
 func commit() string {
 	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!docs/benchmarks.md").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", "cmd/prefect-server", "server", "go.mod", "go.sum").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
 		c += " (with uncommitted changes)"
 	}
 	return c
