@@ -98,7 +98,8 @@ helm-lint: $(HELM)
 	@for f in test/helm/testdata/values-*.yaml; do echo "$(HELM) lint --strict -f $$f"; $(HELM) lint --quiet --strict charts/prefectgo -f $$f || exit 1; done
 
 ## helm-test: golden `helm template` output (UPDATE=1 rewrites it), server-side dry run of it, install
-## then upgrade to a chart whose CRD gained a field, and bad values refused, on envtest (test/helm)
+## then upgrade to a chart whose CRD gained a field, bad values refused, and the manager run with the
+## chart's RBAC as its ServiceAccount, on envtest (test/helm)
 helm-test: $(HELM)
 	$(GO) vet -tags helm ./test/helm
 	PREFECTGO_HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(GO) test -tags helm -count=1 ./test/helm $(if $(UPDATE),-args -update)

@@ -3,8 +3,9 @@
 // Package helm tests the operator's chart (charts/prefectgo) with the pinned helm binary
 // and the envtest API server: `helm template` against golden files for the default values
 // and two other value sets, that output applied with a server-side dry run, `helm install`
-// then `helm upgrade` to a chart whose CRD gained a field, and bad values refused by the
-// chart's schema. `make helm-test` builds helm and runs them; by hand:
+// then `helm upgrade` to a chart whose CRD gained a field, bad values refused by the
+// chart's schema, and the real manager run with the installed RBAC (rbac_test.go).
+// `make helm-test` builds helm and runs them; by hand:
 //
 //	PREFECTGO_HELM=~/.cache/prefectgo/helm-v3.22.0-k8s1.37/helm KUBEBUILDER_ASSETS=$(hack/envtest.sh) \
 //	  go test -tags helm -count=1 ./test/helm [-args -update]
@@ -242,7 +243,7 @@ func TestDryRunApply(t *testing.T) {
 // the CRD and the PrefectServer (helm.sh/resource-policy: keep).
 func TestInstallUpgrade(t *testing.T) {
 	t.Parallel()
-	e := testEnv(t)
+	e := ownEnv(t)
 	ctx := t.Context()
 	const ns, release, field = "prefectgo-helm", "prefectgo", "helmUpgradeProbe"
 	kube := []string{"--kubeconfig", e.kubeconfig, "--namespace", ns}
@@ -413,81 +414,110 @@ func TestBadValues(t *testing.T) {
 	}
 }
 
-// env is one envtest API server shared by the tests, with a kubeconfig for helm.
+// env is an envtest API server with a client and, for helm, a kubeconfig of an admin.
 type env struct {
+	te         *envtest.Environment
 	cfg        *rest.Config
 	client     client.Client
 	kubeconfig string
+	dir        string
 }
 
 var (
 	envOnce sync.Once
 	envVal  *env
 	envErr  error
-	envStop func()
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if envStop != nil {
-		envStop()
+	if envVal != nil {
+		envVal.stop()
 	}
 	os.Exit(code)
 }
 
-// testEnv starts the API server on first use. Without KUBEBUILDER_ASSETS the test fails:
-// `make helm-test` sets it.
+// testEnv returns the API server the tests that install nothing share, starting it on
+// first use. Without KUBEBUILDER_ASSETS the test fails: `make helm-test` sets it.
 func testEnv(t *testing.T) *env {
 	t.Helper()
-	envOnce.Do(func() { envVal, envStop, envErr = startEnv() })
+	envOnce.Do(func() { envVal, envErr = startEnv() })
 	if envErr != nil {
 		t.Fatal(envErr)
 	}
 	return envVal
 }
 
-func startEnv() (*env, func(), error) {
+// ownEnv starts an API server for one test alone: a release owns the cluster-scoped CRD,
+// so two tests installing the chart cannot share one.
+func ownEnv(t *testing.T) *env {
+	t.Helper()
+	e, err := startEnv()
+	require.NoError(t, err)
+	t.Cleanup(e.stop)
+	return e
+}
+
+func startEnv() (*env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		return nil, nil, errors.New("KUBEBUILDER_ASSETS is not set: run `make helm-test`, or `KUBEBUILDER_ASSETS=$(hack/envtest.sh)`")
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run `make helm-test`, or `KUBEBUILDER_ASSETS=$(hack/envtest.sh)`")
 	}
-	te := &envtest.Environment{
+	e := &env{te: &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("testdata", "crds")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+	}}
+	var err error
+	if e.cfg, err = e.te.Start(); err != nil {
+		return nil, fmt.Errorf("start envtest (KUBEBUILDER_ASSETS=%s): %w", assets, err)
 	}
-	cfg, err := te.Start()
+	if err := e.setUp(); err != nil {
+		e.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) setUp() error {
+	var err error
+	if e.client, err = client.New(e.cfg, client.Options{}); err != nil {
+		return err
+	}
+	if e.dir, err = os.MkdirTemp("", "prefectgo-helm-test-"); err != nil {
+		return err
+	}
+	e.kubeconfig, err = e.kubeconfigFor(envtest.User{Name: "helm", Groups: []string{"system:masters"}})
+	return err
+}
+
+// kubeconfigFor writes a kubeconfig that authenticates as user (a client certificate).
+func (e *env) kubeconfigFor(user envtest.User) (string, error) {
+	u, err := e.te.AddUser(user, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("start envtest (KUBEBUILDER_ASSETS=%s): %w", assets, err)
+		return "", err
 	}
-	stop := func() { _ = te.Stop() }
-	c, err := client.New(cfg, client.Options{})
+	kc, err := u.KubeConfig()
 	if err != nil {
-		stop()
-		return nil, nil, err
+		return "", err
 	}
-	user, err := te.AddUser(envtest.User{Name: "helm", Groups: []string{"system:masters"}}, nil)
+	f, err := os.CreateTemp(e.dir, "kubeconfig-")
 	if err != nil {
-		stop()
-		return nil, nil, err
+		return "", err
 	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		stop()
-		return nil, nil, err
+	if _, err := f.Write(kc); err != nil {
+		f.Close()
+		return "", err
 	}
-	dir, err := os.MkdirTemp("", "prefectgo-helm-test-")
-	if err != nil {
-		stop()
-		return nil, nil, err
+	return f.Name(), f.Close()
+}
+
+func (e *env) stop() {
+	_ = e.te.Stop()
+	if e.dir != "" {
+		_ = os.RemoveAll(e.dir)
 	}
-	path := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(path, kc, 0o600); err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return &env{cfg: cfg, client: c, kubeconfig: path}, func() { stop(); _ = os.RemoveAll(dir) }, nil
 }
 
 var nsMu sync.Mutex
