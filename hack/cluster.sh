@@ -87,26 +87,41 @@ start() {
 
 port_open() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-alive() { [[ -f "$D/pids/$1.pid" ]] && kill -0 "$(cat "$D/pids/$1.pid")" 2>/dev/null; }
+# running PID: the process exists and is not a zombie (this machine's init reaps them only
+# every couple of seconds).
+running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ "${stat:0:1}" != Z ]]
+}
 
-# stop NAME: SIGTERM by PID, then SIGKILL after a grace period.
+alive() { [[ -f "$D/pids/$1.pid" ]] && running "$(cat "$D/pids/$1.pid")"; }
+
+# stop NAME...: SIGTERM by PID to all at once (each takes a second or two to exit), then
+# SIGKILL to those still running after a grace period.
 stop() {
-	local name=$1 pid i
-	[[ -f "$D/pids/$name.pid" ]] || return 0
-	pid=$(cat "$D/pids/$name.pid")
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
+	local name pid i pids=()
+	for name in "$@"; do
+		[[ -f "$D/pids/$name.pid" ]] || continue
+		pid=$(cat "$D/pids/$name.pid")
+		rm -f "$D/pids/$name.pid"
+		kill -TERM "$pid" 2>/dev/null && pids+=("$pid:$name")
+	done
+	for ((i = 0; i < 100; i++)); do
+		local left=()
+		for pid in "${pids[@]}"; do
+			running "${pid%%:*}" && left+=("$pid")
 		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "$name ($pid) did not stop on SIGTERM; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 0.5
-		fi
-	fi
-	rm -f "$D/pids/$name.pid"
+		pids=("${left[@]}")
+		((${#pids[@]} == 0)) && return 0
+		sleep 0.1
+	done
+	for pid in "${pids[@]}"; do
+		log "${pid#*:} (${pid%%:*}) did not stop on SIGTERM; killing it"
+		kill -KILL "${pid%%:*}" 2>/dev/null || true
+	done
+	sleep 0.5
 }
 
 # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds.
@@ -410,16 +425,11 @@ down() {
 		k=("$kube/kubectl" --kubeconfig "$D/kubeconfig")
 		# Controllers first, so nothing recreates the pods; then the kubelet stops them
 		# cleanly (CNI teardown, volume unmounts) while it still runs.
-		stop kube-controller-manager
-		stop kube-scheduler
+		stop kube-controller-manager kube-scheduler
 		"${k[@]}" delete pods --all --all-namespaces --grace-period=2 --timeout=60s --wait >/dev/null 2>&1 ||
 			log "some pods did not stop in time; removing their containers directly"
 	fi
-	stop kube-controller-manager
-	stop kube-scheduler
-	stop kube-proxy
-	stop kubelet
-	stop kube-apiserver
+	stop kube-controller-manager kube-scheduler kube-proxy kubelet kube-apiserver
 	stop etcd
 	# Whatever the kubelet did not stop: kill and delete every task through containerd.
 	if alive containerd; then
