@@ -116,6 +116,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e
 
 ## verify: formatting, vet and generated files, as CI checks them
 verify: vet verify-generated

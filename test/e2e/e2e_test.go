@@ -3,10 +3,10 @@
 // Package e2e runs the operator on a real single-node cluster and the real prefect client
 // against the servers it starts. `make test-e2e` (hack/e2e.sh) brings the cluster up, imports
 // the image, starts a PostgreSQL the pods can reach, runs these tests and takes it all down.
-// Against a cluster that is already up (hack/e2e.sh keep), run one with:
+// Against a cluster left up by E2E_KEEP=1 make test-e2e, run one with:
 //
-//	source <(hack/cluster.sh env) && source $CLUSTER_DIR/e2e.env
-//	go test -tags e2e -count=1 -v -run TestSQLite ./test/e2e
+//	source <(hack/cluster.sh env)
+//	PREFECTGO_E2E_PYTHON=~/.cache/prefectgo/venv-3.9.1/bin/python go test -tags e2e -count=1 -v -run TestSQLite ./test/e2e
 //
 // kubectl (on PATH) is the only way the tests touch the cluster, as a user would.
 package e2e
