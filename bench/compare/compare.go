@@ -58,13 +58,20 @@ func Run(ctx context.Context, cfg Config, r *report.Report) error {
 		specs = append(specs, procs.Spec{Impl: impl, Backend: backend, OursBin: cfg.OursBin, Venv: cfg.Venv, PostgresURL: cfg.PostgresURL, Env: cfg.ServerEnv})
 	}
 
-	if cfg.Ceilings {
-		if err := measureCeilings(ctx, cfg, r, specs, logf); err != nil {
+	if cfg.Ceilings && cfg.Rounds == 0 {
+		if err := measureCeilings(ctx, cfg, r, specs, 0, logf); err != nil {
 			return err
 		}
 	}
 
 	for round := 1; round <= cfg.Rounds; round++ {
+		// The ceilings are measured every round too, so drift on a noisy
+		// machine hits them as it hits the servers.
+		if cfg.Ceilings {
+			if err := measureCeilings(ctx, cfg, r, specs, round, logf); err != nil {
+				return err
+			}
+		}
 		for _, spec := range specs {
 			logf("round %d/%d: %s", round, cfg.Rounds, spec.Name())
 			if err := syntheticRound(ctx, cfg, r, spec, round, logf); err != nil {
@@ -250,7 +257,7 @@ func (s *sampler) stop() (peak, steady int64) {
 	return peak, half[len(half)/2]
 }
 
-func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []procs.Spec, logf func(string, ...any)) error {
+func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []procs.Spec, round int, logf func(string, ...any)) error {
 	d := cfg.Duration
 	tasks, logs := cfg.Load.TasksPerRun, cfg.Load.LogsPerRun
 	clients := report.BarClients
@@ -264,7 +271,7 @@ func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []
 	if err != nil {
 		return fmt.Errorf("SQLite ceiling: %w", err)
 	}
-	r.Ceilings = append(r.Ceilings, report.Ceiling{Name: res.Name, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
+	r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: res.Name, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
 		Note: fmt.Sprintf("the lifecycle's rows (run, 3 states, %d task runs with 3 states, %d events with their resource rows, %d logs) in 5 transactions, %d goroutines, one writer connection", tasks, 3*tasks+3, logs, clients)})
 	logf("ceiling: %s %.0f runs/s", res.Name, res.PerSecond())
 
@@ -278,7 +285,7 @@ func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []
 		if err != nil {
 			return fmt.Errorf("PostgreSQL ceiling: %w", err)
 		}
-		r.Ceilings = append(r.Ceilings, report.Ceiling{Name: res.Name, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
+		r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: res.Name, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
 			Note: fmt.Sprintf("the same rows and transactions through pgx, %d connections", clients)})
 		logf("ceiling: %s %.0f runs/s", res.Name, res.PerSecond())
 	}
@@ -295,7 +302,7 @@ func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []
 		return err
 	}
 	_, _, p99 := rec.Percentiles()
-	r.Ceilings = append(r.Ceilings, report.Ceiling{Name: "loopback HTTP", Unit: "requests", PerSecond: float64(rec.Requests) / elapsed.Seconds(), P99: p99, Errors: rec.Errors,
+	r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: "loopback HTTP", Unit: "requests", PerSecond: float64(rec.Requests) / elapsed.Seconds(), P99: p99, Errors: rec.Errors,
 		Note: fmt.Sprintf("a Go net/http server answering a constant JSON body to the same load generator, %d clients", clients)})
 	logf("ceiling: loopback HTTP %.0f requests/s", float64(rec.Requests)/elapsed.Seconds())
 	return nil
@@ -349,15 +356,21 @@ func profile(ctx context.Context, cfg Config, spec procs.Spec) (string, error) {
 	if profErr != nil {
 		return "", profErr
 	}
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=30", cfg.OursBin, file).CombinedOutput()
+	flat, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", cfg.OursBin, file).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go tool pprof: %w\n%s", err, out)
+		return "", fmt.Errorf("go tool pprof: %w\n%s", err, flat)
 	}
-	if keep := os.Getenv("BENCH_PROFILE_OUT"); keep != "" {
-		_ = os.Rename(file, keep)
+	cum, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=40", cfg.OursBin, file).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof: %w\n%s", err, cum)
+	}
+	// The raw profile stays for a closer look (go tool pprof -http).
+	kept := filepath.Join(os.TempDir(), "benchcompare-ours-sqlite-cpu.pprof")
+	if err := os.Rename(file, kept); err == nil {
+		cfg.Log.Write([]byte("profile kept at " + kept + "\n"))
 	}
 	_ = os.RemoveAll(dir)
-	return string(out), nil
+	return "by own time (flat):\n\n" + string(flat) + "\nby time in callees too (cum):\n\n" + string(cum), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -32,10 +32,13 @@ func Markdown(w io.Writer, r *Report) {
 
 	p("## How it is measured\n\n")
 	p("Each round starts every server afresh (new temp dir or new PostgreSQL database, free port), in alternation " +
-		"(ours/sqlite, python/sqlite, ours/postgres, python/postgres), waits for `/api/health`, lets it settle 3 s and reads " +
+		"(ours/sqlite, python/sqlite, ours/postgres, python/postgres), waits for `/api/health`, lets it settle 2 s and reads " +
 		"its idle RSS, warms it up for 1 s, then runs every synthetic workload for the cell duration and stops it. " +
 		"Numbers are medians over rounds; errors are summed. The load generator is Go, on the same machine, " +
-		"with keep-alive connections; a client is one goroutine doing one thing after another.\n\n")
+		"with keep-alive connections; a client is one goroutine doing one thing after another. A request that fails " +
+		"(an error status, a broken connection, a set_state not ACCEPTed) is counted as an error and its lifecycle abandoned, " +
+		"not retried (the prefect client would retry a 503 after 2 s, then 4 s, ...); throughput counts completed units only. " +
+		"The reads and the real client run after the rounds, on one more fresh start of each server.\n\n")
 	p("- **lifecycle**: a flow run as the prefect client drives it: `POST /flows/` once per client, then per run "+
 		"`POST /flow_runs/` (Pending), `set_state` Running, %s task runs as `prefect.task-run.{Pending,Running,Completed}` events on the client's "+
 		"`/api/events/in` WebSocket, one `POST /logs/` batch of %s records, `set_state` Completed. Throughput is runs/s; latency is per HTTP request.\n",
@@ -46,7 +49,8 @@ func Markdown(w io.Writer, r *Report) {
 		r.Settings["event-batch"], r.Settings["log-batch"])
 	p("- **flow_runs/filter**, **task_runs/filter**: state COMPLETED and tag `team-a`, limit %s, sorted by expected start time, over the seeded runs "+
 		"(each flow run with one task run; a quarter match). A read returning no row or a row outside the filter is an error.\n", r.Settings["read-limit"])
-	p("- **RSS**: the sum of VmRSS over the server's process tree (Python's `prefect server start` runs uvicorn and services as children), " +
+	p("- **RSS**: the sum of VmRSS over the server's process tree (every process descending from the one started; " +
+		"`prefect server start` 3.9.1 turned out to be a single process), " +
 		"sampled every 200 ms; *peak* is the highest sample in the cell, *steady* the median of the second half. **CPU s**: utime+stime of the tree during the cell.\n")
 	p("- **ours/python**: our throughput over Python's, same backend, workload and clients. **of ceiling**: the lifecycle throughput over " +
 		"the direct-write ceiling of its backend; for the other workloads, requests/s over the loopback HTTP ceiling.\n\n")
@@ -92,6 +96,13 @@ func Markdown(w io.Writer, r *Report) {
 	for _, name := range droppedOrder {
 		notes = append(notes, fmt.Sprintf("%s logged %d times that its in-memory event queue was full and it dropped a message (\"Subscription queue is full, dropping message\"), over all its runs: "+
 			"events it accepted were not all handled", name, dropped[name]))
+	}
+	for _, a := range aggs {
+		if a.Impl == "python" && a.Backend == "sqlite" && strings.Contains(strings.Join(a.Samples, " "), ": 503 ") {
+			notes = append(notes, "Python's 503s on SQLite are `sqlite3.OperationalError: database is locked` (its log shows the traceback "+
+				"with PREFECT_API_LOG_RETRYABLE_ERRORS=true, e.g. `-server-env PREFECT_API_LOG_RETRYABLE_ERRORS=true`); the connection resets come with them")
+			break
+		}
 	}
 	notes = append(notes, r.Notes...)
 	var errs []Agg
@@ -257,13 +268,52 @@ func ofCeiling(r *Report, aggs []Agg, a Agg) string {
 	return "-"
 }
 
+// findCeiling is the ceiling name with the median throughput and p99 over
+// the rounds it was measured in.
 func findCeiling(r *Report, name string) (Ceiling, bool) {
+	var out Ceiling
+	var per []float64
+	var p99 []time.Duration
+	var errs int64
 	for _, c := range r.Ceilings {
 		if c.Name == name {
-			return c, true
+			out = c
+			per, p99 = append(per, c.PerSecond), append(p99, c.P99)
+			errs += c.Errors
 		}
 	}
-	return Ceiling{}, false
+	out.Errors = errs
+	if len(per) == 0 {
+		return Ceiling{}, false
+	}
+	out.PerSecond, out.P99 = median(per), median(p99)
+	return out, true
+}
+
+// ceilingNames are the ceilings in first-measured order.
+func ceilingNames(r *Report) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, c := range r.Ceilings {
+		if !seen[c.Name] {
+			seen[c.Name] = true
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+// ceilingRange is the lowest and highest throughput over the rounds.
+func ceilingRange(r *Report, name string) (lo, hi float64) {
+	for _, c := range r.Ceilings {
+		if c.Name == name {
+			if lo == 0 || c.PerSecond < lo {
+				lo = c.PerSecond
+			}
+			hi = max(hi, c.PerSecond)
+		}
+	}
+	return lo, hi
 }
 
 func realClient(w io.Writer, r *Report) {
@@ -304,13 +354,16 @@ func ceilings(w io.Writer, r *Report) {
 		return
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("## Ceilings on this machine\n\n| ceiling | throughput | p99 | errors | what |\n|---|---:|---:|---:|---|\n")
-	for _, c := range r.Ceilings {
+	p("## Ceilings on this machine\n\nMeasured at the start of every round; the median, and the range over rounds.\n\n")
+	p("| ceiling | throughput | range | p99 | errors | what |\n|---|---:|---:|---:|---:|---|\n")
+	for _, name := range ceilingNames(r) {
+		c, _ := findCeiling(r, name)
+		lo, hi := ceilingRange(r, name)
 		p99 := "-"
 		if c.P99 > 0 {
 			p99 = ms(c.P99)
 		}
-		p("| %s | %s %s/s | %s | %d | %s |\n", c.Name, num(c.PerSecond), c.Unit, p99, c.Errors, c.Note)
+		p("| %s | %s %s/s | %s-%s | %s | %d | %s |\n", c.Name, num(c.PerSecond), c.Unit, num(lo), num(hi), p99, c.Errors, c.Note)
 	}
 	p("\n")
 }

@@ -47,6 +47,7 @@ type ServerRun struct {
 
 // Ceiling is a measured machine limit.
 type Ceiling struct {
+	Round     int
 	Name      string
 	Unit      string
 	PerSecond float64

@@ -43,9 +43,9 @@ func run() error {
 		clients  = flag.String("clients", "1,4,16,64", "lifecycle concurrency levels")
 		ingest   = flag.Int("ingest-clients", 4, "clients of the event and log workloads")
 		readers  = flag.Int("read-clients", 4, "clients of the filter reads")
-		seed     = flag.Int("seed-runs", 1500, "flow runs (each with one task run) seeded for the reads; 0 skips the reads")
+		seed     = flag.Int("seed-runs", 1000, "flow runs (each with one task run) seeded for the reads; 0 skips the reads")
 		flows    = flag.Int("real-flows", 200, "flows the real prefect client runs; 0 skips it")
-		flowsCap = flag.Duration("real-timeout", 120*time.Second, "stop the real client after this and report the flows it finished")
+		flowsCap = flag.Duration("real-timeout", 90*time.Second, "stop the real client after this and report the flows it finished")
 		ceilings = flag.Bool("ceilings", true, "measure the SQLite, PostgreSQL and loopback HTTP ceilings")
 		prof     = flag.Duration("profile", 0, "take a CPU profile of ours/sqlite for this long during a 16-client lifecycle (e.g. 15s)")
 		quick    = flag.Bool("quick", false, "smoke run: 1 round of 1 s cells, 1 and 16 clients, 300 seeded runs, 5 real flows")
@@ -88,7 +88,7 @@ func run() error {
 		Servers: serverList, Rounds: *rounds, Duration: *duration, Clients: levels,
 		IngestClients: *ingest, ReadClients: *readers, SeedRuns: *seed, SeedClients: 4, RealFlows: *flows, RealTimeout: *flowsCap,
 		Ceilings: *ceilings, Profile: *prof, OursBin: absBin, Venv: *venv, PostgresURL: *pgURL, Load: opts,
-		Settle: 3 * time.Second, Warmup: time.Second, Log: os.Stderr, ServerEnv: serverEnv,
+		Settle: 2 * time.Second, Warmup: time.Second, Log: os.Stderr, ServerEnv: serverEnv,
 	}
 	if *quick {
 		cfg.Settle, cfg.Warmup = time.Second, 0
