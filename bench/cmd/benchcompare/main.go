@@ -145,7 +145,7 @@ func ints(s string) ([]int, error) {
 
 // commandLine is how to reproduce the run: make's target when make ran it.
 func commandLine() string {
-	if c := os.Getenv("BENCH_COMMAND"); c != "" {
+	if c := strings.TrimSpace(os.Getenv("BENCH_COMMAND")); c != "" {
 		return c
 	}
 	return "go run ./bench/cmd/benchcompare " + strings.Join(os.Args[1:], " ")
