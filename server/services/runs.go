@@ -23,15 +23,11 @@ type RunStore interface {
 	FilterTaskRuns(ctx context.Context, q schema.Query) ([]schema.TaskRun, error)
 	SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide store.TaskRunDecider) (orchestration.TaskRunResult, error)
 	// For the related resources of the events.
-	ReadFlow(ctx context.Context, id uuid.UUID) (schema.Flow, error)
-	ReadDeployment(ctx context.Context, id uuid.UUID) (schema.Deployment, error)
-	ReadWorkPool(ctx context.Context, id uuid.UUID) (schema.WorkPool, error)
+	events.RelatedReader
 }
 
 // Emitter publishes the events the services' transitions cause.
-type Emitter interface {
-	Emit(ctx context.Context, events ...schema.Event) error
-}
+type Emitter = events.EventEmitter
 
 // transitions is what the run services share: the store, the clock, and
 // the prefect.flow-run.<State> event of each transition they make (as

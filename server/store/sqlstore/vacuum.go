@@ -31,8 +31,7 @@ func (s *Store) DeleteFlowRunsEndedBefore(ctx context.Context, cutoff time.Time,
 		if err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		deleted = int(n)
+		deleted = affected(res)
 		return nil
 	})
 	return deleted, err
@@ -58,8 +57,7 @@ func (s *Store) deleteOrphans(ctx context.Context, table string, limit int) (int
 		if err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		deleted = int(n)
+		deleted = affected(res)
 		return nil
 	})
 	return deleted, err
