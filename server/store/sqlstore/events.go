@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,9 +12,15 @@ import (
 	"prefectgo.dev/prefectgo/server/store"
 )
 
+// insertChunk bounds the rows of one multi-row INSERT, well under both
+// backends' limits on bound parameters (SQLite 32766, PostgreSQL 65535).
+const insertChunk = 400
+
 // InsertEvents stores events whose ids are new, with one event_resources
-// row for the resource and each related resource.
+// row for the resource and each related resource. Rows go in multi-row
+// INSERTs: on PostgreSQL each statement is a round trip.
 func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, error) {
+	events = uniqueEvents(events)
 	if len(events) == 0 {
 		return 0, nil
 	}
@@ -20,30 +28,44 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		inserted = 0
 		now := s.clock()
-		for _, e := range events {
-			related := nonNil(e.Related)
-			ids := make([]string, len(related))
-			for i, r := range related {
-				ids[i] = r.ID()
+		fresh := map[uuid.UUID]bool{}
+		for chunk := range slices.Chunk(events, insertChunk) {
+			args := make([]any, 0, len(chunk)*11)
+			for _, e := range chunk {
+				related := nonNil(e.Related)
+				ids := make([]string, len(related))
+				for i, r := range related {
+					ids[i] = r.ID()
+				}
+				args = append(args, e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
+					orEmpty(e.Payload), e.Received, now, e.Follows)
 			}
-			res, err := c.exec(ctx, `INSERT INTO events (id, occurred, event, resource_id, resource, related_resource_ids, related, payload, received, recorded, follows)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-				e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
-				orEmpty(e.Payload), e.Received, now, e.Follows)
+			// Ids seen before (a client re-sends after a reconnect) are skipped
+			// and not returned.
+			got, err := idsOf(ctx, c, `INSERT INTO events (id, occurred, event, resource_id, resource, related_resource_ids, related, payload, received, recorded, follows)
+				VALUES `+valuesRows(len(chunk), 11)+` ON CONFLICT (id) DO NOTHING RETURNING id`, args...)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				continue // seen before: the client re-sends after a reconnect
+			for _, id := range got {
+				fresh[id] = true
 			}
-			inserted++
-			if err := insertEventResource(ctx, c, e, e.Resource, ""); err != nil {
+		}
+		inserted = len(fresh)
+		var resources []any
+		for _, e := range events {
+			if !fresh[e.ID] {
+				continue
+			}
+			resources = append(resources, eventResourceRow(e, e.Resource, "")...)
+			for _, r := range e.Related {
+				resources = append(resources, eventResourceRow(e, r, r.Role())...)
+			}
+		}
+		for chunk := range slices.Chunk(resources, insertChunk*6) {
+			if _, err := c.exec(ctx, `INSERT INTO event_resources (id, occurred, resource_id, resource_role, resource, event_id) VALUES `+
+				valuesRows(len(chunk)/6, 6), chunk...); err != nil {
 				return err
-			}
-			for _, r := range related {
-				if err := insertEventResource(ctx, c, e, r, r.Role()); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
@@ -51,10 +73,27 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 	return inserted, err
 }
 
-func insertEventResource(ctx context.Context, c conn, e schema.Event, r schema.Resource, role string) error {
-	_, err := c.exec(ctx, `INSERT INTO event_resources (id, occurred, resource_id, resource_role, resource, event_id) VALUES (?, ?, ?, ?, ?, ?)`,
-		uuid.Must(uuid.NewV7()), e.Occurred, r.ID(), role, mustJSON(r), e.ID)
-	return err
+// uniqueEvents keeps the first event of each id.
+func uniqueEvents(events []schema.Event) []schema.Event {
+	seen := make(map[uuid.UUID]bool, len(events))
+	out := events[:0:0]
+	for _, e := range events {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func eventResourceRow(e schema.Event, r schema.Resource, role string) []any {
+	return []any{uuid.Must(uuid.NewV7()), e.Occurred, r.ID(), role, mustJSON(r), e.ID}
+}
+
+// valuesRows renders n parenthesised rows of width placeholders, for a multi-row VALUES.
+func valuesRows(n, width int) string {
+	row := "(" + placeholders(width) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 func (s *Store) eventWhere(f store.EventFilter) *where {
