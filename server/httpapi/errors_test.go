@@ -48,6 +48,14 @@ func TestRequestValidation(t *testing.T) {
 			requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/", `{}`), "body", "flow_id")
 		})
 
+		t.Run("a run's dictionaries must be objects", func(t *testing.T) {
+			flowID := uuid.NewString()
+			for _, field := range []string{"parameters", "job_variables"} {
+				body := map[string]any{"flow_id": flowID, field: []int{1}}
+				requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/", body), "body", field)
+			}
+		})
+
 		t.Run("a JSON value that is not an object", func(t *testing.T) {
 			requireValidationError(t, s.do(t, http.MethodPost, "/flows/", `[1, 2]`))
 			requireValidationError(t, s.do(t, http.MethodPost, "/flows/", `"flow"`))

@@ -425,49 +425,12 @@ func (u *DeploymentUpdate) Validate() error {
 
 // DeploymentFlowRunCreate is the body of POST /deployments/{id}/create_flow_run.
 type DeploymentFlowRunCreate struct {
-	State                    *StateCreate    `json:"state"`
-	Name                     *string         `json:"name"`
-	Parameters               json.RawMessage `json:"parameters"`
-	EnforceParameterSchema   *bool           `json:"enforce_parameter_schema"`
-	Context                  json.RawMessage `json:"context"`
-	InfrastructureDocumentID *uuid.UUID      `json:"infrastructure_document_id"`
-	EmpiricalPolicy          *FlowRunPolicy  `json:"empirical_policy"`
-	Tags                     []string        `json:"tags"`
-	IdempotencyKey           *string         `json:"idempotency_key"`
-	Labels                   json.RawMessage `json:"labels"`
-	ParentTaskRunID          *uuid.UUID      `json:"parent_task_run_id"`
-	WorkQueueName            *string         `json:"work_queue_name"`
-	JobVariables             json.RawMessage `json:"job_variables"`
+	RunCreateFields
+	EnforceParameterSchema *bool `json:"enforce_parameter_schema"`
 }
 
 // Validate checks the body and fills Prefect's defaults.
-func (c *DeploymentFlowRunCreate) Validate() error {
-	if !IsJSONObject(c.Parameters) {
-		return Invalid("parameters", "Input should be a valid dictionary")
-	}
-	if !IsJSONObject(c.JobVariables) {
-		return Invalid("job_variables", "Input should be a valid dictionary")
-	}
-	if c.State != nil {
-		if err := c.State.Validate(); err != nil {
-			return err
-		}
-	}
-	c.Parameters = objectOrEmpty(c.Parameters)
-	c.Context = objectOrEmpty(c.Context)
-	c.Labels = objectOrEmpty(c.Labels)
-	c.JobVariables = objectOrEmpty(c.JobVariables)
-	c.Tags = nonNilTags(c.Tags)
-	if c.EmpiricalPolicy == nil {
-		c.EmpiricalPolicy = &FlowRunPolicy{}
-	}
-	c.EmpiricalPolicy.Normalize()
-	if c.Name == nil || *c.Name == "" {
-		n := GenerateSlug()
-		c.Name = &n
-	}
-	return nil
-}
+func (c *DeploymentFlowRunCreate) Validate() error { return c.RunCreateFields.validate() }
 
 // DeploymentScheduledRunsRequest is the body of POST
 // /deployments/get_scheduled_flow_runs.

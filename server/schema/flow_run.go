@@ -84,23 +84,12 @@ type FlowRun struct {
 
 // FlowRunCreate is the body of POST /flow_runs/.
 type FlowRunCreate struct {
-	Name                     *string         `json:"name"`
-	FlowID                   uuid.UUID       `json:"flow_id"`
-	FlowVersion              *string         `json:"flow_version"`
-	DeploymentID             *uuid.UUID      `json:"deployment_id"`
-	Parameters               json.RawMessage `json:"parameters"`
-	Context                  json.RawMessage `json:"context"`
-	ParentTaskRunID          *uuid.UUID      `json:"parent_task_run_id"`
-	InfrastructureDocumentID *uuid.UUID      `json:"infrastructure_document_id"`
-	EmpiricalPolicy          *FlowRunPolicy  `json:"empirical_policy"`
-	Tags                     []string        `json:"tags"`
-	Labels                   json.RawMessage `json:"labels"`
-	IdempotencyKey           *string         `json:"idempotency_key"`
-	WorkPoolName             *string         `json:"work_pool_name"`
-	WorkQueueName            *string         `json:"work_queue_name"`
-	JobVariables             json.RawMessage `json:"job_variables"`
-	State                    *StateCreate    `json:"state"`
-	CreatedBy                *CreatedBy      `json:"created_by"`
+	RunCreateFields
+	FlowID       uuid.UUID  `json:"flow_id"`
+	FlowVersion  *string    `json:"flow_version"`
+	DeploymentID *uuid.UUID `json:"deployment_id"`
+	WorkPoolName *string    `json:"work_pool_name"`
+	CreatedBy    *CreatedBy `json:"created_by"`
 }
 
 // Validate checks the body and fills Prefect's defaults.
@@ -108,8 +97,34 @@ func (c *FlowRunCreate) Validate() error {
 	if c.FlowID == uuid.Nil {
 		return Invalid("flow_id", "Field required")
 	}
+	return c.RunCreateFields.validate()
+}
+
+// RunCreateFields are the fields a new flow run takes from the client, the
+// same in POST /flow_runs/ and POST /deployments/{id}/create_flow_run.
+type RunCreateFields struct {
+	State                    *StateCreate    `json:"state"`
+	Name                     *string         `json:"name"`
+	Parameters               json.RawMessage `json:"parameters"`
+	Context                  json.RawMessage `json:"context"`
+	InfrastructureDocumentID *uuid.UUID      `json:"infrastructure_document_id"`
+	EmpiricalPolicy          *FlowRunPolicy  `json:"empirical_policy"`
+	Tags                     []string        `json:"tags"`
+	IdempotencyKey           *string         `json:"idempotency_key"`
+	Labels                   json.RawMessage `json:"labels"`
+	ParentTaskRunID          *uuid.UUID      `json:"parent_task_run_id"`
+	WorkQueueName            *string         `json:"work_queue_name"`
+	JobVariables             json.RawMessage `json:"job_variables"`
+}
+
+// validate checks the shared fields and fills Prefect's defaults: empty
+// objects and tags, the default policy, a generated name.
+func (c *RunCreateFields) validate() error {
 	if !IsJSONObject(c.Parameters) {
 		return Invalid("parameters", "Input should be a valid dictionary")
+	}
+	if !IsJSONObject(c.JobVariables) {
+		return Invalid("job_variables", "Input should be a valid dictionary")
 	}
 	if c.State != nil {
 		if err := c.State.Validate(); err != nil {
