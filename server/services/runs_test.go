@@ -51,8 +51,15 @@ func newFlow(t *testing.T, st store.Store) schema.Flow {
 // client's initial state is), with mutate applied to the run first.
 func newFlowRun(t *testing.T, st store.Store, flowID uuid.UUID, mutate func(*schema.FlowRun), states ...schema.StateCreate) schema.FlowRun {
 	t.Helper()
+	return newFlowRunAt(t, st, flowID, time.Now(), mutate, states...)
+}
+
+// newFlowRunAt is newFlowRun with the first state at start and each next
+// one a millisecond later.
+func newFlowRunAt(t *testing.T, st store.Store, flowID uuid.UUID, start time.Time, mutate func(*schema.FlowRun), states ...schema.StateCreate) schema.FlowRun {
+	t.Helper()
 	ctx := context.Background()
-	now := time.Now().UTC()
+	now := start.UTC()
 	run := schema.FlowRun{ID: uuid.Must(uuid.NewV7()), Name: "run", FlowID: flowID, Parameters: json.RawMessage(`{}`),
 		Context: json.RawMessage(`{}`), Labels: json.RawMessage(`{}`), JobVariables: json.RawMessage(`{}`), Tags: []string{},
 		EmpiricalPolicy: schema.FlowRunPolicy{PauseKeys: []string{}}}

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/store"
@@ -26,40 +25,26 @@ type vacuumFixture struct {
 
 func newVacuumFixture(t *testing.T, st store.Store) vacuumFixture {
 	ctx := context.Background()
-	f, _, err := st.UpsertFlow(ctx, schema.FlowCreate{Name: "vacuum", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-	require.NoError(t, err)
+	f := newFlow(t, st)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	ancient := now.Add(-100 * 24 * time.Hour)
 
-	run := func(started time.Time, states []schema.StateType, parent *uuid.UUID) uuid.UUID {
-		r := schema.FlowRun{ID: uuid.Must(uuid.NewV7()), Name: "run", FlowID: f.ID, Parameters: json.RawMessage(`{}`),
-			Context: json.RawMessage(`{}`), Labels: json.RawMessage(`{}`), JobVariables: json.RawMessage(`{}`), Tags: []string{},
-			EmpiricalPolicy: schema.FlowRunPolicy{PauseKeys: []string{}}, ParentTaskRunID: parent}
-		_, _, err := st.CreateFlowRun(ctx, r)
-		require.NoError(t, err)
-		for i, typ := range states {
-			at := started.Add(time.Duration(i) * time.Second)
-			_, err := st.SetFlowRunState(ctx, r.ID, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-				return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: schema.StateCreate{Type: typ}.ToState(at), Now: at})
-			})
-			require.NoError(t, err)
-		}
-		state := schema.State{ID: uuid.Must(uuid.NewV7()), Type: schema.StateCompleted, Name: "Completed", Timestamp: started}
-		require.NoError(t, st.RecordTaskRunStates(ctx, []schema.TaskRun{{ID: uuid.Must(uuid.NewV7()), Name: "t-0", FlowRunID: &r.ID,
-			TaskKey: "t", DynamicKey: "0", Tags: []string{}, State: &state, StateType: &state.Type, StateName: &state.Name}}))
-		require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "l", Level: 20, Message: "m", Timestamp: started, FlowRunID: &r.ID}}))
-		_, err = st.CreateArtifact(ctx, schema.ArtifactCreate{Data: json.RawMessage(`1`), FlowRunID: &r.ID})
+	run := func(start time.Time, mutate func(*schema.FlowRun), states ...schema.StateCreate) uuid.UUID {
+		r := newFlowRunAt(t, st, f.ID, start, mutate, states...)
+		newTaskRun(t, st, r.ID, "t", schema.StateCompleted)
+		require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "l", Level: 20, Message: "m", Timestamp: start, FlowRunID: &r.ID}}))
+		_, err := st.CreateArtifact(ctx, schema.ArtifactCreate{Data: json.RawMessage(`1`), FlowRunID: &r.ID})
 		require.NoError(t, err)
 		return r.ID
 	}
-	done := []schema.StateType{schema.StateRunning, schema.StateCompleted}
-	fx := vacuumFixture{now: now}
-	fx.old = run(ancient, done, nil)
-	fx.old2 = run(ancient.Add(time.Hour), []schema.StateType{schema.StateRunning, schema.StateFailed}, nil)
-	fx.fresh = run(now.Add(-time.Hour), done, nil)
-	fx.oldRunning = run(ancient, []schema.StateType{schema.StateRunning}, nil)
+	running, completed := state(schema.StateRunning), state(schema.StateCompleted)
 	parent := uuid.Must(uuid.NewV7())
-	fx.oldSubflow = run(ancient, done, &parent)
+	fx := vacuumFixture{now: now}
+	fx.old = run(ancient, nil, running, completed)
+	fx.old2 = run(ancient.Add(time.Hour), nil, running, state(schema.StateFailed))
+	fx.fresh = run(now.Add(-time.Hour), nil, running, completed)
+	fx.oldRunning = run(ancient, nil, running)
+	fx.oldSubflow = run(ancient, func(r *schema.FlowRun) { r.ParentTaskRunID = &parent }, running, completed)
 	// A log that never belonged to a flow run stays.
 	require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "worker", Level: 20, Message: "m", Timestamp: ancient}}))
 	return fx
