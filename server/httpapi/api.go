@@ -64,6 +64,11 @@ type API struct {
 
 // New builds the HTTP handler of the whole server.
 func New(d Deps) http.Handler {
+	a := newAPI(d)
+	return a.middleware(a.routes())
+}
+
+func newAPI(d Deps) *API {
 	a := &API{store: d.Store, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
 		ingest: d.IngestEvents, now: d.Now}
 	if a.log == nil {
@@ -75,7 +80,7 @@ func New(d Deps) http.Handler {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	return a.middleware(a.routes())
+	return a
 }
 
 // clock is the current time as Prefect writes it: UTC, microseconds.

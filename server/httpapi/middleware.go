@@ -9,13 +9,10 @@ import (
 )
 
 // middleware wraps the routes with what applies to every request, outermost
-// first: panic recovery, trailing-slash tolerance, the body limit, basic
-// auth, the API-version gate and CSRF.
+// first: panic recovery, trailing-slash tolerance and the body limit. Auth,
+// the API-version gate and CSRF apply to the API's routes (routes.go).
 func (a *API) middleware(next http.Handler) http.Handler {
-	h := a.csrf(next)
-	h = a.apiVersionGate(h)
-	h = a.basicAuth(h)
-	h = a.limitBody(h)
+	h := a.limitBody(next)
 	h = stripTrailingSlash(h)
 	return a.recover(h)
 }
@@ -63,25 +60,56 @@ func (a *API) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// basicAuth enforces PREFECT_SERVER_API_AUTH_STRING on everything but the
-// health and readiness probes and WebSocket upgrades, which authenticate in
-// their own handshake (older clients send no header on the upgrade).
-func (a *API) basicAuth(next http.Handler) http.Handler {
+// authenticate enforces PREFECT_SERVER_API_AUTH_STRING on every request
+// to the API, except what the route table opens (routes.go): GET probes,
+// and WebSocket upgrades on socket routes, which authenticate in their own
+// handshake. The exemption is decided by the route a request matches in
+// mux, never by a header alone, so no header opens a private route.
+func (a *API) authenticate(mux *http.ServeMux, accessOf map[string]access, next http.Handler) http.Handler {
 	want := a.settings.API.AuthString
 	if want == "" {
 		return next
 	}
-	base := strings.TrimSuffix(a.settings.API.BasePath, "/")
-	open := map[string]bool{base + "/health": true, base + "/ready": true}
-	expected := "Basic " + base64.StdEncoding.EncodeToString([]byte(want))
+	expected := []byte("Basic " + base64.StdEncoding.EncodeToString([]byte(want)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		upgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
-		if !open[r.URL.Path] && !upgrade && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(expected)) != 1 {
+		_, pattern := mux.Handler(r)
+		switch accessOf[pattern] {
+		case accessProbe:
+			next.ServeHTTP(w, r)
+			return
+		case accessSocket:
+			if isWebSocketUpgrade(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), expected) != 1 {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"exception_message": "Unauthorized"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isWebSocketUpgrade reports whether r asks to open a WebSocket (RFC 6455
+// 4.1: a GET with Upgrade: websocket and Connection: upgrade).
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		headerHasToken(r.Header, "Upgrade", "websocket") &&
+		headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+// headerHasToken reports whether a comma-separated header holds token,
+// case-insensitively.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // apiVersionGate rejects clients older than API 0.8.0, as Prefect does; a

@@ -5,16 +5,42 @@ import (
 	"strings"
 )
 
-// routes is the whole API surface on one screen. Paths are written without
-// trailing slashes; the middleware strips them from requests, so both forms
-// Prefect clients use are served.
-func (a *API) routes() http.Handler {
-	api := http.NewServeMux()
-	route := func(pattern string, h http.Handler) { api.Handle(pattern, h) }
+// access says how a route authenticates when PREFECT_SERVER_API_AUTH_STRING
+// is set. Every route is private unless the table says otherwise.
+type access int
+
+const (
+	// accessPrivate routes need the basic-auth header.
+	accessPrivate access = iota
+	// accessProbe routes (GET health and readiness) are open, as in Prefect, so
+	// Kubernetes can probe without credentials.
+	accessProbe
+	// accessSocket routes are WebSockets: an upgrade authenticates in the
+	// handshake's auth message (clients send no header on the upgrade); any
+	// other request to them needs the header like a private route.
+	accessSocket
+)
+
+// apiRoute is one entry of the API's route table.
+type apiRoute struct {
+	pattern string
+	handler http.Handler
+	access  access
+}
+
+// routeTable is the whole API surface on one screen. Paths are written
+// without trailing slashes; the middleware strips them from requests, so
+// both forms Prefect clients use are served.
+func (a *API) routeTable() []apiRoute {
+	var table []apiRoute
+	add := func(acc access) func(string, http.Handler) {
+		return func(pattern string, h http.Handler) { table = append(table, apiRoute{pattern, h, acc}) }
+	}
+	route, probe, socket := add(accessPrivate), add(accessProbe), add(accessSocket)
 
 	// Root and admin: probes, versions, CSRF.
-	route("GET /health", endpoint(a, a.health))
-	route("GET /ready", endpoint(a, a.ready))
+	probe("GET /health", endpoint(a, a.health))
+	probe("GET /ready", endpoint(a, a.ready))
 	route("GET /version", endpoint(a, a.apiVersion))
 	route("GET /hello", endpoint(a, a.hello))
 	route("GET /admin/version", endpoint(a, a.serverVersion))
@@ -85,7 +111,7 @@ func (a *API) routes() http.Handler {
 	route("POST /work_pools/{pool}/workers/heartbeat", endpoint(a, a.workerHeartbeat))
 	route("POST /work_pools/{pool}/workers/filter", endpoint(a, a.filterWorkers))
 	route("DELETE /work_pools/{pool}/workers/{name}", endpoint(a, a.deleteWorker))
-	route("GET /work_pools/{pool}/workers/connect", endpoint(a, a.workerChannel))
+	socket("GET /work_pools/{pool}/workers/connect", endpoint(a, a.workerChannel))
 	route("POST /work_queues", endpoint(a, a.createLegacyWorkQueue))
 	route("POST /work_queues/filter", endpoint(a, a.filterLegacyWorkQueues))
 	// /work_queues/name/{name} and /work_queues/{id}/status share a shape.
@@ -169,27 +195,56 @@ func (a *API) routes() http.Handler {
 
 	// Events.
 	if a.eventsIn != nil {
-		route("GET /events/in", a.eventsIn)
+		socket("GET /events/in", a.eventsIn)
 	}
 	route("POST /events", endpoint(a, a.createEvents))
 	if a.eventsOut != nil {
-		route("GET /events/out", a.eventsOut)
+		socket("GET /events/out", a.eventsOut)
 	}
 	route("POST /events/filter", endpoint(a, a.readEvents))
 	route("GET /events/filter/next", endpoint(a, a.readEventsPage))
 	route("POST /events/count-by/{countable}", endpoint(a, a.countEvents))
 
-	// Everything else under the base path: Prefect's 404 body.
-	route("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
+	return table
+}
+
+// routes serves the route table under the base path, each request
+// authenticated as its route's access says, then through the API-version
+// gate and CSRF; plus the UI's /ui-settings.
+func (a *API) routes() http.Handler {
+	api := http.NewServeMux()
+	accessOf := map[string]access{}
+	for _, rt := range a.routeTable() {
+		api.Handle(rt.pattern, rt.handler)
+		accessOf[rt.pattern] = rt.access
+	}
+	// Everything else under the base path: Prefect's 404 body (private, so
+	// an unauthenticated caller learns nothing of what exists).
+	api.Handle("/", http.HandlerFunc(notFoundRoute))
+
+	gated := a.authenticate(api, accessOf, a.apiVersionGate(a.csrf(api)))
+	base := strings.TrimSuffix(a.settings.API.BasePath, "/")
+	// Paths under the base path lose it; the base path itself (which the
+	// trailing-slash tolerance makes of "/api/") is the API's root.
+	underBase := http.StripPrefix(base, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" {
+			r.URL.Path = "/"
+		}
+		gated.ServeHTTP(w, r)
 	}))
 
 	root := http.NewServeMux()
-	base := strings.TrimSuffix(a.settings.API.BasePath, "/")
-	root.Handle(base+"/", http.StripPrefix(base, api))
+	root.Handle(base+"/", underBase)
+	if base != "" {
+		root.Handle(base, underBase)
+		root.Handle("/", http.HandlerFunc(notFoundRoute))
+	}
+	// The UI reads its settings (among them whether auth is on) before it
+	// has credentials, so this is open, as Prefect's UI app serves it.
 	root.Handle("GET /ui-settings", endpoint(a, a.uiSettings))
-	root.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
-	}))
 	return root
+}
+
+func notFoundRoute(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 }
