@@ -64,6 +64,23 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			lock = postgres.NewAdvisoryLock(cfg, postgres.LeaderLockKey)
 		}
 	}
+	// The event consumers are made before intake, which refuses events
+	// while they cannot write instead of acknowledging them.
+	var consumers []service
+	var storing func() error
+	if s.Services.EventPersister.Enabled {
+		p := events.NewPersister(broker, st, events.PersisterConfig{
+			BatchSize: s.Services.EventPersister.BatchSize,
+			QueueSize: s.Services.EventPersister.QueueMaxSize,
+		}, log)
+		consumers, storing = append(consumers, p), p.Err
+	}
+	if s.Services.TaskRunRecorder.Enabled {
+		r := events.NewRecorder(broker, st, events.RecorderConfig{
+			BatchSize: s.Services.TaskRunRecorder.BatchSize,
+		}, log)
+		consumers, storing = append(consumers, r), joinErr(storing, r.Err)
+	}
 	ingestor := events.NewIngestor(events.IngestConfig{
 		Publisher: publisher,
 		Limits: events.Limits{
@@ -72,7 +89,8 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			MaxLabelsPerResource: s.Events.MaximumLabelsPerResource,
 			MaxNameLength:        s.Events.MaximumEventNameLength,
 		},
-		Logger: log,
+		Logger:  log,
+		Storing: storing,
 	})
 	app := &App{Handler: httpapi.New(httpapi.Deps{
 		Store:        st,
@@ -86,17 +104,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	if fanout != nil {
 		app.services = append(app.services, fanout)
 	}
-	if s.Services.EventPersister.Enabled {
-		app.services = append(app.services, events.NewPersister(broker, st, events.PersisterConfig{
-			BatchSize: s.Services.EventPersister.BatchSize,
-			QueueSize: s.Services.EventPersister.QueueMaxSize,
-		}, log))
-	}
-	if s.Services.TaskRunRecorder.Enabled {
-		app.services = append(app.services, events.NewRecorder(broker, st, events.RecorderConfig{
-			BatchSize: s.Services.TaskRunRecorder.BatchSize,
-		}, log))
-	}
+	app.services = append(app.services, consumers...)
 	var singletons []service
 	if s.Services.Retention.Enabled && s.Services.DBVacuum.VacuumEnabled("events") {
 		r := retention(s, st)
@@ -133,6 +141,19 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	app.elector = services.NewElector("singleton-services", lock, LeaderRetry, singletons, log)
 	app.services = append(app.services, app.elector)
 	return app
+}
+
+// joinErr is a check failing when either of a and b fails; a may be nil.
+func joinErr(a, b func() error) func() error {
+	if a == nil {
+		return b
+	}
+	return func() error {
+		if err := a(); err != nil {
+			return err
+		}
+		return b()
+	}
 }
 
 // eventsOut is the /events/out WebSocket, or nil when stream-out is off.

@@ -55,7 +55,8 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startServe(t *testing.T, bin, dbURL string) *serverProc {
+// startServe runs `bin serve` on dbURL; extraEnv adds settings (NAME=value).
+func startServe(t *testing.T, bin, dbURL string, extraEnv ...string) *serverProc {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(bin, "serve")
@@ -66,6 +67,7 @@ func startServe(t *testing.T, bin, dbURL string) *serverProc {
 		"PREFECT_SERVER_API_PORT="+strconv.Itoa(port),
 		"PREFECT_SERVER_LOGGING_LEVEL=INFO",
 	)
+	env = append(env, extraEnv...)
 	cmd.Env = env
 	p := &serverProc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d/api", port), logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs

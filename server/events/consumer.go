@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
 )
 
 // drainTimeout bounds the final flush on Stop, so a dead database cannot hold
@@ -21,9 +23,14 @@ const maxBackoff = 5 * time.Second
 // the broker and hands batches to write. It waits for one event, takes
 // whatever else is already queued up to batchSize, and writes at once: no
 // timer, so a lone event is written immediately and a burst naturally batches
-// while the previous write runs. A failed write is retried with backoff, then
-// dropped with an error log. Stop (or the end of Start's ctx) drains and
-// writes what is queued.
+// while the previous write runs. A write that fails because the store cannot
+// take writes now (store.ErrUnavailable: a full disk, a database down; or
+// store.ErrTimeout) is retried with backoff until it succeeds, and meanwhile
+// Err reports the cause so event intake can refuse new events instead of
+// acknowledging what may not be stored. Any other failure is retried
+// maxAttempts times, then the batch is dropped; drops are counted and logged.
+// Stop (or the end of Start's ctx) drains and writes what is queued, within
+// drainTimeout.
 type batchLoop struct {
 	name        string
 	subscriber  Subscriber
@@ -38,6 +45,26 @@ type batchLoop struct {
 	mu   sync.Mutex
 	stop chan struct{}
 	done chan struct{}
+
+	// failing is the error of the last write when the store could not take
+	// it, nil once a write succeeds.
+	failing atomic.Pointer[error]
+	// dropped counts the events given up on since the start.
+	dropped atomic.Int64
+}
+
+// Err is why the store cannot take this loop's writes now, or nil.
+func (l *batchLoop) Err() error {
+	if p := l.failing.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// storeFailing reports whether err is the store being unable to take writes
+// for now, rather than something wrong with the batch.
+func storeFailing(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrTimeout)
 }
 
 // Start subscribes, so every event published after Start returns is seen,
@@ -128,17 +155,26 @@ func (l *batchLoop) drain(ctx context.Context, sub *Subscription) {
 	}
 }
 
-// flush writes batch, retrying with backoff.
+// flush writes batch, retrying with backoff: without end while the store is
+// failing, maxAttempts times otherwise.
 func (l *batchLoop) flush(ctx context.Context, batch []schema.Event) {
 	delay := l.backoff
 	for attempt := 1; ; attempt++ {
 		err := l.write(ctx, batch)
 		if err == nil {
+			if l.failing.Swap(nil) != nil {
+				l.logger.Info("writes succeed again", "service", l.name)
+			}
 			return
 		}
-		if attempt >= l.maxAttempts || ctx.Err() != nil {
+		failing := storeFailing(err)
+		if failing {
+			l.failing.Store(&err)
+		}
+		if ctx.Err() != nil || (!failing && attempt >= l.maxAttempts) {
 			l.logger.Error("dropping events after failed writes", "service", l.name,
-				"batch_size", len(batch), "attempts", attempt, "error", err)
+				"batch_size", len(batch), "attempts", attempt, "dropped_total", l.dropped.Add(int64(len(batch))),
+				"error", err)
 			return
 		}
 		l.logger.Warn("write failed; retrying", "service", l.name,

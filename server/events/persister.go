@@ -24,7 +24,8 @@ type PersisterConfig struct {
 	// Default 50,000 (queue_max_size).
 	QueueSize int
 	// MaxAttempts is how many times a batch is tried before it is dropped;
-	// default 5 (max_flush_retries).
+	// default 5 (max_flush_retries). It does not apply while the store is
+	// unavailable: then the batch is retried until it is written.
 	MaxAttempts int
 	// Backoff is the wait before the first retry, doubled after each; default 100ms.
 	Backoff time.Duration
@@ -63,3 +64,7 @@ func (p *Persister) Start(ctx context.Context) error { return p.loop.Start(ctx) 
 
 // Stop writes what is queued and stops; it waits for the last write.
 func (p *Persister) Stop() { p.loop.Stop() }
+
+// Err is why events cannot be stored now (the store's ErrUnavailable or
+// ErrTimeout from the last write), or nil once a write has succeeded again.
+func (p *Persister) Err() error { return p.loop.Err() }

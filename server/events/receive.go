@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,6 +26,10 @@ type IngestConfig struct {
 	// resends; default 10,000 (clients resend up to ~700 unconfirmed events
 	// each after a reconnect).
 	DedupeWindow int
+	// Storing says why events taken now could not be stored (the
+	// persister's Err), or nil; while it is not nil, events from clients
+	// are refused rather than acknowledged. Nil means always nil.
+	Storing func() error
 }
 
 // Ingestor is the path every event from outside takes into the broker, from
@@ -36,6 +41,7 @@ type Ingestor struct {
 	logger *slog.Logger
 	now    func() time.Time
 	seen   *recentIDs
+	ready  func() error
 }
 
 // NewIngestor returns an Ingestor publishing to cfg.Publisher.
@@ -46,11 +52,26 @@ func NewIngestor(cfg IngestConfig) *Ingestor {
 		logger: cmp.Or(cfg.Logger, slog.Default()),
 		now:    cfg.Now,
 		seen:   newRecentIDs(cmp.Or(cfg.DedupeWindow, 10_000)),
+		ready:  cfg.Storing,
 	}
 	if in.now == nil {
 		in.now = time.Now
 	}
 	return in
+}
+
+// Ready is nil when events taken now will be stored, else why not: an error
+// wrapping the store's ErrUnavailable or ErrTimeout. Intake from clients
+// checks it before acknowledging, so a client keeps (and resends) what the
+// server could not store instead of having it dropped later.
+func (in *Ingestor) Ready() error {
+	if in.ready == nil {
+		return nil
+	}
+	if err := in.ready(); err != nil {
+		return fmt.Errorf("events cannot be stored now: %w", err)
+	}
+	return nil
 }
 
 // Limits returns the limits in force, defaults filled.
@@ -94,6 +115,9 @@ func (in *Ingestor) Ingest(ctx context.Context, body []byte) error {
 			return err
 		}
 		events[i] = ev
+	}
+	if err := in.Ready(); err != nil {
+		return err
 	}
 	return in.Publish(ctx, events...)
 }

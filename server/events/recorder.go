@@ -24,7 +24,8 @@ type RecorderConfig struct {
 	// task-run ones); when full, publishers wait. Default 10,000.
 	QueueSize int
 	// MaxAttempts is how many times a batch is tried before it is dropped;
-	// default 5.
+	// default 5. It does not apply while the store is unavailable: then the
+	// batch is retried until it is written.
 	MaxAttempts int
 	// Backoff is the wait before the first retry, doubled after each; default 100ms.
 	Backoff time.Duration
@@ -82,3 +83,6 @@ func (r *Recorder) Start(ctx context.Context) error { return r.loop.Start(ctx) }
 
 // Stop writes what is queued and stops; it waits for the last write.
 func (r *Recorder) Stop() { r.loop.Stop() }
+
+// Err is why task runs cannot be recorded now, or nil (see Persister.Err).
+func (r *Recorder) Err() error { return r.loop.Err() }

@@ -61,7 +61,9 @@ type InConfig struct {
 // stream. Any other invalid event closes the socket with 1008 (policy
 // violation) and a reason naming the problem; it is not published, the
 // events before it are. Prefect also ends the socket there (its validation
-// error escapes the handler). A message over 16 MiB is cut off by the
+// error escapes the handler). While events cannot be stored (Ingestor.Ready)
+// the socket is closed with 1013 (try again later) before the event just
+// read is confirmed, and the client resends it after reconnecting. A message over 16 MiB is cut off by the
 // WebSocket layer with 1009, as uvicorn does for Prefect.
 func InHandler(cfg InConfig) http.Handler {
 	return &inHandler{
@@ -198,6 +200,13 @@ func (h *inHandler) read(ctx context.Context, c *websocket.Conn, queue chan<- sc
 		if err != nil {
 			logger.Warn("rejecting invalid event; closing websocket", "error", err)
 			return websocket.StatusPolicyViolation, closeReason(err.Error())
+		}
+		// Checked before the next read, which would answer the client's
+		// checkpoint ping and so confirm this event: the client resends
+		// it after reconnecting instead.
+		if err := h.ingest.Ready(); err != nil {
+			logger.Warn("refusing events that cannot be stored; closing websocket", "error", err)
+			return websocket.StatusTryAgainLater, closeReason("Events cannot be stored now; retry later")
 		}
 		select {
 		case queue <- ev:

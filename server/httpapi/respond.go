@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
@@ -119,12 +120,27 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		})
 	case errors.Is(err, store.ErrUnavailable):
 		log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"exception_message": "Service Unavailable"})
+		reason := "the database is unavailable"
+		var cause *store.UnavailableError
+		if errors.As(err, &cause) {
+			reason = cause.Reason
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+			"exception_message": "Service Unavailable",
+			"detail":            "Service Unavailable: " + reason + "; retry later.",
+		})
 	default:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"exception_message": "Internal Server Error"})
 	}
 }
+
+// unavailableRetryAfter is the Retry-After (seconds) of a 503 for an
+// unavailable database. Prefect's client honours it for up to
+// PREFECT_CLIENT_MAX_RETRIES (5) retries: 10s each spans a database restart
+// or a disk being cleared without hammering the server meanwhile.
+const unavailableRetryAfter = 10
 
 func splitLoc(loc string) []string {
 	if loc == "" {
