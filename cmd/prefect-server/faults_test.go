@@ -137,6 +137,7 @@ func (c *client) do(op, method, path string, body any) (int, []byte, bool) {
 			c.l.failed++
 		}
 		c.l.mu.Unlock()
+		time.Sleep(50 * time.Millisecond) // the server is gone: do not spin
 		return 0, nil, false
 	}
 	defer resp.Body.Close()
@@ -361,7 +362,7 @@ func TestFaultKillUnderLoad(t *testing.T) {
 			l := newLedger()
 			stop := make(chan struct{})
 			done := load(p.url, flowID, l, 4, false, stop)
-			waitCount(t, "acknowledged flow runs", 150, func() int { runs, _, _, _ := l.acked(); return runs })
+			waitCount(t, "acknowledged flow runs", 300, func() int { runs, _, _, _ := l.acked(); return runs })
 			require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 			_ = p.cmd.Wait()
 			close(stop)
@@ -551,11 +552,17 @@ func TestFaultDiskFull(t *testing.T) {
 		}
 	}
 	require.True(t, refused, "a write on a full disk is refused: %s", l)
-	code, body, _ := c.do("flow_run", "POST", "/flow_runs/", map[string]any{"flow_id": flowID})
-	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
+	resp, err := http.Post(p.url+"/flow_runs/", "application/json", bytes.NewReader([]byte(`{"flow_id": "`+flowID+`"}`)))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
+	require.JSONEq(t, `{"exception_message": "Service Unavailable",
+		"detail": "Database unavailable: the database's disk is full; retry later."}`, string(body))
+	require.Equal(t, "10", resp.Header.Get("Retry-After"))
 
 	// Reads keep working.
-	code, body, _ = c.do("read", "GET", "/flows/"+flowID, nil)
+	code, body, _ := c.do("read", "GET", "/flows/"+flowID, nil)
 	require.Equal(t, http.StatusOK, code, string(body))
 	code, body, _ = c.do("read", "POST", "/flow_runs/filter", map[string]any{"limit": 5})
 	require.Equal(t, http.StatusOK, code, string(body))

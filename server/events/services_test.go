@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -22,6 +23,7 @@ type recordingStore struct {
 	events  [][]schema.Event
 	runs    [][]schema.TaskRun
 	failing int           // fail this many more calls
+	err     error         // what failing calls return; errStoreDown if nil
 	hold    chan struct{} // when set, calls wait for it to close
 	calls   chan struct{} // signalled on every call, if set
 }
@@ -42,7 +44,7 @@ func (s *recordingStore) enter() error {
 	defer s.mu.Unlock()
 	if s.failing > 0 {
 		s.failing--
-		return errStoreDown
+		return cmp.Or(s.err, errStoreDown)
 	}
 	return nil
 }
@@ -152,7 +154,8 @@ func TestPersisterRetriesThenDrops(t *testing.T) {
 	st.mu.Unlock()
 	require.NoError(t, b.Publish(t.Context(), testEvents(1)...))
 	require.Eventually(t, func() bool {
-		return containsAll(logs.String(), "dropping events after failed writes", "attempts=3", "service=event-persister")
+		return containsAll(logs.String(), "dropping events after failed writes", "attempts=3", "dropped_total=1",
+			"service=event-persister")
 	}, 5*time.Second, time.Millisecond)
 
 	later := testEvents(1)

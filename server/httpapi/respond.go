@@ -128,7 +128,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 			"exception_message": "Service Unavailable",
-			"detail":            "Service Unavailable: " + reason + "; retry later.",
+			"detail":            "Database unavailable: " + reason + "; retry later.",
 		})
 	default:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
