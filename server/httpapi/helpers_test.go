@@ -24,7 +24,7 @@ import (
 
 // waitTimeout bounds every wait for the asynchronous event pipeline. It is a
 // deadline against hangs, not a speed requirement.
-const waitTimeout = 15 * time.Second
+const waitTimeout = time.Minute
 
 // testServer is the whole API over a real store and the real event
 // pipeline, assembled by server.New as the serve command does, served by httptest.
