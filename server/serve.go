@@ -205,12 +205,16 @@ func Serve(ctx context.Context, s settings.Settings, log *slog.Logger) error {
 	// Stop after HTTP has shut down, so the events of the last requests are written.
 	defer app.Stop()
 
-	l, err := listen(s)
+	ls, err := openListeners(s)
 	if err != nil {
 		return err
 	}
-	log.Info("serving the Prefect API", "address", l.Addr().String(), "base_path", s.API.BasePath, "database", st.Dialect())
-	if err := serveHTTP(ctx, httpServer(s, app.Handler, log), l); err != nil && !errors.Is(err, context.Canceled) {
+	args := []any{"address", ls.api.Addr().String(), "base_path", s.API.BasePath, "database", st.Dialect()}
+	if ls.probe != nil {
+		args = append(args, "probe_address", ls.probe.Addr().String())
+	}
+	log.Info("serving the Prefect API", args...)
+	if err := serveListeners(ctx, s, app.Handler, ls, log); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

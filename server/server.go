@@ -64,28 +64,96 @@ func Migrate(ctx context.Context, s settings.Settings, out io.Writer) error {
 	return err
 }
 
-// listen opens the API socket, accepting at most max connections at once
-// (PREFECT_SERVER_API_MAX_CONNECTIONS); further clients wait in the backlog.
-func listen(s settings.Settings) (net.Listener, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(s.API.Host, strconv.Itoa(s.API.Port)))
+// probeConnections is the probe listener's own connection budget: the
+// kubelet opens one short connection per probe, and no API client shares it.
+const probeConnections = 4
+
+// listeners are the sockets the server answers on: the API, and the probe
+// listener (nil while PREFECT_SERVER_API_PROBE_PORT is 0).
+type listeners struct{ api, probe net.Listener }
+
+func openListeners(s settings.Settings) (listeners, error) {
+	api, err := listen(s.API.Host, s.API.Port, s.API.MaxConnections)
+	if err != nil || s.API.ProbePort == 0 {
+		return listeners{api: api}, err
+	}
+	probe, err := listen(s.API.Host, s.API.ProbePort, probeConnections)
+	if err != nil {
+		_ = api.Close()
+		return listeners{}, fmt.Errorf("probe listener: %w", err)
+	}
+	return listeners{api: api, probe: probe}, nil
+}
+
+// listen opens a socket accepting at most max connections at once (none when
+// max is 0); further clients wait in the backlog.
+func listen(host string, port, max int) (net.Listener, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
 	}
-	if s.API.MaxConnections > 0 {
-		l = &limitListener{Listener: l, slots: make(chan struct{}, s.API.MaxConnections)}
+	if max > 0 {
+		l = newLimitListener(l, max)
 	}
 	return l, nil
 }
 
-// httpServer applies the keep-alive timeout: an idle connection is closed
-// after PREFECT_SERVER_API_KEEPALIVE_TIMEOUT, as uvicorn does.
+// httpServer bounds what a client may hold a connection for, so slow or idle
+// clients cannot take every slot of PREFECT_SERVER_API_MAX_CONNECTIONS:
+// PREFECT_SERVER_API_READ_HEADER_TIMEOUT for the headers (from the connection
+// or the request's first byte), PREFECT_SERVER_API_REQUEST_TIMEOUT for the
+// rest (requestDeadline), and PREFECT_SERVER_API_KEEPALIVE_TIMEOUT between
+// requests, as uvicorn's keep-alive timeout; 0 closes the connection after
+// each response instead of never.
 func httpServer(s settings.Settings, h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
+	srv := &http.Server{
+		Handler:           requestDeadline(h, s.API.RequestTimeout),
+		ReadHeaderTimeout: s.API.ReadHeaderTimeout,
 		IdleTimeout:       s.API.KeepAliveTimeout,
-		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if s.API.KeepAliveTimeout <= 0 {
+		srv.SetKeepAlivesEnabled(false)
+	}
+	return srv
+}
+
+// probesOnly passes the health and readiness probes to h and answers 404 to
+// anything else, so the probe listener is no way around the API's limits.
+func probesOnly(basePath string, h http.Handler) http.Handler {
+	base := strings.TrimSuffix(basePath, "/")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimSuffix(r.URL.Path, "/")
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (p == base+"/health" || p == base+"/ready") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"detail":"Not Found"}`+"\n")
+	})
+}
+
+// serveListeners serves h on the API listener, and the probes on the probe
+// listener, until ctx ends or one of them fails.
+func serveListeners(ctx context.Context, s settings.Settings, h http.Handler, ls listeners, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	n := 1
+	go func() { errc <- serveHTTP(ctx, httpServer(s, h, log), ls.api) }()
+	if ls.probe != nil {
+		n++
+		go func() { errc <- serveHTTP(ctx, httpServer(s, probesOnly(s.API.BasePath, h), log), ls.probe) }()
+	}
+	var first error
+	for range n {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+		cancel()
+	}
+	return first
 }
 
 // serveHTTP serves until ctx ends, then shuts down gracefully.

@@ -22,7 +22,7 @@ func TestKeepAliveTimeoutClosesIdleConnections(t *testing.T) {
 	s := settings.Defaults()
 	s.API.Host, s.API.Port = "127.0.0.1", 0
 	s.API.KeepAliveTimeout = 100 * time.Millisecond
-	l, err := listen(s)
+	l, err := listen(s.API.Host, s.API.Port, s.API.MaxConnections)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -53,7 +53,7 @@ func TestMaxConnections(t *testing.T) {
 	t.Parallel()
 	s := settings.Defaults()
 	s.API.Host, s.API.Port, s.API.MaxConnections = "127.0.0.1", 0, 1
-	l, err := listen(s)
+	l, err := listen(s.API.Host, s.API.Port, s.API.MaxConnections)
 	require.NoError(t, err)
 	defer l.Close()
 

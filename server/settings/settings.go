@@ -38,9 +38,11 @@ type APISettings struct {
 	Port                  int           `setting:"port"`
 	BasePath              string        `setting:"base_path"`
 	KeepAliveTimeout      time.Duration `setting:"keepalive_timeout"`
+	ReadHeaderTimeout     time.Duration `setting:"read_header_timeout"`
 	RequestTimeout        time.Duration `setting:"request_timeout"`
 	MaxBodySize           int64         `setting:"max_body_size"`
 	MaxConnections        int           `setting:"max_connections"`
+	ProbePort             int           `setting:"probe_port"`
 	MaxParameterSize      int64         `setting:"max_parameter_size"`
 	DefaultLimit          int           `setting:"default_limit"`
 	AuthString            string        `setting:"auth_string"`
