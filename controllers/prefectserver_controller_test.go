@@ -112,6 +112,8 @@ func TestValidation(t *testing.T) {
 			"spec.database.poolSize: Invalid value: -1: spec.database.poolSize in body should be greater than or equal to 1"},
 		{"MalformedDuration", `{"events": {"retentionPeriod": "7 days"}}`,
 			"must be an ISO 8601 duration such as PT15S or P7D, or a number of seconds"},
+		{"ProbePortIsTheAPIPort", `{"api": {"port": 8080, "probePort": 8080}}`, "probePort must differ from port"},
+		{"APIPortIsTheDefaultProbePort", `{"api": {"port": 4201}}`, "probePort must differ from port"},
 		{"PostgresWithoutHost", `{"storage": {"postgres": {"user": "prefect"}}}`,
 			"set connectionURLSecretRef, or host and user (with passwordSecretRef)"},
 	} {

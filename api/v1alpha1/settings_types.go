@@ -8,6 +8,7 @@ package v1alpha1
 import corev1 "k8s.io/api/core/v1"
 
 // APISettings holds the HTTP server's settings.
+// +kubebuilder:validation:XValidation:rule="(has(self.probePort) ? self.probePort : 4201) != (has(self.port) ? self.port : 4200)",message="probePort must differ from port"
 type APISettings struct {
 	// Port the server listens on inside the pod.
 	// +kubebuilder:default=4200
@@ -19,7 +20,12 @@ type APISettings struct {
 	// +kubebuilder:default="5"
 	// +optional
 	KeepAliveTimeout Duration `json:"keepAliveTimeout,omitempty" setting:"api.keepalive_timeout"`
-	// Deadline of one request's handler.
+	// How long a client has to send a request's headers; slower clients are disconnected.
+	// +kubebuilder:default="10"
+	// +optional
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty" setting:"api.read_header_timeout"`
+	// Deadline of one request after its headers: a late body gets 408, a late
+	// handler is cancelled with 503. WebSockets are exempt; 0 disables it.
 	// +kubebuilder:default="60"
 	// +optional
 	RequestTimeout Duration `json:"requestTimeout,omitempty" setting:"api.request_timeout"`
@@ -33,6 +39,15 @@ type APISettings struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxConnections *int32 `json:"maxConnections,omitempty" setting:"api.max_connections"`
+	// Port of the probe listener inside the pod: it serves only /api/health
+	// and /api/ready, on connections of its own, and the pod's startup,
+	// readiness and liveness probes use it, so clients holding every API
+	// connection cannot get the pod restarted. Unset means 4201; it must
+	// differ from port. (Not a CRD default: the server's own default is off.)
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	ProbePort *int32 `json:"probePort,omitempty" setting:"api.probe_port"`
 	// Largest JSON of flow-run and deployment parameters in bytes; 0 disables the check.
 	// +kubebuilder:default=524288
 	// +kubebuilder:validation:Minimum=0

@@ -34,6 +34,11 @@ func (in *APISettings) DeepCopyInto(out *APISettings) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.ProbePort != nil {
+		in, out := &in.ProbePort, &out.ProbePort
+		*out = new(int32)
+		**out = **in
+	}
 	if in.MaxParameterSize != nil {
 		in, out := &in.MaxParameterSize, &out.MaxParameterSize
 		*out = new(int64)

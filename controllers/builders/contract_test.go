@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/server/settings"
@@ -93,6 +94,7 @@ func TestContract(t *testing.T) {
 				c.edit(t, ps, s.secrets)
 			}
 			ps.Spec.API.Port = new(int32(freePort(t)))
+			ps.Spec.API.ProbePort = new(int32(freePort(t)))
 			runContract(t, bin, ps, s.secrets)
 		})
 	}
@@ -113,9 +115,13 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 	srv := startContainer(t, bin, c, env)
 	port := apiPort(ps)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	srv.waitHealthy(t, base+c.LivenessProbe.HTTPGet.Path)
+	// The probes go to the probe listener, the port the container names for them.
+	require.Equal(t, intstr.FromString(ProbePortName), c.LivenessProbe.HTTPGet.Port)
+	probes := fmt.Sprintf("http://127.0.0.1:%d", probePort(ps))
+	srv.waitHealthy(t, probes+c.LivenessProbe.HTTPGet.Path)
 	require.Equal(t, "/api/health", c.LivenessProbe.HTTPGet.Path)
-	require.Equal(t, http.StatusOK, get(t, base+c.ReadinessProbe.HTTPGet.Path, "", nil), "readiness")
+	require.Equal(t, http.StatusOK, get(t, probes+c.ReadinessProbe.HTTPGet.Path, "", nil), "readiness")
+	require.Equal(t, http.StatusOK, get(t, base+c.ReadinessProbe.HTTPGet.Path, "", nil), "readiness on the API port")
 
 	var got map[string]string
 	require.Equal(t, http.StatusOK, get(t, base+"/api/admin/settings", env.get("PREFECT_SERVER_API_AUTH_STRING"), &got))

@@ -14,7 +14,12 @@ import (
 // pods are ready before old ones go.
 func Deployment(ps *v1alpha1.PrefectServer, in Inputs) *appsv1.Deployment {
 	c := container(ps, in, ContainerName, "serve")
-	c.Ports = []corev1.ContainerPort{{Name: PortName, ContainerPort: apiPort(ps), Protocol: corev1.ProtocolTCP}}
+	c.Ports = []corev1.ContainerPort{
+		{Name: PortName, ContainerPort: apiPort(ps), Protocol: corev1.ProtocolTCP},
+		{Name: ProbePortName, ContainerPort: probePort(ps), Protocol: corev1.ProtocolTCP},
+	}
+	// The probes have a listener of their own: on the API port, slow or idle
+	// clients holding every connection would fail them and get the pod killed.
 	c.StartupProbe = probe("/ready", 2, 90) // up to 3 minutes: SQLite migrates at start
 	c.ReadinessProbe = probe("/ready", 10, 3)
 	c.LivenessProbe = probe("/health", 20, 3)
@@ -53,7 +58,7 @@ func Deployment(ps *v1alpha1.PrefectServer, in Inputs) *appsv1.Deployment {
 func probe(path string, period, failures int32) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: APIBasePath + path, Port: intstr.FromString(PortName), Scheme: corev1.URISchemeHTTP,
+			Path: APIBasePath + path, Port: intstr.FromString(ProbePortName), Scheme: corev1.URISchemeHTTP,
 		}},
 		PeriodSeconds:    period,
 		TimeoutSeconds:   5,

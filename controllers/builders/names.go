@@ -18,6 +18,9 @@ const (
 	ContainerName = "prefect-server"
 	// PortName names the API port of the container and the Service.
 	PortName = "http"
+	// ProbePortName names the container's probe port, which only the
+	// kubelet's probes use (PREFECT_SERVER_API_PROBE_PORT); no Service exposes it.
+	ProbePortName = "probes"
 	// APIBasePath is where the server serves its API; it is fixed (see the
 	// exemption of api.base_path) so probes, Service URL and status agree.
 	APIBasePath = "/api"
@@ -49,6 +52,7 @@ const (
 // TestFallbacksMatchCRDDefaults keeps them equal.
 const (
 	defaultPort               int32 = 4200
+	defaultProbePort          int32 = 4201
 	defaultReplicas           int32 = 1
 	defaultPostgresPort       int32 = 5432
 	defaultPostgresDatabase         = "prefect"
@@ -132,6 +136,13 @@ func apiPort(ps *v1alpha1.PrefectServer) int32 {
 		return *p
 	}
 	return defaultPort
+}
+
+func probePort(ps *v1alpha1.PrefectServer) int32 {
+	if p := ps.Spec.API.ProbePort; p != nil {
+		return *p
+	}
+	return defaultProbePort
 }
 
 func servicePort(ps *v1alpha1.PrefectServer) int32 {

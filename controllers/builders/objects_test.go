@@ -125,11 +125,15 @@ func TestDeployment(t *testing.T) {
 	require.Equal(t, []string{"/prefect-server", "serve"}, c.Command)
 	require.Empty(t, c.Args)
 	require.Equal(t, ServerEnv(ps), c.Env)
-	require.Equal(t, []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}}, c.Ports)
+	require.Equal(t, []corev1.ContainerPort{
+		{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+		{Name: "probes", ContainerPort: 4201, Protocol: corev1.ProtocolTCP},
+	}, c.Ports)
+	require.Contains(t, c.Env, corev1.EnvVar{Name: "PREFECT_SERVER_API_PROBE_PORT", Value: "4201"})
 	for probe, path := range map[*corev1.Probe]string{c.StartupProbe: "/api/ready", c.ReadinessProbe: "/api/ready", c.LivenessProbe: "/api/health"} {
 		require.NotNil(t, probe)
 		require.Equal(t, path, probe.HTTPGet.Path)
-		require.Equal(t, intstr.FromString("http"), probe.HTTPGet.Port)
+		require.Equal(t, intstr.FromString("probes"), probe.HTTPGet.Port, "probes never compete with API clients for connections")
 	}
 	require.Equal(t, ps.Spec.Resources, c.Resources)
 	require.Equal(t, []corev1.VolumeMount{{Name: "scratch", MountPath: "/tmp"}, {Name: "data", MountPath: "/data"}}, c.VolumeMounts)

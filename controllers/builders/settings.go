@@ -83,6 +83,8 @@ func ServerEnv(ps *v1alpha1.PrefectServer) []corev1.EnvVar {
 	}
 
 	add("api.host", "0.0.0.0")
+	// Always on in the pod, whatever the spec says: the probes use it.
+	add("api.probe_port", strconv.Itoa(int(probePort(ps))))
 	switch StorageKind(ps) {
 	case StorageSQLite:
 		add("home", DataDir)
