@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -35,7 +36,7 @@ var errRequestTimeout = errors.New("the request ran past PREFECT_SERVER_API_REQU
 // without a body that asks to upgrade) gets no handler deadline, since its
 // handler lives as long as the socket; and whatever request hijacks the
 // connection leaves every deadline behind.
-func requestDeadline(next http.Handler, timeout time.Duration) http.Handler {
+func requestDeadline(next http.Handler, timeout time.Duration, log *slog.Logger) http.Handler {
 	if timeout <= 0 {
 		return next
 	}
@@ -43,7 +44,7 @@ func requestDeadline(next http.Handler, timeout time.Duration) http.Handler {
 		rc := http.NewResponseController(w)
 		start := time.Now()
 		_ = rc.SetWriteDeadline(start.Add(2 * timeout))
-		dw := &deadlineWriter{ResponseWriter: w, ctx: r.Context(), timeout: timeout}
+		dw := &deadlineWriter{ResponseWriter: w, ctx: r.Context(), timeout: timeout, log: log, method: r.Method, path: r.URL.Path}
 		if !wantsWebSocket(r) {
 			ctx, cancel := context.WithDeadlineCause(r.Context(), start.Add(timeout), errRequestTimeout)
 			defer cancel()
@@ -90,6 +91,9 @@ type deadlineWriter struct {
 	http.ResponseWriter
 	ctx       context.Context
 	timeout   time.Duration
+	log       *slog.Logger
+	method    string
+	path      string
 	body      *deadlineBody // nil without a body
 	committed bool          // a final status has been written
 	discard   bool          // the handler's output is replaced
@@ -101,6 +105,8 @@ func (d *deadlineWriter) WriteHeader(code int) {
 	if !d.committed && code >= 400 {
 		if status, body := d.late(); status != 0 {
 			d.committed, d.discard = true, true
+			d.log.Warn("request timed out", "method", d.method, "path", d.path, "status", status,
+				"request_timeout", d.timeout.String())
 			h := d.ResponseWriter.Header()
 			clear(h)
 			h.Set("Content-Type", "application/json")

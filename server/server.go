@@ -107,7 +107,7 @@ func listen(host string, port, max int) (net.Listener, error) {
 // each response instead of never.
 func httpServer(s settings.Settings, h http.Handler, log *slog.Logger) *http.Server {
 	srv := &http.Server{
-		Handler:           requestDeadline(h, s.API.RequestTimeout),
+		Handler:           requestDeadline(h, s.API.RequestTimeout, log),
 		ReadHeaderTimeout: s.API.ReadHeaderTimeout,
 		IdleTimeout:       s.API.KeepAliveTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
