@@ -124,7 +124,7 @@ func (h *outHandler) readFilter(ctx context.Context, c *websocket.Conn, logger *
 	now := h.cfg.Now().UTC()
 	f.Resolve(now)
 	if earliest := now.Add(-h.cfg.MaxBackfill); f.Occurred.Since.Before(earliest) {
-		f.Occurred.Since = &earliest
+		f.Occurred.Since = &schema.DateTime{Time: earliest}
 	}
 	f.Order = "ASC"
 	return f, msg.Backfill == nil || *msg.Backfill, true

@@ -128,9 +128,9 @@ func (w wireEvent) event() (schema.Event, error) {
 	if w.Occurred == nil {
 		return schema.Event{}, invalid("occurred", "Field required")
 	}
-	occurred, err := parseTime(*w.Occurred)
-	if err != nil {
-		return schema.Event{}, invalid("occurred", "Input should be a valid datetime")
+	occurred, terr := schema.ParseDateTime(*w.Occurred, time.UTC)
+	if terr != nil {
+		return schema.Event{}, invalid("occurred", terr.Msg)
 	}
 	if w.Event == nil {
 		return schema.Event{}, invalid("event", "Field required")
@@ -150,7 +150,7 @@ func (w wireEvent) event() (schema.Event, error) {
 	}
 	ev := schema.Event{
 		ID:       id,
-		Occurred: occurred.UTC().Truncate(time.Microsecond),
+		Occurred: occurred,
 		Event:    *w.Event,
 		Resource: w.Resource,
 		Related:  make([]schema.Resource, len(w.Related)),
@@ -241,19 +241,4 @@ func jsonError(err error) *InvalidEventError {
 		return invalid(te.Field, "Input should be "+want)
 	}
 	return invalid("", "Invalid JSON: "+err.Error())
-}
-
-// parseTime accepts ISO 8601 as Python does: with an offset, or naive (taken
-// as UTC, as Prefect's DateTime does), with "T" or a space.
-func parseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	s = strings.Replace(s, " ", "T", 1)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("invalid datetime %q", s)
 }

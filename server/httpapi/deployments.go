@@ -350,7 +350,7 @@ func (a *API) getScheduledFlowRunsForDeployments(r *http.Request, req *schema.De
 	q := schema.Query{
 		Deployments: &schema.DeploymentFilter{ID: &schema.IDFilter{Any: req.DeploymentIDs}},
 		FlowRuns: &schema.FlowRunFilter{
-			NextScheduledStartTime: &schema.TimeFilter{Before: req.ScheduledBefore.Ptr()},
+			NextScheduledStartTime: &schema.TimeFilter{Before: req.ScheduledBefore},
 			State:                  &schema.StateFilter{Type: &schema.StateTypeFilter{Any: []schema.StateType{schema.StateScheduled}}},
 		},
 		Sort: "NEXT_SCHEDULED_START_TIME_ASC",

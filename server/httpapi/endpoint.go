@@ -87,6 +87,9 @@ func decodeError(err error, body []byte) error {
 	switch {
 	case errors.As(err, &typeErr):
 		loc := append([]string{"body"}, jsonPath(typeErr.Field)...)
+		if dt, ok := schema.DateTimeDecodeError(typeErr); ok {
+			return invalid(loc, dt.Msg, dt.Type, body)
+		}
 		return invalid(loc, "Input should be a valid "+jsonKind(typeErr.Type.Kind().String())+", got JSON "+typeErr.Value, "type_error", body)
 	case errors.As(err, &syntaxErr):
 		return invalid([]string{"body", strconv.FormatInt(syntaxErr.Offset, 10)}, "JSON decode error: "+syntaxErr.Error(), "json_invalid", body)

@@ -162,7 +162,7 @@ func (a *API) countEvents(r *http.Request, req *countEventsRequest) (response, e
 	now := a.clock()
 	f := *req.Filter
 	f.Resolve(now)
-	since, until := *f.Occurred.Since, *f.Occurred.Until
+	since, until := f.Occurred.Since.Time, f.Occurred.Until.Time
 	delta := time.Duration(float64(unit) * interval)
 	if n := math.Ceil(float64(until.Sub(since)) / float64(delta)); n > maxCountBuckets {
 		return response{}, detail(http.StatusUnprocessableEntity, fmt.Sprintf(

@@ -15,7 +15,7 @@ func (a *API) createTaskRun(r *http.Request, req *schema.TaskRunCreate) (respons
 	now := a.clock()
 	run := schema.TaskRun{
 		ID: uuid.Must(uuid.NewV7()), Name: *req.Name, FlowRunID: req.FlowRunID, TaskKey: req.TaskKey,
-		DynamicKey: req.DynamicKey, CacheKey: req.CacheKey, CacheExpiration: req.CacheExpiration,
+		DynamicKey: req.DynamicKey, CacheKey: req.CacheKey, CacheExpiration: req.CacheExpiration.Ptr(),
 		TaskVersion: req.TaskVersion, EmpiricalPolicy: *req.EmpiricalPolicy, Tags: req.Tags, Labels: req.Labels,
 		TaskInputs: req.TaskInputs,
 	}

@@ -314,8 +314,8 @@ func (a *API) getScheduledFlowRunsForPool(r *http.Request, req *schema.WorkerSch
 
 // workQueueRunsRequest is the body of the legacy POST /work_queues/{id}/get_runs.
 type workQueueRunsRequest struct {
-	ScheduledBefore *schema.LaxTime `json:"scheduled_before"`
-	Limit           *int            `json:"limit"`
+	ScheduledBefore *schema.DateTime `json:"scheduled_before"`
+	Limit           *int             `json:"limit"`
 }
 
 // readWorkQueueRuns answers the legacy agents' poll of one queue; a poll by

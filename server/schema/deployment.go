@@ -436,7 +436,7 @@ func (c *DeploymentFlowRunCreate) Validate() error { return c.RunCreateFields.va
 // /deployments/get_scheduled_flow_runs.
 type DeploymentScheduledRunsRequest struct {
 	DeploymentIDs   []uuid.UUID `json:"deployment_ids"`
-	ScheduledBefore *LaxTime    `json:"scheduled_before"`
+	ScheduledBefore *DateTime   `json:"scheduled_before"`
 	Limit           *int        `json:"limit"`
 }
 

@@ -91,23 +91,6 @@ func TestScheduleNormalize(t *testing.T) {
 	}
 }
 
-func TestLaxTime(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		`"2026-11-30 17:10:55.789421+00:00"`: "2026-11-30T17:10:55.789421Z",
-		`"2026-11-30T17:10:55Z"`:             "2026-11-30T17:10:55Z",
-		`"2026-11-30T19:10:55+02:00"`:        "2026-11-30T17:10:55Z",
-		`"2026-11-30T17:10:55"`:              "2026-11-30T17:10:55Z",
-	} {
-		var lt LaxTime
-		require.NoError(t, json.Unmarshal([]byte(in), &lt), in)
-		require.Equal(t, want, lt.Ptr().Format(time.RFC3339Nano), in)
-	}
-	var lt LaxTime
-	require.Error(t, json.Unmarshal([]byte(`"yesterday"`), &lt))
-	require.Nil(t, (*LaxTime)(nil).Ptr())
-}
-
 func TestDeploymentCreateFieldsSent(t *testing.T) {
 	t.Parallel()
 	var d DeploymentCreate

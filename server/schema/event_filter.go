@@ -32,8 +32,8 @@ type EventFilter struct {
 // EventOccurredFilter bounds occurred, both ends inclusive. Nil ends take
 // Prefect's defaults in Resolve.
 type EventOccurredFilter struct {
-	Since *time.Time `json:"since"`
-	Until *time.Time `json:"until"`
+	Since *DateTime `json:"since"`
+	Until *DateTime `json:"until"`
 }
 
 // EventNameFilter matches the event name.
@@ -209,12 +209,10 @@ func (f *EventFilter) Resolve(now time.Time) {
 	now = now.UTC()
 	if f.Occurred.Since == nil {
 		y, m, d := now.Date()
-		since := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -180)
-		f.Occurred.Since = &since
+		f.Occurred.Since = &DateTime{time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -180)}
 	}
 	if f.Occurred.Until == nil {
-		until := now
-		f.Occurred.Until = &until
+		f.Occurred.Until = &DateTime{now}
 	}
 	f.Order = strings.ToUpper(f.Order)
 	if f.Order != "ASC" {
@@ -224,10 +222,10 @@ func (f *EventFilter) Resolve(now time.Time) {
 
 // Includes reports whether e matches the filter.
 func (f *EventFilter) Includes(e Event) bool {
-	if s := f.Occurred.Since; s != nil && e.Occurred.Before(*s) {
+	if s := f.Occurred.Since; s != nil && e.Occurred.Before(s.Time) {
 		return false
 	}
-	if u := f.Occurred.Until; u != nil && e.Occurred.After(*u) {
+	if u := f.Occurred.Until; u != nil && e.Occurred.After(u.Time) {
 		return false
 	}
 	if n := f.Event; n != nil && !n.includes(e.Event) {

@@ -47,8 +47,8 @@ func TestEventFilterDecodingIsLenient(t *testing.T) {
 	now := time.Date(2026, 5, 5, 12, 0, 0, 0, time.UTC)
 	f.Resolve(now)
 	require.Equal(t, "ASC", f.Order)
-	require.Equal(t, time.Date(2025, 11, 6, 0, 0, 0, 0, time.UTC), *f.Occurred.Since)
-	require.Equal(t, now, *f.Occurred.Until)
+	require.Equal(t, time.Date(2025, 11, 6, 0, 0, 0, 0, time.UTC), f.Occurred.Since.Time)
+	require.Equal(t, now, f.Occurred.Until.Time)
 }
 
 func TestParseTextSearch(t *testing.T) {

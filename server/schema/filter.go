@@ -1,8 +1,6 @@
 package schema
 
 import (
-	"time"
-
 	"github.com/google/uuid"
 )
 
@@ -31,9 +29,9 @@ type TextFilter struct {
 
 // TimeFilter matches a timestamp column.
 type TimeFilter struct {
-	Before *time.Time `json:"before_"`
-	After  *time.Time `json:"after_"`
-	IsNull *bool      `json:"is_null_"`
+	Before *DateTime `json:"before_"`
+	After  *DateTime `json:"after_"`
+	IsNull *bool     `json:"is_null_"`
 }
 
 // TagsFilter matches a JSON list of tags.

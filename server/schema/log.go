@@ -25,7 +25,7 @@ type LogCreate struct {
 	Name      string     `json:"name"`
 	Level     int        `json:"level"`
 	Message   string     `json:"message"`
-	Timestamp time.Time  `json:"timestamp"`
+	Timestamp *DateTime  `json:"timestamp"`
 	FlowRunID *uuid.UUID `json:"flow_run_id"`
 	TaskRunID *uuid.UUID `json:"task_run_id"`
 	WorkerID  *uuid.UUID `json:"worker_id"`
@@ -36,7 +36,7 @@ func (l *LogCreate) Validate() error {
 	if l.Name == "" {
 		return Invalid("name", "Field required")
 	}
-	if l.Timestamp.IsZero() {
+	if l.Timestamp == nil {
 		return Invalid("timestamp", "Field required")
 	}
 	return nil

@@ -155,8 +155,9 @@ func (s *Schedule) Normalize(loc string, now time.Time) error {
 		}
 		anchor := now.UTC()
 		if a := raw["anchor_date"]; a != nil && string(a) != "null" {
-			if anchor, err = parseAnchor(a, tz); err != nil {
-				return Invalid(loc+".anchor_date", "Input should be a valid datetime")
+			var terr *DateTimeError
+			if anchor, terr = parseAnchor(a, tz); terr != nil {
+				return Invalid(loc+".anchor_date", terr.Msg)
 			}
 		}
 		if tz == nil {
@@ -248,13 +249,10 @@ var errInvalidInterval error = intervalError{}
 
 // parseAnchor reads an anchor date; one without an offset is in the
 // schedule's zone, or UTC.
-func parseAnchor(raw json.RawMessage, tz *string) (time.Time, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return time.Time{}, err
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+func parseAnchor(raw json.RawMessage, tz *string) (time.Time, *DateTimeError) {
+	var str string
+	if err := json.Unmarshal(raw, &str); err != nil {
+		return parseDateTimeJSON(raw) // a Unix timestamp, or the wrong type
 	}
 	loc := time.UTC
 	if tz != nil {
@@ -262,13 +260,7 @@ func parseAnchor(raw json.RawMessage, tz *string) (time.Time, error) {
 			loc = l
 		}
 	}
-	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00",
-		"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, errInvalidInterval
+	return ParseDateTime(str, loc)
 }
 
 var cronMacros = map[string]bool{"@yearly": true, "@annually": true, "@monthly": true, "@weekly": true,

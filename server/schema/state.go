@@ -79,6 +79,25 @@ type StateDetails struct {
 	DeploymentConcurrencyLeaseID *uuid.UUID       `json:"deployment_concurrency_lease_id"`
 }
 
+// UnmarshalJSON reads the details with their datetimes read as DateTime
+// (pydantic's formats and range), since clients send them in proposed states.
+func (d *StateDetails) UnmarshalJSON(b []byte) error {
+	type Details StateDetails // without this method; capitalised so error paths drop it
+	var w struct {
+		*Details
+		ScheduledTime   *DateTime `json:"scheduled_time"`
+		CacheExpiration *DateTime `json:"cache_expiration"`
+		PauseTimeout    *DateTime `json:"pause_timeout"`
+	}
+	w.Details = (*Details)(d)
+	w.ScheduledTime, w.CacheExpiration, w.PauseTimeout = dateTimePtr(d.ScheduledTime), dateTimePtr(d.CacheExpiration), dateTimePtr(d.PauseTimeout)
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	d.ScheduledTime, d.CacheExpiration, d.PauseTimeout = w.ScheduledTime.Ptr(), w.CacheExpiration.Ptr(), w.PauseTimeout.Ptr()
+	return nil
+}
+
 // State is a run's state as stored and returned.
 type State struct {
 	ID           uuid.UUID        `json:"id"`
@@ -99,7 +118,7 @@ type StateCreate struct {
 	StateDetails StateDetails     `json:"state_details"`
 	// Timestamp is accepted from clients that send one (the task-run recorder
 	// path); the server otherwise stamps the state.
-	Timestamp *time.Time `json:"timestamp,omitempty"`
+	Timestamp *DateTime  `json:"timestamp,omitempty"`
 	ID        *uuid.UUID `json:"id,omitempty"`
 }
 

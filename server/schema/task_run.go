@@ -86,6 +86,33 @@ type TaskRun struct {
 	State                   *State          `json:"state"`
 }
 
+// UnmarshalJSON reads a task run with its datetimes read as DateTime: the
+// task-run recorder decodes the ones clients put in their events.
+func (r *TaskRun) UnmarshalJSON(b []byte) error {
+	type Run TaskRun // without this method; capitalised so error paths drop it
+	var w struct {
+		*Run
+		Created                DateTime  `json:"created"`
+		Updated                DateTime  `json:"updated"`
+		CacheExpiration        *DateTime `json:"cache_expiration"`
+		ExpectedStartTime      *DateTime `json:"expected_start_time"`
+		NextScheduledStartTime *DateTime `json:"next_scheduled_start_time"`
+		StartTime              *DateTime `json:"start_time"`
+		EndTime                *DateTime `json:"end_time"`
+	}
+	w.Run = (*Run)(r)
+	w.Created, w.Updated = DateTime{r.Created}, DateTime{r.Updated}
+	w.CacheExpiration, w.ExpectedStartTime = dateTimePtr(r.CacheExpiration), dateTimePtr(r.ExpectedStartTime)
+	w.NextScheduledStartTime, w.StartTime, w.EndTime = dateTimePtr(r.NextScheduledStartTime), dateTimePtr(r.StartTime), dateTimePtr(r.EndTime)
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	r.Created, r.Updated = w.Created.Time, w.Updated.Time
+	r.CacheExpiration, r.ExpectedStartTime = w.CacheExpiration.Ptr(), w.ExpectedStartTime.Ptr()
+	r.NextScheduledStartTime, r.StartTime, r.EndTime = w.NextScheduledStartTime.Ptr(), w.StartTime.Ptr(), w.EndTime.Ptr()
+	return nil
+}
+
 // TaskRunCreate is the body of POST /task_runs/ (an upsert by flow run,
 // task key and dynamic key), and what the task-run recorder builds from events.
 type TaskRunCreate struct {
@@ -95,7 +122,7 @@ type TaskRunCreate struct {
 	TaskKey         string          `json:"task_key"`
 	DynamicKey      string          `json:"dynamic_key"`
 	CacheKey        *string         `json:"cache_key"`
-	CacheExpiration *time.Time      `json:"cache_expiration"`
+	CacheExpiration *DateTime       `json:"cache_expiration"`
 	TaskVersion     *string         `json:"task_version"`
 	EmpiricalPolicy *TaskRunPolicy  `json:"empirical_policy"`
 	Tags            []string        `json:"tags"`

@@ -291,12 +291,12 @@ func (c *WorkQueueCreate) Validate() error {
 
 // WorkQueueUpdate is the body of PATCH on a queue.
 type WorkQueueUpdate struct {
-	Name             *string             `json:"name"`
-	Description      Optional[string]    `json:"description"`
-	IsPaused         *bool               `json:"is_paused"`
-	ConcurrencyLimit Optional[int]       `json:"concurrency_limit"`
-	Priority         *int                `json:"priority"`
-	LastPolled       Optional[time.Time] `json:"last_polled"`
+	Name             *string            `json:"name"`
+	Description      Optional[string]   `json:"description"`
+	IsPaused         *bool              `json:"is_paused"`
+	ConcurrencyLimit Optional[int]      `json:"concurrency_limit"`
+	Priority         *int               `json:"priority"`
+	LastPolled       Optional[DateTime] `json:"last_polled"`
 }
 
 // Validate checks the body.
@@ -368,10 +368,10 @@ type WorkerFlowRun struct {
 // WorkerScheduledRunsRequest is the body of POST
 // /work_pools/{name}/get_scheduled_flow_runs.
 type WorkerScheduledRunsRequest struct {
-	WorkQueueNames  []string `json:"work_queue_names"`
-	ScheduledBefore *LaxTime `json:"scheduled_before"`
-	ScheduledAfter  *LaxTime `json:"scheduled_after"`
-	Limit           *int     `json:"limit"`
+	WorkQueueNames  []string  `json:"work_queue_names"`
+	ScheduledBefore *DateTime `json:"scheduled_before"`
+	ScheduledAfter  *DateTime `json:"scheduled_after"`
+	Limit           *int      `json:"limit"`
 }
 
 // ScheduledRunsQuery selects the runs a worker may take from a pool.
@@ -482,45 +482,4 @@ func WorkPoolNotFound(name string) error {
 // WorkQueueNotFound is the error for a queue that does not exist in a pool.
 func WorkQueueNotFound(pool, queue string) error {
 	return &NotFoundError{"Work pool queue '" + pool + "/" + queue + "' not found."}
-}
-
-// LaxTime is a datetime read as pydantic reads one: RFC 3339 with a "T" or
-// a space between date and time (the client sends str(datetime) in a few
-// bodies: "2026-01-01 10:00:00.123456+00:00"), UTC when it has no offset.
-type LaxTime struct{ time.Time }
-
-var laxLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"}
-
-// UnmarshalJSON reads a datetime string (null leaves the zero time).
-func (t *LaxTime) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return &laxTimeError{string(b)}
-	}
-	for _, layout := range laxLayouts {
-		if v, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
-			t.Time = v.UTC()
-			return nil
-		}
-	}
-	return &laxTimeError{s}
-}
-
-type laxTimeError struct{ input string }
-
-func (e *laxTimeError) Error() string {
-	return "Input should be a valid datetime, got " + strconv.Quote(e.input)
-}
-
-// Ptr returns the time, or nil for a nil or zero LaxTime.
-func (t *LaxTime) Ptr() *time.Time {
-	if t == nil || t.IsZero() {
-		return nil
-	}
-	v := t.Time
-	return &v
 }

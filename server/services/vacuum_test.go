@@ -32,7 +32,7 @@ func newVacuumFixture(t *testing.T, st store.Store) vacuumFixture {
 	run := func(start time.Time, mutate func(*schema.FlowRun), states ...schema.StateCreate) uuid.UUID {
 		r := newFlowRunAt(t, st, f.ID, start, mutate, states...)
 		newTaskRun(t, st, r.ID, "t", schema.StateCompleted)
-		require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "l", Level: 20, Message: "m", Timestamp: start, FlowRunID: &r.ID}}))
+		require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "l", Level: 20, Message: "m", Timestamp: &schema.DateTime{Time: start}, FlowRunID: &r.ID}}))
 		_, err := st.CreateArtifact(ctx, schema.ArtifactCreate{Data: json.RawMessage(`1`), FlowRunID: &r.ID})
 		require.NoError(t, err)
 		return r.ID
@@ -46,7 +46,7 @@ func newVacuumFixture(t *testing.T, st store.Store) vacuumFixture {
 	fx.oldRunning = run(ancient, nil, running)
 	fx.oldSubflow = run(ancient, func(r *schema.FlowRun) { r.ParentTaskRunID = &parent }, running, completed)
 	// A log that never belonged to a flow run stays.
-	require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "worker", Level: 20, Message: "m", Timestamp: ancient}}))
+	require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "worker", Level: 20, Message: "m", Timestamp: &schema.DateTime{Time: ancient}}}))
 	return fx
 }
 

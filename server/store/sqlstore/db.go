@@ -128,6 +128,13 @@ func (c conn) arg(a any) any {
 			return nil
 		}
 		return c.timeArg(*v)
+	case schema.DateTime:
+		return c.timeArg(v.Time)
+	case *schema.DateTime:
+		if v == nil {
+			return nil
+		}
+		return c.timeArg(v.Time)
 	case json.RawMessage:
 		if v == nil {
 			return nil

@@ -83,6 +83,11 @@ func insertState(ctx context.Context, c conn, table, runCol string, runID uuid.U
 		if n == 0 {
 			break
 		}
+		if !st.Timestamp.Before(schema.MaxDateTime) {
+			// The next microsecond is year 10000, which no client could read back.
+			return st, schema.Invalid("state.timestamp", "Input should be a valid datetime, the run already has a state at "+
+				schema.MaxDateTime.Format(time.RFC3339Nano)+" and no later time can be stored")
+		}
 		st.Timestamp = st.Timestamp.Add(time.Microsecond)
 	}
 	_, err := c.exec(ctx, `INSERT INTO `+table+` (id, created, updated, `+runCol+`, type, name, timestamp, message, state_details, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -657,7 +657,7 @@ func (s *Store) UpdateWorkQueue(ctx context.Context, id uuid.UUID, u schema.Work
 		lastPolled := cur.LastPolled
 		if u.LastPolled.Set {
 			up.set("last_polled", u.LastPolled.Value)
-			lastPolled = u.LastPolled.Value
+			lastPolled = u.LastPolled.Value.Ptr()
 		}
 		if u.IsPaused != nil {
 			up.set("is_paused", *u.IsPaused)

@@ -23,7 +23,7 @@ func TestLogs(t *testing.T) {
 		var batch []schema.LogCreate
 		for i := range 1200 { // more than one INSERT's worth
 			batch = append(batch, schema.LogCreate{Name: "prefect.flow_runs", Level: 20 + 10*(i%2), Message: "line",
-				Timestamp: t0.Add(time.Duration(i) * time.Millisecond), FlowRunID: &runID})
+				Timestamp: &schema.DateTime{Time: t0.Add(time.Duration(i) * time.Millisecond)}, FlowRunID: &runID})
 		}
 		require.NoError(t, s.CreateLogs(ctx, batch))
 		limit := 200

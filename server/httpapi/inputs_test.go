@@ -1,0 +1,92 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/server/store/storetest"
+)
+
+// Datetimes at the edges of what pydantic accepts (years 1 to 9999) must be
+// stored and read back by every endpoint showing them; ones whose UTC
+// instant falls outside are a 422 at the field, never a stored row that
+// breaks later reads.
+func TestDateTimeBounds(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open storetest.Opener) {
+		s := newServer(t, open)
+		flowID := s.createFlow(t, "bounds")
+		const maxTS = "9999-12-31T23:59:59.999999Z"
+
+		// Before the fix a second state at the last microsecond was moved
+		// to year 10000: a 201 with an empty body, then 500 on every read.
+		r := s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID,
+			"state": map[string]any{"type": "SCHEDULED", "timestamp": maxTS}})
+		requireStatus(t, http.StatusCreated, r)
+		id := r.Object(t)["id"].(string)
+		r = s.do(t, http.MethodPost, "/flow_runs/"+id+"/set_state", map[string]any{
+			"state": map[string]any{"type": "PENDING", "timestamp": maxTS}})
+		requireValidationError(t, r, "body", "state", "timestamp")
+		r = s.do(t, http.MethodGet, "/flow_runs/"+id, nil)
+		requireStatus(t, http.StatusOK, r)
+		require.Equal(t, maxTS, stateOf(t, r.Object(t))["timestamp"])
+		requireStatus(t, http.StatusOK, s.do(t, http.MethodGet, "/flow_run_states/?flow_run_id="+id, nil))
+		r = s.do(t, http.MethodPost, "/flow_runs/filter", map[string]any{})
+		requireStatus(t, http.StatusOK, r)
+		require.Len(t, r.List(t), 1)
+
+		// The first instant round-trips too, and pydantic's other spellings
+		// (naive, with a space, a Unix timestamp) are read as Prefect reads them.
+		for in, want := range map[string]string{
+			"0001-01-01T00:00:00Z":       "0001-01-01T00:00:00Z",
+			"0001-01-01T14:00:00+14:00":  "0001-01-01T00:00:00Z",
+			"9999-12-31T09:59:59-14:00":  "9999-12-31T23:59:59Z",
+			"2026-01-02 03:04:05.123456": "2026-01-02T03:04:05.123456Z",
+			"1700000000":                 "2023-11-14T22:13:20Z",
+		} {
+			r := s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID,
+				"state": map[string]any{"type": "SCHEDULED", "timestamp": in}})
+			requireStatus(t, http.StatusCreated, r)
+			r = s.do(t, http.MethodGet, "/flow_runs/"+r.Object(t)["id"].(string), nil)
+			requireStatus(t, http.StatusOK, r)
+			require.Equal(t, want, stateOf(t, r.Object(t))["timestamp"], in)
+			require.Equal(t, want, r.Object(t)["expected_start_time"], in)
+		}
+
+		for _, bad := range []string{
+			"9999-12-31T23:00:00-14:00", // year 10000 in UTC
+			"0001-01-01T00:00:00+14:00", // year 0 in UTC
+			"0000-06-01T00:00:00Z",
+			"10000-01-01T00:00:00Z",
+		} {
+			state := func(details map[string]any, ts any) map[string]any {
+				st := map[string]any{"type": "SCHEDULED", "state_details": details}
+				if ts != nil {
+					st["timestamp"] = ts
+				}
+				return st
+			}
+			requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID,
+				"state": state(map[string]any{}, bad)}), "body", "state", "timestamp")
+			requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID,
+				"state": state(map[string]any{"scheduled_time": bad}, nil)}), "body", "state", "state_details", "scheduled_time")
+			requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/filter", map[string]any{
+				"flow_runs": map[string]any{"expected_start_time": map[string]any{"before_": bad}}}),
+				"body", "flow_runs", "expected_start_time", "before_")
+			requireValidationError(t, s.do(t, http.MethodPost, "/logs/", []any{map[string]any{
+				"name": "l", "level": 20, "message": "m", "timestamp": bad, "flow_run_id": id}}), "body", "timestamp")
+			requireValidationError(t, s.do(t, http.MethodPost, "/deployments/", map[string]any{
+				"name": "d", "flow_id": flowID, "schedules": []any{map[string]any{"schedule": map[string]any{
+					"interval": 60, "anchor_date": bad}}}}), "body", "schedules", "0", "schedule", "anchor_date")
+			ev := newEvent("bounds")
+			ev["occurred"] = bad
+			r := s.do(t, http.MethodPost, "/events", []any{ev})
+			requireValidationError(t, r, "body")
+			require.Contains(t, string(r.Body), "occurred")
+		}
+		r = s.do(t, http.MethodPost, "/flow_runs/filter", map[string]any{})
+		requireStatus(t, http.StatusOK, r)
+		require.Len(t, r.List(t), 6, "a refused body stored nothing")
+	})
+}
