@@ -42,7 +42,9 @@ func endpoint[Req any](a *API, fn func(r *http.Request, req *Req) (response, err
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		writeJSON(w, res.Status, res.Body)
+		if err := writeJSON(w, res.Status, res.Body); err != nil {
+			a.log.Error("response not sent", "method", r.Method, "path", r.URL.Path, "error", err)
+		}
 	})
 }
 

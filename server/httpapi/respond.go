@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,13 +76,28 @@ func invalidBody(loc []string, msg, typ string, body []byte) *apiError {
 	}}
 }
 
-// writeJSON writes one JSON response.
-func writeJSON(w http.ResponseWriter, status int, body any) {
+// internalError is Prefect's body of a 500.
+var internalError = []byte(`{"exception_message":"Internal Server Error"}` + "\n")
+
+// writeJSON writes one JSON response. The body is encoded before the status
+// goes out: a value that cannot be encoded (a time past year 9999) becomes a
+// 500 with Prefect's body, returned as the error for the caller to log,
+// instead of a success status with an empty or truncated body.
+func writeJSON(w http.ResponseWriter, status int, body any) error {
+	var buf bytes.Buffer
+	var err error
+	if body != nil {
+		if err = json.NewEncoder(&buf).Encode(body); err != nil {
+			err = fmt.Errorf("encoding the %d response: %w", status, err)
+			status = http.StatusInternalServerError
+			buf.Reset()
+			buf.Write(internalError)
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	if body != nil {
-		_ = json.NewEncoder(w).Encode(body)
-	}
+	_, _ = w.Write(buf.Bytes())
+	return err
 }
 
 // writeError maps an error to its status and Prefect's body. Anything
