@@ -90,3 +90,18 @@ func TestDateTimeBounds(t *testing.T) {
 		require.Len(t, r.List(t), 6, "a refused body stored nothing")
 	})
 }
+
+// PATCH with {"description": null} clears a queue's description (the column
+// is NOT NULL, where Prefect answers a 409) instead of failing with a 500.
+func TestWorkQueueNullDescription(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open storetest.Opener) {
+		s := newServer(t, open)
+		r := s.do(t, http.MethodPost, "/work_queues/", map[string]any{"name": "q", "description": "about q"})
+		requireStatus(t, http.StatusCreated, r)
+		id := r.Object(t)["id"].(string)
+		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/work_queues/"+id, map[string]any{"description": nil}))
+		r = s.do(t, http.MethodGet, "/work_queues/"+id, nil)
+		requireStatus(t, http.StatusOK, r)
+		require.Equal(t, "", r.Object(t)["description"])
+	})
+}

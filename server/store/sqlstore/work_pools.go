@@ -649,7 +649,10 @@ func (s *Store) UpdateWorkQueue(ctx context.Context, id uuid.UUID, u schema.Work
 			up.set("name", *u.Name)
 		}
 		if u.Description.Set {
-			up.set("description", u.Description.Value)
+			// The column is NOT NULL with default '' (as in Prefect, which
+			// answers a null with a 409): a null clears the description, as
+			// it does on create.
+			up.set("description", deref(u.Description.Value))
 		}
 		if u.ConcurrencyLimit.Set {
 			up.set("concurrency_limit", u.ConcurrencyLimit.Value)
