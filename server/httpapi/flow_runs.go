@@ -72,6 +72,9 @@ func (a *API) updateFlowRunLabels(r *http.Request, labels *json.RawMessage) (res
 	if !schema.IsJSONObject(*labels) || len(*labels) == 0 {
 		return response{}, invalid([]string{"body"}, "Input should be a valid dictionary", "dict_type", *labels)
 	}
+	if err := schema.ValidateLabelsDepth("", *labels); err != nil {
+		return response{}, err
+	}
 	return noContent(), orNotFound(a.store.MergeFlowRunLabels(r.Context(), id, *labels), "Flow run")
 }
 

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -103,5 +104,30 @@ func TestWorkQueueNullDescription(t *testing.T) {
 		r = s.do(t, http.MethodGet, "/work_queues/"+id, nil)
 		requireStatus(t, http.StatusOK, r)
 		require.Equal(t, "", r.Object(t)["description"])
+	})
+}
+
+// Labels nested past MaxLabelsDepth (1000 levels, what SQLite's JSON
+// functions take) are a 422, on create and on PATCH .../labels, where they
+// were a 500 on SQLite.
+func TestFlowRunLabelsDepth(t *testing.T) {
+	nested := func(depth int) string { // an object of depth levels
+		return `{"a":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`
+	}
+	forEachBackend(t, func(t *testing.T, open storetest.Opener) {
+		s := newServer(t, open)
+		run := s.createFlowRun(t)
+		id := run["id"].(string)
+		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/flow_runs/"+id+"/labels", nested(1000)))
+		requireValidationError(t, s.do(t, http.MethodPatch, "/flow_runs/"+id+"/labels", nested(1001)), "body")
+		requireValidationError(t, s.do(t, http.MethodPatch, "/flow_runs/"+id+"/labels", nested(5000)), "body")
+		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/flow_runs/"+id+"/labels", `{"b": 1}`))
+		r := s.do(t, http.MethodGet, "/flow_runs/"+id, nil)
+		requireStatus(t, http.StatusOK, r)
+		require.Equal(t, float64(1), r.Object(t)["labels"].(map[string]any)["b"])
+
+		// A run created with labels nested deeper would break the next merge.
+		body := `{"flow_id":"` + run["flow_id"].(string) + `","labels":` + nested(1001) + `}`
+		requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/", body), "body", "labels")
 	})
 }

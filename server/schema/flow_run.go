@@ -126,6 +126,9 @@ func (c *RunCreateFields) validate() error {
 	if !IsJSONObject(c.JobVariables) {
 		return Invalid("job_variables", "Input should be a valid dictionary")
 	}
+	if err := ValidateLabelsDepth("labels", c.Labels); err != nil {
+		return err
+	}
 	if c.State != nil {
 		if err := c.State.Validate(); err != nil {
 			return err

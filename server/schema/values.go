@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 )
 
@@ -35,4 +36,46 @@ func validateName(loc, name string) error {
 func IsJSONObject(raw json.RawMessage) bool {
 	s := strings.TrimSpace(string(raw))
 	return s == "" || s == "null" || strings.HasPrefix(s, "{")
+}
+
+// MaxLabelsDepth bounds how deep a run's labels may nest, the labels object
+// itself counting as one level. SQLite's JSON functions, which merge labels
+// on PATCH /flow_runs/{id}/labels, refuse documents nested deeper than 1000;
+// Prefect's own server fails on such bodies too (Python's recursion limit).
+const MaxLabelsDepth = 1000
+
+// ValidateLabelsDepth refuses labels nested deeper than MaxLabelsDepth; loc
+// is where they sit in the body ("" for the whole body).
+func ValidateLabelsDepth(loc string, labels json.RawMessage) error {
+	if JSONDepth(labels) > MaxLabelsDepth {
+		return Invalid(loc, "Labels may nest at most "+strconv.Itoa(MaxLabelsDepth)+" levels deep")
+	}
+	return nil
+}
+
+// JSONDepth is how deeply a JSON document nests objects and arrays (0 for a
+// scalar). It scans the text without decoding it.
+func JSONDepth(doc []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range doc {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
