@@ -163,15 +163,13 @@ func (a *API) countEvents(r *http.Request, req *countEventsRequest) (response, e
 	f := *req.Filter
 	f.Resolve(now)
 	since, until := f.Occurred.Since.Time, f.Occurred.Until.Time
-	delta := time.Duration(float64(unit) * interval)
-	if n := math.Ceil(float64(until.Sub(since)) / float64(delta)); n > maxCountBuckets {
-		return response{}, detail(http.StatusUnprocessableEntity, fmt.Sprintf(
-			"The given interval would create %d buckets, which is too many. Please increase the interval or reduce the time range to produce %d buckets or fewer.",
-			int(n), maxCountBuckets))
+	b, err := newBuckets(since, until, now, unitName, unit, interval)
+	if err != nil {
+		return response{}, err
 	}
 	timeBased := countable == "day" || countable == "time"
 	groups := map[string]*eventCount{}
-	err := a.store.ScanEventCounts(r.Context(), f, func(row store.EventCountRow) {
+	err = a.store.ScanEventCounts(r.Context(), f, func(row store.EventCountRow) {
 		var value, label string
 		switch countable {
 		case "event":
@@ -180,7 +178,7 @@ func (a *API) countEvents(r *http.Request, req *countEventsRequest) (response, e
 			value = row.ResourceID
 			label = cmp.Or(row.Resource["prefect.resource.name"], row.Resource["prefect.name"], row.ResourceID)
 		default:
-			value = strconv.FormatInt(bucketIndex(row.Occurred, delta), 10)
+			value = strconv.FormatInt(b.index(row.Occurred), 10)
 		}
 		g := groups[value]
 		if g == nil {
@@ -202,7 +200,7 @@ func (a *API) countEvents(r *http.Request, req *countEventsRequest) (response, e
 		return response{}, err
 	}
 	if timeBased {
-		return ok(timeBuckets(since, until, now, unitName, delta, groups)), nil
+		return ok(b.counts(groups)), nil
 	}
 	out := make([]eventCount, 0, len(groups))
 	for _, g := range groups {
@@ -214,30 +212,70 @@ func (a *API) countEvents(r *http.Request, req *countEventsRequest) (response, e
 	return ok(out), nil
 }
 
-func bucketIndex(t time.Time, delta time.Duration) int64 {
-	return int64(math.Floor(float64(t.Sub(pivot)) / float64(delta)))
+// buckets are the time spans of a count by day or time: Prefect's
+// get_interval_spans. Times are counted in microseconds from the pivot, in
+// int64, which holds ±292,000 years: neither the span length nor an index
+// times it can overflow, as time.Duration (±292 years) would.
+type buckets struct {
+	delta       int64 // span length
+	first, last int64 // indexes of the spans holding since and the end
 }
 
-// timeBuckets is Prefect's process_time_based_counts: every span from the
-// one holding since to the one holding until (capped at the end of the
-// current unit), empty ones with count 0, values numbered from 0.
-func timeBuckets(since, until, now time.Time, unitName string, delta time.Duration, groups map[string]*eventCount) []eventCount {
+func micros(t time.Time) int64      { return t.UnixMicro() - pivot.UnixMicro() }
+func fromMicros(us int64) time.Time { return time.UnixMicro(pivot.UnixMicro() + us).UTC() }
+
+// newBuckets checks a count's spans as Prefect's validate_buckets does (at
+// most maxCountBuckets of them) and also that each span starts and ends
+// within the datetimes a response can carry (years 1 to 9999), where Prefect
+// fails with a 500. The spans run from the one holding since to the one
+// holding until, or the end of the current unit when until is later.
+func newBuckets(since, until, now time.Time, unitName string, unit time.Duration, interval float64) (buckets, error) {
+	tooLong := detail(http.StatusUnprocessableEntity, fmt.Sprintf(
+		"The given interval would create buckets outside the years 1 to 9999. Please reduce the interval (%g %ss) or move the time range.", interval, unitName))
+	span := unit.Seconds() * 1e6 * interval
+	if span > float64(micros(schema.MaxDateTime)-micros(schema.MinDateTime)) {
+		return buckets{}, tooLong
+	}
+	b := buckets{delta: max(int64(math.Round(span)), 1)}
+	if n := math.Ceil(float64(micros(until)-micros(since)) / float64(b.delta)); n > maxCountBuckets {
+		return buckets{}, detail(http.StatusUnprocessableEntity, fmt.Sprintf(
+			"The given interval would create %d buckets, which is too many. Please increase the interval or reduce the time range to produce %d buckets or fewer.",
+			int(n), maxCountBuckets))
+	}
 	end := until
 	if end.After(now) {
 		end = endOf(now, unitName)
 	}
-	first := bucketIndex(since, delta)
-	start := pivot.Add(time.Duration(first) * delta)
+	b.first, b.last = b.index(since), floorDiv(micros(end)-1, b.delta)
+	if b.first <= b.last && (b.first*b.delta < micros(schema.MinDateTime) || (b.last+1)*b.delta-1 > micros(schema.MaxDateTime)) {
+		return buckets{}, tooLong
+	}
+	return b, nil
+}
+
+// index is the number of the span holding t, counted from the pivot.
+func (b buckets) index(t time.Time) int64 { return floorDiv(micros(t), b.delta) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// counts is Prefect's process_time_based_counts: every span, empty ones with
+// count 0, values numbered from 0.
+func (b buckets) counts(groups map[string]*eventCount) []eventCount {
 	out := []eventCount{}
-	for i := 0; start.Before(end) && i <= maxCountBuckets; i++ {
-		next := start.Add(delta)
-		c := eventCount{Value: strconv.Itoa(i), Label: start.Format("2006-01-02T15:04:05-07:00"),
+	for i := b.first; i <= b.last; i++ {
+		start, next := fromMicros(i*b.delta), fromMicros((i+1)*b.delta)
+		c := eventCount{Value: strconv.FormatInt(i-b.first, 10), Label: start.Format("2006-01-02T15:04:05-07:00"),
 			StartTime: start, EndTime: next.Add(-time.Microsecond)}
-		if g := groups[strconv.FormatInt(first+int64(i), 10)]; g != nil {
+		if g := groups[strconv.FormatInt(i, 10)]; g != nil {
 			c.Count = g.Count
 		}
 		out = append(out, c)
-		start = next
 	}
 	return out
 }

@@ -131,3 +131,39 @@ func TestFlowRunLabelsDepth(t *testing.T) {
 		requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/", body), "body", "labels")
 	})
 }
+
+// count-by/time checks that every span fits years 1..9999 (Prefect fails
+// with a 500 past them; this server overflowed time.Duration and answered
+// 200 with an empty body), and counts spans far from the 2024 pivot.
+func TestCountByTimeSpanBounds(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open storetest.Opener) {
+		s := newServer(t, open)
+		r := s.do(t, http.MethodPost, "/events/count-by/time", map[string]any{"filter": map[string]any{},
+			"time_unit": "week", "time_interval": 1e6})
+		requireStatus(t, http.StatusUnprocessableEntity, r)
+		require.Contains(t, r.Object(t)["detail"], "outside the years 1 to 9999")
+		r = s.do(t, http.MethodPost, "/events/count-by/time", map[string]any{"filter": map[string]any{},
+			"time_unit": "week", "time_interval": 1e300})
+		requireStatus(t, http.StatusUnprocessableEntity, r)
+
+		// 500 spans of 10 ms, 2023 years before the pivot: the span index
+		// times its length overflowed time.Duration.
+		r = s.do(t, http.MethodPost, "/events/count-by/time", map[string]any{
+			"filter":    map[string]any{"occurred": map[string]any{"since": "0001-01-01T00:00:00Z", "until": "0001-01-01T00:00:05Z"}},
+			"time_unit": "second", "time_interval": 0.01})
+		requireStatus(t, http.StatusOK, r)
+		spans := r.List(t)
+		require.Len(t, spans, 500)
+		first, last := spans[0].(map[string]any), spans[499].(map[string]any)
+		require.Equal(t, "0001-01-01T00:00:00Z", first["start_time"])
+		require.Equal(t, "0001-01-01T00:00:00.009999Z", first["end_time"])
+		require.Equal(t, "0001-01-01T00:00:04.999999Z", last["end_time"])
+
+		// A range whose first span would start before year 1: 5-hour spans
+		// from the pivot put a boundary at 0000-12-31T20:00:00Z.
+		r = s.do(t, http.MethodPost, "/events/count-by/time", map[string]any{
+			"filter":    map[string]any{"occurred": map[string]any{"since": "0001-01-01T00:00:00Z", "until": "0001-01-02T00:00:00Z"}},
+			"time_unit": "hour", "time_interval": 5})
+		requireStatus(t, http.StatusUnprocessableEntity, r)
+	})
+}
