@@ -96,11 +96,17 @@ type conn struct {
 }
 
 func (c conn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := refused(args); err != nil {
+		return nil, err
+	}
 	r, err := c.q.ExecContext(ctx, c.d.rebind(q), c.args(args)...)
 	return r, classify(err)
 }
 
 func (c conn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := refused(args); err != nil {
+		return nil, err
+	}
 	r, err := c.q.QueryContext(ctx, c.d.rebind(q), c.args(args)...)
 	return r, classify(err)
 }

@@ -386,8 +386,10 @@ func (s *Store) deploymentFilter(w *where, f *schema.DeploymentFilter) {
 		in.ids("deployment.id", f.ID)
 		in.text("deployment.name", f.Name)
 		if f.FlowOrDeploymentName != nil && f.FlowOrDeploymentName.Like != nil && *f.FlowOrDeploymentName.Like != "" {
-			like := "%" + strings.ToLower(*f.FlowOrDeploymentName.Like) + "%"
-			in.add("(lower(deployment.name) LIKE ? OR deployment.flow_id IN (SELECT flow.id FROM flow WHERE lower(flow.name) LIKE ?))", like, like)
+			v := *f.FlowOrDeploymentName.Like
+			byDeployment, a := in.like("deployment.name", v)
+			byFlow, b := in.like("flow.name", v)
+			in.add("("+byDeployment+" OR deployment.flow_id IN (SELECT flow.id FROM flow WHERE "+byFlow+"))", a, b)
 		}
 		if f.Paused != nil && f.Paused.Eq != nil {
 			in.add("deployment.paused = ?", *f.Paused.Eq)

@@ -2,10 +2,8 @@ package sqlstore
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
@@ -16,21 +14,22 @@ import (
 // any-resource criteria as sub-selects on event_resources, one row of which
 // must meet every criterion of the filter object.
 
-// hasPrefix renders col starting with p, case-sensitively on both dialects
-// (SQLite's LIKE ignores ASCII case).
-func hasPrefix(col, p string) (string, []any) {
-	return "substr(" + col + ", 1, " + strconv.Itoa(utf8.RuneCountInString(p)) + ") = ?", []any{p}
+// prefixed renders col (an expression taking colArgs) starting with (NOT:
+// with none of) the prefixes, case-sensitively on both dialects (SQLite's
+// LIKE ignores ASCII case), bound as one list parameter.
+func (w *where) prefixed(col string, colArgs []any, prefixes []string, not bool) (string, []any) {
+	neg := ""
+	if not {
+		neg = "NOT "
+	}
+	return neg + "EXISTS (SELECT 1 FROM " + w.members("p") + " WHERE substr(" + col + ", 1, length(p.value)) = p.value)",
+		append([]any{w.list(prefixes)}, colArgs...)
 }
 
-func (w *where) anyPrefix(col string, prefixes []string) {
-	parts := make([]string, len(prefixes))
-	var args []any
-	for i, p := range prefixes {
-		var a []any
-		parts[i], a = hasPrefix(col, p)
-		args = append(args, a...)
-	}
-	w.add("("+strings.Join(parts, " OR ")+")", args...)
+// prefix adds prefixed's criterion.
+func (w *where) prefix(col string, colArgs []any, prefixes []string, not bool) {
+	c, a := w.prefixed(col, colArgs, prefixes, not)
+	w.add(c, a...)
 }
 
 // labelColumn is the SQL text value of one label of er.resource.
@@ -42,54 +41,34 @@ func (s *Store) labelColumn(label string) (string, any) {
 }
 
 // labelOps adds the criteria of one label's values on col (a column, or an
-// expression taking exprArgs), as schema.LabelMatches decides in memory.
-func (w *where) labelOps(col string, exprArgs []any, values []string) {
+// expression taking colArgs, repeated with every use of col), as
+// schema.LabelMatches decides in memory.
+func (w *where) labelOps(col string, colArgs []any, values []string) {
 	if len(values) == 0 {
 		w.add("1=0")
 		return
 	}
-	// exprArgs repeat for every use of col.
-	use := func(clause string, args ...any) {
-		n := strings.Count(clause, "\x00")
-		var all []any
-		for range n {
-			all = append(all, exprArgs...)
-		}
-		all = append(all, args...)
-		// col appears before the value placeholders in every clause below.
-		w.add(strings.ReplaceAll(clause, "\x00", col), all...)
-	}
 	ops := schema.ParseLabelOps(values)
-	use("\x00 IS NOT NULL")
+	w.add(col+" IS NOT NULL", colArgs...)
 	if len(ops.Positive)+len(ops.PositivePrefixes) > 0 {
 		var parts []string
 		var args []any
 		if len(ops.Positive) > 0 {
-			parts = append(parts, "\x00 IN ("+placeholders(len(ops.Positive))+")")
-			args = append(args, anyArgs(ops.Positive)...)
+			parts = append(parts, w.member(col, false, false))
+			args = append(append(args, colArgs...), w.list(ops.Positive))
 		}
-		for _, p := range ops.PositivePrefixes {
-			parts = append(parts, "substr(\x00, 1, "+strconv.Itoa(utf8.RuneCountInString(p))+") = ?")
-			args = append(args, p)
+		if len(ops.PositivePrefixes) > 0 {
+			c, a := w.prefixed(col, colArgs, ops.PositivePrefixes, false)
+			parts = append(parts, c)
+			args = append(args, a...)
 		}
-		// Arguments must follow placeholder order: expression, value, expression, value...
-		var ordered []any
-		ai := 0
-		for _, part := range parts {
-			for range strings.Count(part, "\x00") {
-				ordered = append(ordered, exprArgs...)
-			}
-			k := strings.Count(strings.ReplaceAll(part, "\x00", ""), "?")
-			ordered = append(ordered, args[ai:ai+k]...)
-			ai += k
-		}
-		w.add("("+strings.ReplaceAll(strings.Join(parts, " OR "), "\x00", col)+")", ordered...)
+		w.add("("+strings.Join(parts, " OR ")+")", args...)
 	}
 	if len(ops.Negative) > 0 {
-		use("\x00 NOT IN ("+placeholders(len(ops.Negative))+")", anyArgs(ops.Negative)...)
+		w.add(w.member(col, false, true), append(append([]any{}, colArgs...), w.list(ops.Negative))...)
 	}
-	for _, p := range ops.NegativePrefixes {
-		use("substr(\x00, 1, "+strconv.Itoa(utf8.RuneCountInString(p))+") <> ?", p)
+	if len(ops.NegativePrefixes) > 0 {
+		w.prefix(col, colArgs, ops.NegativePrefixes, true)
 	}
 }
 
@@ -135,25 +114,24 @@ func (s *Store) prefectEventWhere(w *where, f *schema.EventFilter) {
 	}
 	if n := f.Event; n != nil {
 		if len(n.Prefix) > 0 {
-			w.anyPrefix("events.event", n.Prefix)
+			w.prefix("events.event", nil, n.Prefix, false)
 		}
-		for _, p := range n.ExcludePrefix {
-			c, a := hasPrefix("events.event", p)
-			w.add("NOT ("+c+")", a...)
+		if len(n.ExcludePrefix) > 0 {
+			w.prefix("events.event", nil, n.ExcludePrefix, true)
 		}
 		if len(n.Name) > 0 {
-			w.in("events.event", anyArgs(n.Name), false)
+			w.in("events.event", n.Name, false)
 		}
 		if len(n.ExcludeName) > 0 {
-			w.in("events.event", anyArgs(n.ExcludeName), true)
+			w.in("events.event", n.ExcludeName, true)
 		}
 	}
 	if r := f.Resource; r != nil {
 		if len(r.ID) > 0 {
-			w.in("events.resource_id", anyArgs(r.ID), false)
+			w.in("events.resource_id", r.ID, false)
 		}
 		if len(r.IDPrefix) > 0 {
-			w.anyPrefix("events.resource_id", r.IDPrefix)
+			w.prefix("events.resource_id", nil, r.IDPrefix, false)
 		}
 		if len(r.Labels) > 0 {
 			s.resourceSub(w, f, func(in *where) {
@@ -168,21 +146,15 @@ func (s *Store) prefectEventWhere(w *where, f *schema.EventFilter) {
 		}
 		s.resourceSub(w, f, func(in *where) {
 			if len(rel.ID) > 0 {
-				in.in("er.resource_id", anyArgs(rel.ID), false)
+				in.in("er.resource_id", rel.ID, false)
 			}
 			if len(rel.Role) > 0 {
-				in.in("er.resource_role", anyArgs(rel.Role), false)
+				in.in("er.resource_role", rel.Role, false)
 			} else {
 				in.add("er.resource_role <> ''")
 			}
 			if len(rel.ResourcesInRoles) > 0 {
-				parts := make([]string, len(rel.ResourcesInRoles))
-				var args []any
-				for i, p := range rel.ResourcesInRoles {
-					parts[i] = "(er.resource_id = ? AND er.resource_role = ?)"
-					args = append(args, p[0], p[1])
-				}
-				in.add("("+strings.Join(parts, " OR ")+")", args...)
+				in.resourcesInRoles(rel.ResourcesInRoles)
 			}
 			if len(rel.Labels) > 0 {
 				s.labels(in, rel.Labels)
@@ -195,10 +167,10 @@ func (s *Store) prefectEventWhere(w *where, f *schema.EventFilter) {
 		}
 		s.resourceSub(w, f, func(in *where) {
 			if len(a.ID) > 0 {
-				in.in("er.resource_id", anyArgs(a.ID), false)
+				in.in("er.resource_id", a.ID, false)
 			}
 			if len(a.IDPrefix) > 0 {
-				in.anyPrefix("er.resource_id", a.IDPrefix)
+				in.prefix("er.resource_id", nil, a.IDPrefix, false)
 			}
 			if len(a.Labels) > 0 {
 				s.labels(in, a.Labels)
@@ -206,11 +178,28 @@ func (s *Store) prefectEventWhere(w *where, f *schema.EventFilter) {
 		})
 	}
 	if len(f.ID.ID) > 0 {
-		w.in("events.id", anyArgs(f.ID.ID), false)
+		w.inIDs("events.id", f.ID.ID, false)
 	}
 	if f.Text != nil {
 		s.textSearch(w, schema.ParseTextSearch(f.Text.Query))
 	}
+}
+
+// resourcesInRoles renders er being one of the (resource id, role) pairs,
+// bound as one JSON array of pairs; p.value ->> 0 reads the first of a pair
+// on both backends.
+func (w *where) resourcesInRoles(pairs [][2]string) {
+	rows := "json_each(?) p"
+	if w.d.Name != SQLite.Name {
+		rows = "jsonb_array_elements(CAST(? AS jsonb)) p"
+	}
+	var arg any = mustJSON(pairs)
+	for _, p := range pairs {
+		if strings.IndexByte(p[0]+p[1], 0) >= 0 {
+			arg = refuseNUL
+		}
+	}
+	w.add("EXISTS (SELECT 1 FROM "+rows+" WHERE er.resource_id = p.value ->> 0 AND er.resource_role = p.value ->> 1)", arg)
 }
 
 // textSearch renders a text query over the text schema.SearchableText

@@ -99,11 +99,11 @@ func valuesRows(n, width int) string {
 func (s *Store) eventWhere(f store.EventFilter) *where {
 	w := newWhere(s.d)
 	if f.Names != nil {
-		w.in("events.event", anyArgs(f.Names), false)
+		w.in("events.event", f.Names, false)
 	}
 	if f.ResourceIDs != nil {
 		ids := newWhere(s.d)
-		ids.in("er.resource_id", anyArgs(f.ResourceIDs), false)
+		ids.in("er.resource_id", f.ResourceIDs, false)
 		w.sub("events.id IN (SELECT er.event_id FROM event_resources er WHERE "+ids.sql()+")", ids)
 	}
 	if f.Since != nil {

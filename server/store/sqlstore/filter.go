@@ -4,22 +4,83 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
 // where collects the criteria of one filter object with their arguments.
+//
+// Lists of values (any_, not_any_, startswith_, prefixes, label values) bind
+// as ONE parameter each, a JSON array on SQLite and an array on PostgreSQL,
+// so no filter runs into the backends' limits on bound parameters or
+// expression depth whatever its size. What cannot be answered is refused:
+// the argument of the offending criterion is a refusal, which conn returns
+// as a validation error (a 422) instead of running the statement.
 type where struct {
 	d       Dialect
 	or      bool
 	clauses []string
 	args    []any
+	refused bool
 }
 
 func newWhere(d Dialect) *where { return &where{d: d} }
 
+const (
+	// maxBoundParams is SQLite's limit on parameters in one statement
+	// (SQLITE_MAX_VARIABLE_NUMBER), the lower of the two backends' (PostgreSQL
+	// takes 65,535): a filter binding more is refused on both.
+	maxBoundParams = 32_766
+	// maxLikePattern is SQLite's limit on a LIKE pattern, in bytes
+	// (SQLITE_MAX_LIKE_PATTERN_LENGTH). Values without wildcards are matched
+	// without LIKE on SQLite, so only patterns with % or _ meet it; they are
+	// refused past it on both backends, so the API does not depend on the
+	// backend.
+	maxLikePattern = 50_000
+	// flatClauses is how many criteria are joined in one flat chain; longer
+	// lists nest as a balanced tree, as SQLite's parser limits the depth of
+	// an expression (1,000) and a flat chain is as deep as it is long.
+	flatClauses = 32
+)
+
+// refusal stands, as an argument, for a filter value the backends cannot
+// take; conn refuses to run a statement carrying one.
+type refusal struct{ err error }
+
+func refuse(loc, msg string) refusal { return refusal{schema.Invalid(loc, msg)} }
+
+var refuseNUL = refuse("", "Filter values cannot contain the NUL character (\\u0000), which PostgreSQL cannot store.")
+
+// refused returns the first refusal among a statement's arguments.
+func refused(args []any) error {
+	for _, a := range args {
+		if r, ok := a.(refusal); ok {
+			return r.err
+		}
+	}
+	return nil
+}
+
 func (w *where) add(clause string, args ...any) {
 	w.clauses = append(w.clauses, clause)
+	for i, a := range args {
+		switch v := a.(type) {
+		case refusal:
+			w.refused = true
+		case string:
+			if strings.IndexByte(v, 0) >= 0 {
+				args[i] = refuseNUL
+				w.refused = true
+			}
+		}
+	}
 	w.args = append(w.args, args...)
+	if !w.refused && len(w.args) > maxBoundParams {
+		w.args = append(w.args, refuse("", "The filter binds more than "+strconv.Itoa(maxBoundParams)+
+			" values (labels, related resources and the like); split it into several requests."))
+		w.refused = true
+	}
 }
 
 // sub adds a clause built around another where's SQL, taking its arguments.
@@ -36,7 +97,18 @@ func (w *where) sql() string {
 	if w.or {
 		sep = " OR "
 	}
-	return "(" + strings.Join(w.clauses, sep) + ")"
+	return "(" + joinBalanced(w.clauses, sep) + ")"
+}
+
+// joinBalanced joins parts with sep, nesting long lists as a balanced tree
+// (the operators are associative, and the order of the parts, hence of the
+// placeholders, is kept).
+func joinBalanced(parts []string, sep string) string {
+	if len(parts) <= flatClauses {
+		return strings.Join(parts, sep)
+	}
+	mid := len(parts) / 2
+	return "(" + joinBalanced(parts[:mid], sep) + ")" + sep + "(" + joinBalanced(parts[mid:], sep) + ")"
 }
 
 // nested renders a filter object with its own operator as one clause of w.
@@ -61,30 +133,107 @@ func anyArgs[T any](vs []T) []any {
 	return out
 }
 
+// texts converts a list of a string type.
+func texts[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func uuidTexts(vs []uuid.UUID) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return out
+}
+
+// list binds vals as one parameter: a JSON array on SQLite, a text[] on
+// PostgreSQL.
+func (w *where) list(vals []string) any {
+	for _, v := range vals {
+		if strings.IndexByte(v, 0) >= 0 {
+			return refuseNUL
+		}
+	}
+	if w.d.Name == SQLite.Name {
+		return string(mustJSON(vals))
+	}
+	return vals
+}
+
+// jsonList binds vals as one JSON array on both backends.
+func (w *where) jsonList(vals []string) any {
+	for _, v := range vals {
+		if strings.IndexByte(v, 0) >= 0 {
+			return refuseNUL
+		}
+	}
+	return mustJSON(vals)
+}
+
+// members renders a FROM item over the values of one list parameter, with
+// one column, alias.value.
+func (w *where) members(alias string) string {
+	if w.d.Name == SQLite.Name {
+		return "json_each(?) " + alias
+	}
+	return "unnest(CAST(? AS text[])) AS " + alias + "(value)"
+}
+
+// member renders "col is (not) one of the list parameter's values"; uuids
+// says col is a UUID column (PostgreSQL compares it as one).
+func (w *where) member(col string, uuids, not bool) string {
+	if w.d.Name == SQLite.Name {
+		if not {
+			return col + " NOT IN (SELECT value FROM json_each(?))"
+		}
+		return col + " IN (SELECT value FROM json_each(?))"
+	}
+	typ := "text[]"
+	if uuids {
+		typ = "uuid[]"
+	}
+	if not {
+		return col + " <> ALL(CAST(? AS " + typ + "))"
+	}
+	return col + " = ANY(CAST(? AS " + typ + "))"
+}
+
 func (w *where) ids(col string, f *schema.IDFilter) {
 	if f == nil {
 		return
 	}
 	if f.Any != nil {
-		w.in(col, anyArgs(f.Any), false)
+		w.inIDs(col, f.Any, false)
 	}
 	if f.NotAny != nil {
-		w.in(col, anyArgs(f.NotAny), true)
+		w.inIDs(col, f.NotAny, true)
 	}
 	w.isNull(col, f.IsNull)
 }
 
-// in renders col IN (...), where an empty list matches nothing (or, negated,
-// everything), as Prefect's any_ [] does.
-func (w *where) in(col string, vals []any, not bool) {
+// in renders col being one of vals, where an empty list matches nothing
+// (or, negated, everything), as Prefect's any_ [] does; a NULL is in no
+// list, and so not in any.
+func (w *where) in(col string, vals []string, not bool) { w.inList(col, vals, false, not) }
+
+// inIDs is in for a UUID column.
+func (w *where) inIDs(col string, vals []uuid.UUID, not bool) {
+	w.inList(col, uuidTexts(vals), true, not)
+}
+
+func (w *where) inList(col string, vals []string, uuids, not bool) {
 	switch {
 	case len(vals) == 0 && !not:
 		w.add("1=0")
 	case len(vals) == 0:
 	case not:
-		w.add("("+col+" IS NULL OR "+col+" NOT IN ("+placeholders(len(vals))+"))", vals...)
+		w.add("("+col+" IS NULL OR "+w.member(col, uuids, true)+")", w.list(vals))
 	default:
-		w.add(col+" IN ("+placeholders(len(vals))+")", vals...)
+		w.add(w.member(col, uuids, false), w.list(vals))
 	}
 }
 
@@ -104,25 +253,85 @@ func (w *where) text(col string, f *schema.TextFilter) {
 		return
 	}
 	if f.Any != nil {
-		w.in(col, anyArgs(f.Any), false)
+		w.in(col, f.Any, false)
 	}
 	if f.NotAny != nil {
-		w.in(col, anyArgs(f.NotAny), true)
+		w.in(col, f.NotAny, true)
 	}
-	if f.Like != nil {
-		// Prefect's like_ is a case-insensitive substring match.
-		w.add("lower("+col+") LIKE ?", "%"+strings.ToLower(*f.Like)+"%")
+	if f.Like != nil && *f.Like != "" {
+		w.add(w.like(col, *f.Like))
 	}
 	if len(f.StartsWith) > 0 {
-		parts := make([]string, len(f.StartsWith))
-		args := make([]any, len(f.StartsWith))
-		for i, p := range f.StartsWith {
-			parts[i] = col + " LIKE ?"
-			args[i] = p + "%"
-		}
-		w.add("("+strings.Join(parts, " OR ")+")", args...)
+		w.startsWith(col, f.StartsWith)
 	}
 	w.isNull(col, f.IsNull)
+}
+
+// hasWildcard reports whether a LIKE pattern made of v needs LIKE.
+func hasWildcard(v string) bool { return strings.ContainsAny(v, "%_") }
+
+// likeTooLong refuses a value with wildcards whose pattern (with the % added
+// around it) passes SQLite's limit.
+func likeTooLong(field, v string, added int) (refusal, bool) {
+	if !hasWildcard(v) || len(v)+added <= maxLikePattern {
+		return refusal{}, false
+	}
+	return refuse(field, field+" values containing % or _ are LIKE patterns, limited to "+
+		strconv.Itoa(maxLikePattern-added)+" bytes; this one has "+strconv.Itoa(len(v))+"."), true
+}
+
+// like renders Prefect's like_: ILIKE '%v%', a case-insensitive substring
+// match where % and _ in v are wildcards and nothing escapes (the backslash
+// is an ordinary character on both backends). SQLite's LIKE and lower() fold
+// ASCII case only, so instr over lower() is the same test for a value
+// without wildcards, with no limit on its length.
+func (w *where) like(col, v string) (string, any) {
+	if r, bad := likeTooLong("like_", v, 2); bad {
+		return "1=0", r
+	}
+	if w.d.Name != SQLite.Name {
+		return col + " ILIKE ? ESCAPE ''", "%" + v + "%"
+	}
+	if !hasWildcard(v) {
+		return "instr(lower(" + col + "), lower(?)) > 0", v
+	}
+	return col + " LIKE ?", "%" + v + "%"
+}
+
+// startsWith renders Prefect's startswith_: any of ILIKE 'p%', in one
+// parameter whatever the number of prefixes. On SQLite the prefixes without
+// wildcards compare without LIKE (as in like), so only those with
+// wildcards meet its pattern limit.
+func (w *where) startsWith(col string, prefixes []string) {
+	for _, p := range prefixes {
+		if r, bad := likeTooLong("startswith_", p, 1); bad {
+			w.add("1=0", r)
+			return
+		}
+	}
+	if w.d.Name != SQLite.Name {
+		w.add("EXISTS (SELECT 1 FROM "+w.members("p")+" WHERE "+col+" ILIKE p.value || '%' ESCAPE '')", w.list(prefixes))
+		return
+	}
+	var plain, wild []string
+	for _, p := range prefixes {
+		if hasWildcard(p) {
+			wild = append(wild, p)
+		} else {
+			plain = append(plain, p)
+		}
+	}
+	var parts []string
+	var args []any
+	if len(plain) > 0 {
+		parts = append(parts, "EXISTS (SELECT 1 FROM "+w.members("p")+" WHERE lower(substr("+col+", 1, length(p.value))) = lower(p.value))")
+		args = append(args, w.list(plain))
+	}
+	if len(wild) > 0 {
+		parts = append(parts, "EXISTS (SELECT 1 FROM "+w.members("p")+" WHERE "+col+" LIKE p.value || '%')")
+		args = append(args, w.list(wild))
+	}
+	w.add("("+strings.Join(parts, " OR ")+")", args...)
 }
 
 func (w *where) times(col string, f *schema.TimeFilter) {
@@ -143,10 +352,10 @@ func (w *where) tags(col string, f *schema.TagsFilter) {
 		return
 	}
 	if len(f.All) > 0 {
-		w.add(w.d.TagsAll(col), mustJSON(f.All))
+		w.add(w.d.TagsAll(col), w.jsonList(f.All))
 	}
 	if len(f.Any) > 0 {
-		w.add(w.d.TagsAny(col), mustJSON(f.Any))
+		w.add(w.d.TagsAny(col), w.jsonList(f.Any))
 	}
 	if f.IsNull != nil {
 		if *f.IsNull {
@@ -171,10 +380,10 @@ func (w *where) state(table string, f *schema.StateFilter) {
 	w.nested(f.Operator, func(in *where) {
 		if f.Type != nil {
 			if f.Type.Any != nil {
-				in.in(table+".state_type", anyArgs(f.Type.Any), false)
+				in.in(table+".state_type", texts(f.Type.Any), false)
 			}
 			if f.Type.NotAny != nil {
-				in.in(table+".state_type", anyArgs(f.Type.NotAny), true)
+				in.in(table+".state_type", texts(f.Type.NotAny), true)
 			}
 		}
 		in.text(table+".state_name", f.Name)
@@ -212,7 +421,7 @@ func (s *Store) flowRunFilter(w *where, t string, f *schema.FlowRunFilter) {
 		in.text(t+".idempotency_key", f.IdempotencyKey)
 		if p := f.ParentFlowRunID; p != nil && p.Any != nil {
 			parents := newWhere(s.d)
-			parents.in("ptr.flow_run_id", anyArgs(p.Any), false)
+			parents.inIDs("ptr.flow_run_id", p.Any, false)
 			in.sub(t+".parent_task_run_id IN (SELECT ptr.id FROM task_run ptr WHERE "+parents.sql()+")", parents)
 		}
 	})

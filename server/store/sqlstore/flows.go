@@ -129,6 +129,9 @@ func (s *Store) DeleteFlow(ctx context.Context, id uuid.UUID) error {
 
 // count runs a count(*) query on the reader.
 func (s *Store) count(ctx context.Context, q string, args []any) (int, error) {
+	if err := refused(args); err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
 		return classify(c.queryRow(ctx, q, args...).Scan(&n))

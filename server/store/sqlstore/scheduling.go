@@ -153,11 +153,7 @@ func jsonOrEmpty(raw []byte) any {
 func (s *Store) FlowRunIDs(ctx context.Context, q store.FlowRunIDs) ([]uuid.UUID, error) {
 	w := newWhere(s.d)
 	if len(q.StateTypes) > 0 {
-		types := make([]any, len(q.StateTypes))
-		for i, t := range q.StateTypes {
-			types[i] = string(t)
-		}
-		w.in("flow_run.state_type", types, false)
+		w.in("flow_run.state_type", texts(q.StateTypes), false)
 	}
 	if q.StateName != nil {
 		w.add("flow_run.state_name = ?", *q.StateName)

@@ -764,10 +764,10 @@ func (s *Store) workersIn(ctx context.Context, c conn, poolID uuid.UUID, f *sche
 			in.times("worker.last_heartbeat_time", f.LastHeartbeatTime)
 			if f.Status != nil {
 				if f.Status.Any != nil {
-					in.in("worker.status", anyArgs(f.Status.Any), false)
+					in.in("worker.status", texts(f.Status.Any), false)
 				}
 				if len(f.Status.NotAny) > 0 {
-					in.in("worker.status", anyArgs(f.Status.NotAny), true)
+					in.in("worker.status", texts(f.Status.NotAny), true)
 				}
 			}
 		})
@@ -859,7 +859,7 @@ func (s *Store) GetScheduledFlowRuns(ctx context.Context, q schema.ScheduledRuns
 		w.add("work_queue.work_pool_id = ?", q.WorkPoolID)
 		w.add("work_queue.is_paused = ?", false)
 		if q.WorkQueueIDs != nil {
-			w.in("work_queue.id", anyArgs(q.WorkQueueIDs), false)
+			w.inIDs("work_queue.id", q.WorkQueueIDs, false)
 		}
 		type queue struct {
 			id    uuid.UUID
