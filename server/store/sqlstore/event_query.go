@@ -80,7 +80,8 @@ func (s *Store) labels(w *where, spec schema.ResourceSpecification) {
 		case "prefect.resource.id":
 			w.labelOps("er.resource_id", nil, values)
 		case "prefect.resource.role":
-			w.labelOps("er.resource_role", nil, values)
+			// The primary resource's row has role '', but no role label.
+			w.labelOps("NULLIF(er.resource_role, '')", nil, values)
 		default:
 			col, arg := s.labelColumn(label)
 			w.labelOps(col, []any{arg}, values)
