@@ -18,11 +18,11 @@ import (
 // the argument of the offending criterion is a refusal, which conn returns
 // as a validation error (a 422) instead of running the statement.
 type where struct {
-	d       Dialect
-	or      bool
-	clauses []string
-	args    []any
-	refused bool
+	d          Dialect
+	or         bool
+	clauses    []string
+	args       []any
+	hasRefusal bool
 }
 
 func newWhere(d Dialect) *where { return &where{d: d} }
@@ -67,19 +67,19 @@ func (w *where) add(clause string, args ...any) {
 	for i, a := range args {
 		switch v := a.(type) {
 		case refusal:
-			w.refused = true
+			w.hasRefusal = true
 		case string:
 			if strings.IndexByte(v, 0) >= 0 {
 				args[i] = refuseNUL
-				w.refused = true
+				w.hasRefusal = true
 			}
 		}
 	}
 	w.args = append(w.args, args...)
-	if !w.refused && len(w.args) > maxBoundParams {
+	if !w.hasRefusal && len(w.args) > maxBoundParams {
 		w.args = append(w.args, refuse("", "The filter binds more than "+strconv.Itoa(maxBoundParams)+
 			" values (labels, related resources and the like); split it into several requests."))
-		w.refused = true
+		w.hasRefusal = true
 	}
 }
 
