@@ -395,8 +395,8 @@ func (c *cronExpr) values(f int) []int {
 // day fields take part (the day_or union runs one search with each). It
 // keeps croniter's quirks: a day-of-month list is walked with the length of
 // the month the search started in, so a value past the end of a short month
-// spills into the next one.
-func (c *cronExpr) search(after time.Time, useDom, useDow bool) (time.Time, bool) {
+// spills into the next one. Each turn of its loop spends from b.
+func (c *cronExpr) search(b *budget, after time.Time, useDom, useDow bool) (time.Time, bool) {
 	step := time.Minute
 	if c.fields > 5 {
 		step = time.Second
@@ -410,7 +410,7 @@ func (c *cronExpr) search(after time.Time, useDom, useDow bool) (time.Time, bool
 		y, m, dd := t.Date()
 		return time.Date(y, m, dd+days, 0, 0, 0, 0, time.UTC)
 	}
-	for abs(year-currentYear) <= maxYearsBetweenMatches {
+	for abs(year-currentYear) <= maxYearsBetweenMatches && b.step() {
 		changed := false
 		if !c.star[fYear] {
 			// A year list does not wrap: past its last year, nothing matches.
@@ -518,10 +518,10 @@ func abs(x int) int {
 // next is croniter's get_next: the first match after `after`, where a cron
 // restricting both day fields matches either of them when day_or is set.
 // ok is false when croniter would raise (no match within its bound).
-func (c *cronExpr) next(after time.Time) (time.Time, bool) {
+func (c *cronExpr) next(b *budget, after time.Time) (time.Time, bool) {
 	if c.dayOr && !c.star[fDom] && !c.star[fDow] {
-		t1, ok1 := c.search(after, true, false)
-		t2, ok2 := c.search(after, false, true)
+		t1, ok1 := c.search(b, after, true, false)
+		t2, ok2 := c.search(b, after, false, true)
 		if !ok1 || !ok2 {
 			return time.Time{}, false
 		}
@@ -530,19 +530,19 @@ func (c *cronExpr) next(after time.Time) (time.Time, bool) {
 		}
 		return t2, true
 	}
-	return c.search(after, true, true)
+	return c.search(b, after, true, true)
 }
 
 // wallTimes iterates the matches after `after`, croniter's get_next
 // repeated; it stops where croniter would raise.
-func (c *cronExpr) wallTimes(after time.Time) func() (time.Time, bool) {
+func (c *cronExpr) wallTimes(b *budget, after time.Time) func() (time.Time, bool) {
 	cur := after
 	done := false
 	return func() (time.Time, bool) {
 		if done {
 			return time.Time{}, false
 		}
-		t, ok := c.next(cur)
+		t, ok := c.next(b, cur)
 		if !ok {
 			done = true
 			return time.Time{}, false
@@ -558,7 +558,7 @@ func (c *cronExpr) wallTimes(after time.Time) func() (time.Time, bool) {
 // gap; a repeated time is its first occurrence, so the second pass through a
 // repeated hour fires nothing). Dates are kept from start on, at most n, up
 // to end, and at most maxIterations+2 candidates are looked at.
-func cronDates(c *cronExpr, loc *time.Location, start, end time.Time, n int) []time.Time {
+func cronDates(b *budget, c *cronExpr, loc *time.Location, start, end time.Time, n int) []time.Time {
 	startWall := wall(start, loc)
 	// croniter returns matches strictly after its start, at whole seconds:
 	// start one second early so that start itself can match, unless start
@@ -583,13 +583,13 @@ func cronDates(c *cronExpr, loc *time.Location, start, end time.Time, n int) []t
 		// times read as the first pass, before start, so skip them.
 		after = wall(tr, loc).Add(-change).Add(-time.Second)
 	}
-	candidates := inZone(c.wallTimes(after))
+	candidates := inZone(c.wallTimes(b, after))
 	if hasTr && change > 0 && since >= 0 && since < change {
 		// start is just after clocks jumped forward: skipped wall times
 		// before start's wall time still land after start once moved
 		// forward, so walk them too.
 		gapEnd := wall(tr, loc)
-		skipped := c.wallTimes(after.Add(-change))
+		skipped := c.wallTimes(b, after.Add(-change))
 		lookback := inZone(func() (time.Time, bool) {
 			w, ok := skipped()
 			if !ok || !w.Before(gapEnd) {
@@ -607,7 +607,7 @@ func cronDates(c *cronExpr, loc *time.Location, start, end time.Time, n int) []t
 		if !ok {
 			break
 		}
-		if !end.IsZero() && t.After(end) {
+		if t.After(end) {
 			break
 		}
 		if key := t.UTC(); !t.Before(start) && !seen[key] {

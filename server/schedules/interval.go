@@ -9,7 +9,11 @@ import "time"
 // change skips moves forward and stays moved); the rest is added as elapsed
 // time. So an hourly schedule fires every elapsed hour, a daily one at the
 // same local time.
-func intervalDates(every time.Duration, anchor time.Time, loc *time.Location, utcZone bool, start, end time.Time, n int) []time.Time {
+//
+// The grid index of start is computed exactly (periodIndex), so the work
+// does not grow with the distance between anchor and start; each loop
+// spends from b, and the dates found when b runs out are returned.
+func intervalDates(b *budget, every time.Duration, anchor time.Time, loc *time.Location, utcZone bool, start, end time.Time, n int) []time.Time {
 	days := int(every / (24 * time.Hour))
 	rest := every % (24 * time.Hour)
 	anchor = anchor.In(loc)
@@ -19,12 +23,12 @@ func intervalDates(every time.Duration, anchor time.Time, loc *time.Location, ut
 	// for mixed ones, which are then stepped.
 	jump := func(k int64) time.Time {
 		if days == 0 {
-			return anchor.Add(time.Duration(k) * rest)
+			return addPeriods(anchor, k, rest)
 		}
 		if rest == 0 {
 			return addDays(anchor, days*int(k), loc)
 		}
-		return anchor.Add(time.Duration(k) * every)
+		return addPeriods(anchor, k, every)
 	}
 	advance := func(t time.Time) time.Time {
 		if days != 0 {
@@ -39,13 +43,13 @@ func intervalDates(every time.Duration, anchor time.Time, loc *time.Location, ut
 	if !start.Before(anchor) && days != 0 && rest == 0 && !utcZone {
 		// Calendar days from the anchor: a skipped wall time on the way
 		// changes every later date, so walk there instead of jumping.
-		next = seekCalendarDays(anchor, start, days, loc)
+		next = seekCalendarDays(b, anchor, start, days, loc)
 	} else {
-		offset = int64(start.Sub(anchor) / every)
+		offset = periodIndex(anchor, start, every)
 		next = jump(offset)
 		// The estimate may overshoot when a DST change lies between the
 		// anchor and the start.
-		for next.After(start) {
+		for next.After(start) && b.step() {
 			offset--
 			next = jump(offset)
 		}
@@ -58,14 +62,17 @@ func intervalDates(every time.Duration, anchor time.Time, loc *time.Location, ut
 		}
 		return advance(t)
 	}
-	for next.Before(start) {
+	for next.Before(start) && b.step() {
 		next = nextDate(next)
+	}
+	if b.err != nil {
+		return nil
 	}
 
 	var out []time.Time
 	seen := map[time.Time]bool{}
-	for counter := 0; ; counter++ {
-		if !end.IsZero() && next.After(end) {
+	for counter := 0; b.step(); counter++ {
+		if next.After(end) {
 			break
 		}
 		key := next.UTC()
@@ -84,10 +91,11 @@ func intervalDates(every time.Duration, anchor time.Time, loc *time.Location, ut
 // seekCalendarDays is Prefect's _seek_calendar_interval: the first date of
 // the series anchor, anchor+days, anchor+2*days, ... (each step a calendar
 // addition from the previous date) at or after start, jumping within
-// stretches without zone transitions and stepping across each transition.
-func seekCalendarDays(anchor, start time.Time, days int, loc *time.Location) time.Time {
+// stretches without zone transitions and stepping across each transition
+// (so its work grows with the transitions crossed, a few a year at most).
+func seekCalendarDays(b *budget, anchor, start time.Time, days int, loc *time.Location) time.Time {
 	cur := anchor
-	for cur.Before(start) {
+	for cur.Before(start) && b.step() {
 		boundary := start
 		if tr, ok := nextTransition(cur, loc); ok && tr.Before(start) {
 			boundary = tr
@@ -105,5 +113,6 @@ func localDaysBetween(a, b time.Time, loc *time.Location) int {
 	by, bm, bd := b.In(loc).Date()
 	da := time.Date(ay, am, ad, 0, 0, 0, 0, time.UTC)
 	db := time.Date(by, bm, bd, 0, 0, 0, 0, time.UTC)
-	return int(db.Sub(da) / (24 * time.Hour))
+	// Not db.Sub(da): a Duration saturates after 292 years.
+	return int((db.Unix() - da.Unix()) / (24 * 60 * 60))
 }

@@ -3,6 +3,8 @@ package schedules
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,21 +106,76 @@ func parseRRule(s string) (*ruleSet, error) {
 			set.exrules = append(set.exrules, opt)
 		}
 	}
-	for i := range set.rrules {
-		set.rrules[i].Dtstart = dtstart
-	}
-	for i := range set.exrules {
-		set.exrules[i].Dtstart = dtstart
-	}
-	// Build each rule once now, so a rule rrule-go rejects fails here.
-	for _, opts := range [][]rrule.ROption{set.rrules, set.exrules} {
-		for _, o := range opts {
+	// Build each rule once now, so a rule rrule-go rejects fails here, and
+	// drop the rules that can never fire (they add or remove nothing).
+	for _, opts := range []*[]rrule.ROption{&set.rrules, &set.exrules} {
+		kept := (*opts)[:0]
+		for _, o := range *opts {
+			o.Dtstart = dtstart
 			if _, err := rrule.NewRRule(o); err != nil {
 				return nil, err
 			}
+			fires, err := timeOfDayReachable(o)
+			if err != nil {
+				return nil, err
+			}
+			if fires {
+				kept = append(kept, o)
+			}
 		}
+		*opts = kept
 	}
 	return set, nil
+}
+
+// timeOfDayReachable checks what dateutil checks of a sub-daily rule. Its
+// steps from DTSTART reach only some times of day (every other hour for
+// FREQ=HOURLY;INTERVAL=2): an error when its BYHOUR (HOURLY), BYMINUTE
+// (MINUTELY) or BYSECOND (SECONDLY) holds none of them (dateutil refuses
+// the rule, so Prefect answers 422); false when no reachable time satisfies
+// all of BYHOUR, BYMINUTE and BYSECOND together (dateutil raises when
+// iterating it, so it never fires). rrule-go would search such a rule
+// forever in one call, so it must never be iterated.
+func timeOfDayReachable(o rrule.ROption) (bool, error) {
+	var unit, base, at int
+	var by []int
+	byHour, byMinute, bySecond := o.Byhour, o.Byminute, o.Bysecond
+	switch o.Freq {
+	case rrule.HOURLY:
+		unit, base, at, by = 3600, 24, o.Dtstart.Hour(), o.Byhour
+		byMinute, bySecond = nil, nil // the rule's minutes and seconds come within each hour
+	case rrule.MINUTELY:
+		unit, base, at, by = 60, 60, o.Dtstart.Minute(), o.Byminute
+		bySecond = nil
+	case rrule.SECONDLY:
+		unit, base, at, by = 1, 60, o.Dtstart.Second(), o.Bysecond
+	default:
+		return true, nil
+	}
+	interval := max(o.Interval, 1)
+	if len(by) > 0 {
+		g := gcd(interval, base)
+		if !slices.ContainsFunc(by, func(v int) bool { return ((v-at)%g+g)%g == 0 }) {
+			return false, errors.New("Invalid rrule byxxx generates an empty set.")
+		}
+	}
+	const day = 24 * 60 * 60
+	step := unit * gcd(interval, day/unit) // the spacing of the reachable times of day
+	h, m, sec := o.Dtstart.Clock()
+	in := func(set []int, v int) bool { return len(set) == 0 || slices.Contains(set, v) }
+	for t := (h*3600 + m*60 + sec) % step; t < day; t += step {
+		if in(byHour, t/3600) && in(byMinute, t/60%60) && in(bySecond, t%60) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // parseRRuleValue parses the FREQ=...;... part of an RRULE or EXRULE line.
@@ -145,6 +202,10 @@ func parseRRuleValue(v string) (rrule.ROption, error) {
 	}
 	if !opt.Until.IsZero() {
 		opt.Until = wall(opt.Until, opt.Until.Location())
+	} else if strings.Contains(v, "UNTIL=") {
+		// UNTIL=00010101T000000 is Go's zero time, which rrule-go reads
+		// as "no UNTIL"; a nanosecond later bounds the same whole seconds.
+		opt.Until = time.Time{}.Add(time.Nanosecond)
 	}
 	return *opt, nil
 }
@@ -172,6 +233,9 @@ func parseWallDate(s string) (time.Time, error) {
 	for _, layout := range []string{"20060102T150405Z07:00", "20060102T150405", "20060102T1504", "20060102",
 		"2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
+			if t.Year() < 1 {
+				return time.Time{}, fmt.Errorf("year %d is out of range", t.Year())
+			}
 			return wall(t, t.Location()), nil
 		}
 	}
@@ -181,25 +245,33 @@ func parseWallDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("unknown string format: %s", s)
 }
 
-// maxSkippedOccurrences bounds the occurrences walked before start, so a
-// rule anchored far in the past cannot stall a scheduler pass.
-const maxSkippedOccurrences = 2_000_000
-
 // walls iterates the set's wall times in order, as dateutil's rruleset does:
-// rules and dates merged, excluded times dropped, repeats dropped. Rules
-// without COUNT that repeat every few seconds, minutes or hours start at the
-// last whole period two days before notBefore (the same occurrences from
-// there on, as Prefect's normalize_rrule_string argues).
-func (s *ruleSet) walls(notBefore time.Time) func() (time.Time, bool) {
+// rules and dates merged, excluded times dropped, repeats dropped. Every
+// turn spends from b. Rules without COUNT that repeat every few weeks or
+// less start at the last whole period maxOffsetSpread before notBefore (the same
+// occurrences from there on, as Prefect's normalize_rrule_string argues),
+// and every rule is run shifted by whole 400-year cycles towards year 9999
+// (see calendarShift), so that rrule-go's search, which only ends at year
+// 9999, ends soon after until.
+func (s *ruleSet) walls(b *budget, notBefore, until time.Time) func() (time.Time, bool) {
 	iter := func(opts []rrule.ROption, dates []time.Time) []*peek {
 		var gens []*peek
 		for _, o := range opts {
-			o = advanceStart(o, notBefore.Add(-48*time.Hour))
+			o = advanceStart(o, notBefore.Add(-maxOffsetSpread))
+			years := calendarShift(o, until)
+			o.Dtstart = o.Dtstart.AddDate(years, 0, 0)
+			if !o.Until.IsZero() {
+				o.Until = o.Until.AddDate(years, 0, 0)
+			}
 			r, err := rrule.NewRRule(o)
 			if err != nil {
 				continue
 			}
-			gens = append(gens, &peek{next: r.Iterator()})
+			next := r.Iterator()
+			gens = append(gens, &peek{next: func() (time.Time, bool) {
+				t, ok := next()
+				return t.AddDate(-years, 0, 0), ok
+			}})
 		}
 		if len(dates) > 0 {
 			sorted := append([]time.Time(nil), dates...)
@@ -223,7 +295,7 @@ func (s *ruleSet) walls(notBefore time.Time) func() (time.Time, bool) {
 	var last time.Time
 	started := false
 	return func() (time.Time, bool) {
-		for {
+		for b.step() {
 			g := earliest(include)
 			if g == nil {
 				return time.Time{}, false
@@ -239,6 +311,9 @@ func (s *ruleSet) walls(notBefore time.Time) func() (time.Time, bool) {
 				if x == nil || !x.head.Before(t) {
 					break
 				}
+				if !b.step() {
+					return time.Time{}, false
+				}
 				x.advance()
 			}
 			if x := earliest(exclude); x != nil && x.head.Equal(t) {
@@ -246,18 +321,54 @@ func (s *ruleSet) walls(notBefore time.Time) func() (time.Time, bool) {
 			}
 			return t, true
 		}
+		return time.Time{}, false
 	}
 }
 
-// advanceStart moves a sub-daily rule without COUNT forward by whole
-// periods to just before target.
+// maxOffsetSpread bounds how far apart the wall times of one instant can be
+// in two readings of a zone: UTC offsets run from -12 to +14 hours.
+const maxOffsetSpread = 26 * time.Hour
+
+// calendarShift returns how many years (whole 400-year Gregorian cycles,
+// which repeat every date, weekday, leap day and week number) a rule is
+// moved while rrule-go runs it. A rule that never matches (FREQ=DAILY;
+// BYMONTH=2;BYMONTHDAY=30) makes rrule-go walk to year 9999 in one call;
+// moved so that until falls within the last cycle before 9999, it walks at
+// most 400 years past until. Easter does not repeat with the cycles, so an
+// Easter rule is not moved. Go's zero time (a DTSTART of 0001-01-01
+// 00:00:00) means "now" to rrule-go, so such a rule is always moved.
+func calendarShift(o rrule.ROption, until time.Time) int {
+	easter := len(o.Byeaster) > 0
+	years := 0
+	if !easter {
+		years = (rrule.MAXYEAR - until.Year()) / 400 * 400
+	}
+	if o.Dtstart.AddDate(years, 0, 0).IsZero() {
+		if easter {
+			return 400 // rrule-go's Easter breaks on years before 1
+		}
+		return years - 400
+	}
+	return years
+}
+
+// advanceStart moves a rule without COUNT that repeats every few weeks or
+// less forward by whole periods to just before target. A weekly rule with
+// BYSETPOS stays: its first period is the partial week from DTSTART, whose
+// positions differ from a whole week's.
 func advanceStart(o rrule.ROption, target time.Time) rrule.ROption {
 	if o.Count != 0 || !o.Dtstart.Before(target) {
 		return o
 	}
-	interval := max(o.Interval, 1)
 	var unit time.Duration
 	switch o.Freq {
+	case rrule.WEEKLY:
+		if len(o.Bysetpos) > 0 {
+			return o
+		}
+		unit = 7 * 24 * time.Hour
+	case rrule.DAILY:
+		unit = 24 * time.Hour
 	case rrule.HOURLY:
 		unit = time.Hour
 	case rrule.MINUTELY:
@@ -267,9 +378,12 @@ func advanceStart(o rrule.ROption, target time.Time) rrule.ROption {
 	default:
 		return o
 	}
+	interval := max(o.Interval, 1)
+	if int64(interval) > int64(math.MaxInt64/unit) {
+		return o // one period is centuries: a few steps reach target anyway
+	}
 	period := time.Duration(interval) * unit
-	k := target.Sub(o.Dtstart) / period
-	o.Dtstart = o.Dtstart.Add(k * period)
+	o.Dtstart = addPeriods(o.Dtstart, periodIndex(o.Dtstart, target, period), period)
 	return o
 }
 
@@ -296,11 +410,14 @@ func earliest(gens []*peek) *peek {
 // dateutilLocalize), from start on, at most n, up to end. Like Prefect,
 // which keeps the dates in a set of datetimes of one zone (compared by wall
 // time), a date showing the same wall time as an earlier one is dropped.
-func rruleDates(s *ruleSet, loc *time.Location, start, end time.Time, n int) []time.Time {
-	next := s.walls(wall(start, loc))
+// Occurrences before start are walked one by one (a rule with COUNT cannot
+// be moved), each spending from b.
+func rruleDates(b *budget, s *ruleSet, loc *time.Location, start, end time.Time, n int) []time.Time {
+	// A day past end's wall time covers any zone offset.
+	next := s.walls(b, wall(start, loc), wall(end, loc).AddDate(0, 0, 1))
 	var out []time.Time
 	seen := map[time.Time]bool{}
-	counter, skipped := 0, 0
+	counter := 0
 	for {
 		w, ok := next()
 		if !ok {
@@ -308,12 +425,9 @@ func rruleDates(s *ruleSet, loc *time.Location, start, end time.Time, n int) []t
 		}
 		t := dateutilLocalize(w, loc)
 		if t.Before(start) {
-			if skipped++; skipped > maxSkippedOccurrences {
-				break
-			}
 			continue
 		}
-		if !end.IsZero() && t.After(end) {
+		if t.After(end) {
 			break
 		}
 		if key := wall(t, loc); !seen[key] {

@@ -7,7 +7,9 @@
 package schedules
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -64,6 +66,9 @@ func Compile(s schema.Schedule, loc string) (Schedule, error) {
 			return Schedule{}, schema.Invalid(loc+".interval", "Value error, interval must be positive")
 		}
 		out.anchor = s.AnchorDate
+		if out.anchor.Before(minDate) || out.anchor.After(maxDate) {
+			return Schedule{}, schema.Invalid(loc+".anchor_date", "Input should be a valid datetime")
+		}
 	case KindCron:
 		c, err := parseCron(s.Cron, s.DayOr)
 		if err != nil {
@@ -135,32 +140,95 @@ func (s Schedule) ClassName() string {
 	return ""
 }
 
+// Python's datetime range, which bounds every date Prefect can compute: a
+// schedule yields nothing outside it (where Prefect would raise).
+var (
+	minDate = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDate = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// ErrTooMuchWork says a schedule needs more than maxWork steps for one
+// call, as a rule with COUNT anchored centuries before the window does.
+var ErrTooMuchWork = errors.New("schedule needs too much work to compute its dates")
+
+// maxWork bounds the steps of one Dates call (loop turns, candidates
+// looked at, occurrences walked), whatever the schedule: one schedule
+// must never stall a scheduler pass. Ordinary schedules need a few
+// thousand; an rrule walked from its DTSTART spends one per occurrence.
+const maxWork = 250_000
+
+// budget counts the work of one Dates call and stops it when maxWork is
+// spent or its context is done.
+type budget struct {
+	ctx   context.Context
+	spent int
+	err   error
+}
+
+// step spends one unit; false means stop now (b.err says why).
+func (b *budget) step() bool {
+	if b.err != nil {
+		return false
+	}
+	b.spent++
+	if b.spent > maxWork {
+		b.err = ErrTooMuchWork
+		return false
+	}
+	// Checking a context costs more than a step: every 1024 steps.
+	if b.spent&1023 == 0 {
+		if err := b.ctx.Err(); err != nil {
+			b.err = err
+			return false
+		}
+	}
+	return true
+}
+
 // Dates returns up to n dates of the schedule at or after start and, unless
 // end is zero, at or before end, in order (in UTC). n <= 0 means Prefect's
 // default: 1 without an end, maxIterations with one. Like Prefect, one call
-// looks at about maxIterations candidates at most.
-func (s Schedule) Dates(start, end time.Time, n int) []time.Time {
+// looks at about maxIterations candidates at most. The work of a call is
+// bounded (maxWork); it stops early with ctx.Err() when ctx is done, or with
+// ErrTooMuchWork, returning the dates found so far (a prefix of the answer).
+func (s Schedule) Dates(ctx context.Context, start, end time.Time, n int) ([]time.Time, error) {
+	out, _, err := s.dates(ctx, start, end, n)
+	return out, err
+}
+
+// dates is Dates, also reporting the work spent.
+func (s Schedule) dates(ctx context.Context, start, end time.Time, n int) ([]time.Time, int, error) {
+	b := &budget{ctx: ctx}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
 	if n <= 0 {
 		n = 1
 		if !end.IsZero() {
 			n = maxIterations
 		}
 	}
+	if end.IsZero() || end.After(maxDate) {
+		end = maxDate
+	}
+	if start.Before(minDate) {
+		start = minDate
+	}
+	if start.After(end) {
+		return nil, 0, nil
+	}
 	var out []time.Time
 	switch s.kind {
 	case KindInterval:
-		out = intervalDates(s.every, s.anchor, s.loc, s.zone == "UTC", start, end, n)
+		out = intervalDates(b, s.every, s.anchor, s.loc, s.zone == "UTC", start, end, n)
 	case KindCron:
-		out = cronDates(s.cron, s.loc, start, end, n)
+		out = cronDates(b, s.cron, s.loc, start, end, n)
 	case KindRRule:
-		out = rruleDates(s.rules, s.loc, start, end, n)
+		out = rruleDates(b, s.rules, s.loc, start, end, n)
 	}
 	sortTimes(out)
-	return out
+	return out, b.spent, b.err
 }
-
-// Dates is s.Dates(start, end, n).
-func Dates(s Schedule, start, end time.Time, n int) []time.Time { return s.Dates(start, end, n) }
 
 // FormatDate writes t in the schedule's zone as Python's str() writes the
 // datetime Prefect computes ("2024-03-10 09:00:00-04:00", with microseconds

@@ -1,6 +1,7 @@
 package schedules_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +206,7 @@ func TestDatesMatchPrefect(t *testing.T) {
 			if c.end != "" {
 				end = mustTime(t, c.end)
 			}
-			got := s.Dates(mustTime(t, c.start), end, c.n)
+			got := mustDates(t, s, mustTime(t, c.start), end, c.n)
 			var gotUTC, gotKeys []string
 			for _, d := range got {
 				gotUTC = append(gotUTC, d.UTC().Format(time.RFC3339Nano))
@@ -219,6 +220,14 @@ func TestDatesMatchPrefect(t *testing.T) {
 			require.Equal(t, c.keys, gotKeys)
 		})
 	}
+}
+
+// mustDates is s.Dates, which must not fail.
+func mustDates(t *testing.T, s schedules.Schedule, start, end time.Time, n int) []time.Time {
+	t.Helper()
+	got, err := s.Dates(context.Background(), start, end, n)
+	require.NoError(t, err)
+	return got
 }
 
 func mustTime(t *testing.T, s string) time.Time {
@@ -235,14 +244,14 @@ func TestDatesBoundedLikePrefect(t *testing.T) {
 	s, err := schedules.Parse([]byte(`{"interval": 1, "anchor_date": "2024-01-01T00:00:00Z"}`), time.Now())
 	require.NoError(t, err)
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	got := s.Dates(start, start.AddDate(0, 1, 0), 0)
+	got := mustDates(t, s, start, start.AddDate(0, 1, 0), 0)
 	require.Len(t, got, 1000)
 	require.Equal(t, start.Add(999*time.Second), got[999])
 
 	for _, sched := range []string{`{"cron": "* * * * * *"}`, `{"rrule": "FREQ=SECONDLY"}`} {
 		s, err := schedules.Parse([]byte(sched), time.Now())
 		require.NoError(t, err)
-		require.Len(t, s.Dates(start, start.AddDate(1, 0, 0), 5000), 1002, sched)
+		require.Len(t, mustDates(t, s, start, start.AddDate(1, 0, 0), 5000), 1002, sched)
 	}
 }
 
@@ -258,9 +267,9 @@ func TestDatesRespectNAndEnd(t *testing.T) {
 	} {
 		s, err := schedules.Parse([]byte(sched), time.Now())
 		require.NoError(t, err)
-		require.Len(t, s.Dates(start, time.Time{}, 7), 7, sched)
-		require.Len(t, s.Dates(start, start.Add(5*time.Hour), 100), 6, sched)
-		got := s.Dates(start, start.Add(100*24*time.Hour), 100)
+		require.Len(t, mustDates(t, s, start, time.Time{}, 7), 7, sched)
+		require.Len(t, mustDates(t, s, start, start.Add(5*time.Hour), 100), 6, sched)
+		got := mustDates(t, s, start, start.Add(100*24*time.Hour), 100)
 		require.Len(t, got, 100, sched)
 		for i := 1; i < len(got); i++ {
 			require.Equal(t, time.Hour, got[i].Sub(got[i-1]), sched)
@@ -276,7 +285,7 @@ func TestRRuleFarFromItsStartIsFast(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Date(2026, 7, 1, 12, 0, 3, 0, time.UTC)
 	began := time.Now()
-	got := s.Dates(start, time.Time{}, 3)
+	got := mustDates(t, s, start, time.Time{}, 3)
 	require.Less(t, time.Since(began), 2*time.Second)
 	// The grid is every 7 s from 2020-01-01T00:00:00Z.
 	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -341,10 +350,10 @@ func TestParseAcceptsPrefectsShapes(t *testing.T) {
 		require.NoError(t, err, c.schedule)
 		require.Equal(t, c.kind, s.Kind(), c.schedule)
 		require.Equal(t, c.class, s.ClassName(), c.schedule)
-		require.NotEmpty(t, s.Dates(now, time.Time{}, 1), c.schedule)
+		require.NotEmpty(t, mustDates(t, s, now, time.Time{}, 1), c.schedule)
 	}
 	// An interval schedule without an anchor is anchored at now.
 	s, err := schedules.Parse([]byte(`{"interval": 60}`), now)
 	require.NoError(t, err)
-	require.Equal(t, []time.Time{now.Add(time.Minute)}, s.Dates(now.Add(time.Second), time.Time{}, 1))
+	require.Equal(t, []time.Time{now.Add(time.Minute)}, mustDates(t, s, now.Add(time.Second), time.Time{}, 1))
 }

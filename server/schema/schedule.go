@@ -229,7 +229,8 @@ func scheduleTimezone(loc string, raw json.RawMessage) (*string, error) {
 func parseInterval(raw json.RawMessage) (time.Duration, error) {
 	var secs float64
 	if err := json.Unmarshal(raw, &secs); err == nil {
-		if math.IsNaN(secs) || math.IsInf(secs, 0) || math.Abs(secs) > 1e12 {
+		// A Duration holds 292 years; past that the conversion would wrap.
+		if math.IsNaN(secs) || math.IsInf(secs, 0) || math.Abs(secs) >= math.MaxInt64/float64(time.Second) {
 			return 0, errInvalidInterval
 		}
 		return time.Duration(math.Round(secs * float64(time.Second))), nil

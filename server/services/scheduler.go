@@ -95,6 +95,10 @@ func (s Scheduler) Pass(ctx context.Context, recent bool) (SchedulerResult, erro
 		}
 		var runs []schema.FlowRun
 		for _, id := range ids {
+			// A stopping server (SIGTERM) ends the pass between deployments.
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
 			rs, err := s.deploymentRuns(ctx, id)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -165,8 +169,18 @@ func (s Scheduler) deploymentRuns(ctx context.Context, id uuid.UUID) ([]schema.F
 		if sc.MaxScheduledRuns != nil {
 			n = *sc.MaxScheduledRuns
 		}
+		// Dates bounds its own work, so one pathological schedule costs a
+		// bounded slice of the pass and is skipped with a log line.
+		all, err := compiled.Dates(ctx, now, now.Add(s.MaxScheduledTime), max(n, 1))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			s.log().Error("skipping a schedule whose dates cannot be computed", "deployment_id", d.ID, "schedule_id", sc.ID, "error", err)
+			continue
+		}
 		var dates []time.Time
-		for _, dt := range compiled.Dates(now, now.Add(s.MaxScheduledTime), max(n, 1)) {
+		for _, dt := range all {
 			dates = append(dates, dt)
 			// Stop once both minimums are met.
 			if len(dates) >= s.MinRuns && !dt.Before(now.Add(s.MinScheduledTime)) {
