@@ -278,15 +278,14 @@ func TestDatesRespectNAndEnd(t *testing.T) {
 }
 
 // A sub-daily rrule anchored years ago (the default DTSTART is 2020-01-01)
-// answers fast: it is not replayed from its start on every pass.
+// is not replayed from its start on every pass (its work is bounded, see
+// TestPathologicalSchedulesAreBounded) and keeps its grid.
 func TestRRuleFarFromItsStartIsFast(t *testing.T) {
 	t.Parallel()
 	s, err := schedules.Parse([]byte(`{"rrule": "FREQ=SECONDLY;INTERVAL=7"}`), time.Now())
 	require.NoError(t, err)
 	start := time.Date(2026, 7, 1, 12, 0, 3, 0, time.UTC)
-	began := time.Now()
 	got := mustDates(t, s, start, time.Time{}, 3)
-	require.Less(t, time.Since(began), 2*time.Second)
 	// The grid is every 7 s from 2020-01-01T00:00:00Z.
 	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, d := range got {
