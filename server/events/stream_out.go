@@ -41,6 +41,8 @@ type OutConfig struct {
 	// HandshakeTimeout bounds the wait for the auth and filter messages; default 30s.
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+	// Socket bounds each socket's time and memory.
+	Socket SocketConfig
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -56,12 +58,17 @@ type OutConfig struct {
 // that drains its subscription at once into a bounded buffer of its own: a
 // client that falls BufferSize events behind is closed with 1013 instead of
 // slowing the pipeline (Prefect drops events for it instead).
+//
+// The filter message may be up to Socket.MaxMessageBytes
+// (PREFECT_SERVER_API_MAX_BODY_SIZE, 16 MiB by default like uvicorn's limit):
+// it is a request body in all but name, and no event limit applies to it.
 func OutHandler(cfg OutConfig) http.Handler {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.BackfillPageSize = cmp.Or(cfg.BackfillPageSize, 250)
 	cfg.BufferSize = cmp.Or(cfg.BufferSize, 1000)
 	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, 10*time.Second)
 	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, 30*time.Second)
+	cfg.Socket = cfg.Socket.WithDefaults()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -81,43 +88,48 @@ func (h *outHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if prefect {
 		opts.Subprotocols = []string{"prefect"}
 	}
-	c, err := websocket.Accept(w, r, opts)
+	s, err := accept(w, r, opts, h.cfg.Socket, logger)
 	if err != nil {
 		return
 	}
-	defer func() { _ = c.CloseNow() }()
+	defer func() { _ = s.c.CloseNow() }()
+	s.c.SetReadLimit(h.cfg.Socket.MaxMessageBytes)
 	ctx := r.Context()
-	if prefect && !handshake(ctx, c, h.cfg.AuthString, h.cfg.HandshakeTimeout, logger) {
+	defer s.keepAlive(ctx)()
+
+	if prefect && !handshake(ctx, s, h.cfg.AuthString, h.cfg.HandshakeTimeout) {
 		return
 	}
-	filter, backfill, ok := h.readFilter(ctx, c, logger)
+	filter, backfill, ok := h.readFilter(ctx, s)
 	if !ok {
 		return
 	}
-	h.stream(ctx, c, filter, backfill, logger)
+	h.stream(ctx, s, filter, backfill)
 }
 
-func (h *outHandler) readFilter(ctx context.Context, c *websocket.Conn, logger *slog.Logger) (schema.EventFilter, bool, bool) {
+func (h *outHandler) readFilter(ctx context.Context, s *socket) (schema.EventFilter, bool, bool) {
 	rctx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
 	defer cancel()
 	var f schema.EventFilter
-	_, data, err := c.Read(rctx)
+	m, err := s.read(rctx, h.cfg.Socket.MaxMessageBytes)
 	if err != nil {
-		logger.Debug("websocket ended before filter", "error", err)
+		s.logger.Debug("websocket ended before filter", "error", err)
+		s.ended(err)
 		return f, false, false
 	}
+	defer m.release()
 	var msg struct {
 		Type     string          `json:"type"`
 		Filter   json.RawMessage `json:"filter"`
 		Backfill *bool           `json:"backfill"`
 	}
-	if json.Unmarshal(data, &msg) != nil || msg.Type != "filter" {
-		_ = c.Close(websocket.StatusProtocolError, "Expected 'filter' message")
+	if json.Unmarshal(m.data, &msg) != nil || msg.Type != "filter" {
+		s.closeWith(websocket.StatusProtocolError, "Expected 'filter' message")
 		return f, false, false
 	}
 	if len(msg.Filter) > 0 && string(msg.Filter) != "null" {
 		if err := json.Unmarshal(msg.Filter, &f); err != nil {
-			_ = c.Close(websocket.StatusProtocolError, closeReason("Invalid filter: "+err.Error()))
+			s.closeWith(websocket.StatusProtocolError, "Invalid filter: "+err.Error())
 			return f, false, false
 		}
 	}
@@ -130,8 +142,9 @@ func (h *outHandler) readFilter(ctx context.Context, c *websocket.Conn, logger *
 	return f, msg.Backfill == nil || *msg.Backfill, true
 }
 
-func (h *outHandler) stream(ctx context.Context, c *websocket.Conn, f schema.EventFilter, backfill bool, logger *slog.Logger) {
-	// The client sends nothing more; CloseRead answers pings and notices a close.
+func (h *outHandler) stream(ctx context.Context, s *socket, f schema.EventFilter, backfill bool) {
+	c, logger := s.c, s.logger
+	// The client sends nothing more; CloseRead reads the pongs and notices a close.
 	ctx = c.CloseRead(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -175,7 +188,7 @@ func (h *outHandler) stream(ctx context.Context, c *websocket.Conn, f schema.Eve
 			page, err := h.cfg.Store.QueryEvents(ctx, f, offset, h.cfg.BackfillPageSize)
 			if err != nil {
 				logger.Warn("backfilling events failed", "error", err)
-				_ = c.Close(websocket.StatusInternalError, "backfill failed")
+				s.closeWith(websocket.StatusInternalError, "backfill failed")
 				return
 			}
 			for _, e := range page {
@@ -191,7 +204,7 @@ func (h *outHandler) stream(ctx context.Context, c *websocket.Conn, f schema.Eve
 	}
 	fellBehind := func() {
 		logger.Warn("events/out subscriber fell behind; closing", "buffered", len(buf))
-		_ = c.Close(websocket.StatusTryAgainLater, "subscriber fell too far behind the event stream")
+		s.closeWith(websocket.StatusTryAgainLater, "subscriber fell too far behind the event stream")
 	}
 	for {
 		select {

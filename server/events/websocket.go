@@ -18,11 +18,6 @@ import (
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
-// maxMessageBytes is the largest WebSocket message read at all, uvicorn's
-// default that Prefect runs with; a larger one ends the socket with 1009.
-// An event between Limits.MaxSizeBytes and this is read and dropped.
-const maxMessageBytes = 16 << 20
-
 // InConfig configures the /api/events/in WebSocket.
 type InConfig struct {
 	// Ingestor validates and publishes the events; required.
@@ -42,6 +37,8 @@ type InConfig struct {
 	// websocket.AcceptOptions). Clients that send no Origin, like Prefect's,
 	// are always allowed.
 	OriginPatterns []string
+	// Socket bounds each socket's time and memory.
+	Socket SocketConfig
 }
 
 // InHandler serves WebSocket /api/events/in, where clients stream events: one
@@ -63,8 +60,14 @@ type InConfig struct {
 // events before it are. Prefect also ends the socket there (its validation
 // error escapes the handler). While events cannot be stored (Ingestor.Ready)
 // the socket is closed with 1013 (try again later) before the event just
-// read is confirmed, and the client resends it after reconnecting. A message over 16 MiB is cut off by the
-// WebSocket layer with 1009, as uvicorn does for Prefect.
+// read is confirmed, and the client resends it after reconnecting. A message
+// over Socket.MaxMessageBytes (16 MiB) is cut off by the WebSocket layer with
+// 1009, as uvicorn does for Prefect.
+//
+// Memory: of a message over MaxSizeBytes only MaxSizeBytes+1 bytes are kept,
+// the rest is read and counted; the bytes kept are charged to Socket.Budget
+// until the event is published. Time: see SocketConfig (keep-alive pings and
+// a deadline per message).
 func InHandler(cfg InConfig) http.Handler {
 	return &inHandler{
 		ingest:           cfg.Ingestor,
@@ -73,6 +76,7 @@ func InHandler(cfg InConfig) http.Handler {
 		handshakeTimeout: cmp.Or(cfg.HandshakeTimeout, 30*time.Second),
 		queueSize:        cmp.Or(cfg.QueueSize, 64),
 		origins:          cfg.OriginPatterns,
+		sock:             cfg.Socket.WithDefaults(),
 	}
 }
 
@@ -83,6 +87,7 @@ type inHandler struct {
 	handshakeTimeout time.Duration
 	queueSize        int
 	origins          []string
+	sock             SocketConfig
 }
 
 func (h *inHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -97,120 +102,139 @@ func (h *inHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if prefect {
 		opts.Subprotocols = []string{"prefect"}
 	}
-	c, err := websocket.Accept(w, r, opts)
+	s, err := accept(w, r, opts, h.sock, logger)
 	if err != nil {
 		logger.Debug("websocket upgrade failed", "error", err) // Accept has answered
 		return
 	}
-	defer func() { _ = c.CloseNow() }()
-	c.SetReadLimit(max(h.ingest.Limits().MaxSizeBytes+1, maxMessageBytes))
-
+	defer func() { _ = s.c.CloseNow() }()
+	// An event over MaxSizeBytes is dropped, not fatal, so it must be read
+	// even when the events limit is set above the message limit.
+	s.c.SetReadLimit(max(h.ingest.Limits().MaxSizeBytes+1, h.sock.MaxMessageBytes))
 	ctx := r.Context()
-	if prefect && !h.handshake(ctx, c, logger) {
+	defer s.keepAlive(ctx)()
+
+	if prefect && !handshake(ctx, s, h.auth, h.handshakeTimeout) {
 		return
 	}
-	h.serve(ctx, c, logger)
-}
-
-// handshake runs the auth exchange and reports whether the client passed.
-func (h *inHandler) handshake(ctx context.Context, c *websocket.Conn, logger *slog.Logger) bool {
-	return handshake(ctx, c, h.auth, h.handshakeTimeout, logger)
+	h.serve(ctx, s)
 }
 
 // handshake runs Prefect's auth exchange on a "prefect" subprotocol socket
 // and reports whether the client passed; a failing client is closed (1008).
-func handshake(ctx context.Context, c *websocket.Conn, auth string, timeout time.Duration, logger *slog.Logger) bool {
+func handshake(ctx context.Context, s *socket, auth string, timeout time.Duration) bool {
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, data, err := c.Read(hctx)
+	// Far more than an auth message needs; anything longer is no auth message.
+	m, err := s.read(hctx, freeMessageBytes)
 	if err != nil {
-		logger.Debug("websocket ended before auth", "error", err)
+		s.logger.Debug("websocket ended before auth", "error", err)
+		s.ended(err)
 		return false
 	}
+	m.release()
 	var msg struct {
 		Type  string  `json:"type"`
 		Token *string `json:"token"`
 	}
-	if json.Unmarshal(data, &msg) != nil || msg.Type != "auth" {
-		return refuse(c, logger, "Expected 'auth' message")
+	if json.Unmarshal(m.data, &msg) != nil || msg.Type != "auth" {
+		return refuse(s, "Expected 'auth' message")
 	}
 	if auth != "" {
 		if msg.Token == nil || *msg.Token == "" {
-			return refuse(c, logger, "Auth required but no token provided")
+			return refuse(s, "Auth required but no token provided")
 		}
 		if subtle.ConstantTimeCompare([]byte(*msg.Token), []byte(auth)) != 1 {
-			return refuse(c, logger, "Invalid token")
+			return refuse(s, "Invalid token")
 		}
 	}
-	if err := c.Write(hctx, websocket.MessageText, []byte(`{"type":"auth_success"}`)); err != nil {
-		logger.Debug("websocket ended during auth", "error", err)
+	if err := s.c.Write(hctx, websocket.MessageText, []byte(`{"type":"auth_success"}`)); err != nil {
+		s.logger.Debug("websocket ended during auth", "error", err)
 		return false
 	}
 	return true
 }
 
-func refuse(c *websocket.Conn, logger *slog.Logger, reason string) bool {
-	logger.Warn("websocket auth failed", "reason", reason)
-	_ = c.Close(websocket.StatusPolicyViolation, reason)
+func refuse(s *socket, reason string) bool {
+	s.logger.Warn("websocket auth failed", "reason", reason)
+	s.closeWith(websocket.StatusPolicyViolation, reason)
 	return false
+}
+
+// queued is an event read and not yet published, with the message bytes
+// it still holds of the budget.
+type queued struct {
+	ev  schema.Event
+	msg *message
 }
 
 // serve reads events until the client goes away or sends an invalid one,
 // while a second goroutine publishes what was read.
-func (h *inHandler) serve(ctx context.Context, c *websocket.Conn, logger *slog.Logger) {
+func (h *inHandler) serve(ctx context.Context, s *socket) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queue := make(chan schema.Event, h.queueSize)
+	queue := make(chan queued, h.queueSize)
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
-		for ev := range queue {
-			if err := h.ingest.Publish(ctx, ev); err != nil {
-				// The client resends unconfirmed events after reconnecting.
-				logger.Warn("publishing event failed; closing websocket", "event_id", ev.ID, "error", err)
-				cancel()
-				return
+		failed := false
+		for q := range queue {
+			if !failed {
+				if err := h.ingest.Publish(ctx, q.ev); err != nil {
+					// The client resends unconfirmed events after reconnecting.
+					s.logger.Warn("publishing event failed; closing websocket", "event_id", q.ev.ID, "error", err)
+					failed = true
+					cancel()
+				}
 			}
+			q.msg.release() // after a failure, only releases until the reader stops
 		}
 	}()
 
-	code, reason := h.read(ctx, c, queue, logger)
+	code, reason := h.read(ctx, s, queue)
 	close(queue)
 	if code != 0 {
-		_ = c.Close(code, reason)
+		s.closeWith(code, reason)
 	}
 	<-published
 }
 
 // read returns the close code and reason when the handler must close the
-// socket, or 0 when the socket is already gone.
-func (h *inHandler) read(ctx context.Context, c *websocket.Conn, queue chan<- schema.Event, logger *slog.Logger) (websocket.StatusCode, string) {
+// socket, or 0 when the socket is gone or already closed.
+func (h *inHandler) read(ctx context.Context, s *socket, queue chan<- queued) (websocket.StatusCode, string) {
+	limits := h.ingest.Limits()
 	for {
-		_, data, err := c.Read(ctx)
+		m, err := s.read(ctx, limits.MaxSizeBytes+1)
 		if err != nil {
-			logReadEnd(logger, err)
+			s.ended(err)
 			return 0, ""
 		}
-		ev, err := h.ingest.Receive(data)
+		// A message cut at MaxSizeBytes+1 always fails Receive's size check.
+		ev, err := h.ingest.Receive(m.data)
 		var invalid *InvalidEventError
 		if errors.As(err, &invalid) && invalid.TooLarge {
-			logger.Warn("dropping event: "+invalid.Reason, "length", len(data))
+			m.release()
+			s.logger.Warn("dropping event: "+limits.checkSize(m.size).Reason, "length", m.size)
 			continue
 		}
 		if err != nil {
-			logger.Warn("rejecting invalid event; closing websocket", "error", err)
-			return websocket.StatusPolicyViolation, closeReason(err.Error())
+			m.release()
+			s.logger.Warn("rejecting invalid event; closing websocket", "error", err)
+			return websocket.StatusPolicyViolation, err.Error()
 		}
 		// Checked before the next read, which would answer the client's
 		// checkpoint ping and so confirm this event: the client resends
 		// it after reconnecting instead.
 		if err := h.ingest.Ready(); err != nil {
-			logger.Warn("refusing events that cannot be stored; closing websocket", "error", err)
-			return websocket.StatusTryAgainLater, closeReason("Events cannot be stored now; retry later")
+			m.release()
+			s.logger.Warn("refusing events that cannot be stored; closing websocket", "error", err)
+			return websocket.StatusTryAgainLater, "Events cannot be stored now; retry later"
 		}
+		m.data = nil // the event is decoded; only the charge travels on
 		select {
-		case queue <- ev:
+		case queue <- queued{ev, m}:
 		case <-ctx.Done():
+			m.release()
 			return 0, ""
 		}
 	}

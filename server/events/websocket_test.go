@@ -227,9 +227,9 @@ func TestInOversizedEvents(t *testing.T) {
 		c := dialWS(t, ws.url, true)
 		c.auth(t, nil)
 		ev := eventJSON()
-		ev["payload"] = map[string]any{"big": strings.Repeat("x", maxMessageBytes)}
+		ev["payload"] = map[string]any{"big": strings.Repeat("x", 16<<20)}
 		c.send(t, mustJSON(t, ev))
-		c.requireClosed(t, websocket.StatusMessageTooBig, "read limited at "+itoa(maxMessageBytes+1)+" bytes")
+		c.requireClosed(t, websocket.StatusMessageTooBig, "read limited at "+itoa(16<<20+1)+" bytes")
 	})
 	requireNothing(t, ws.sub)
 }
