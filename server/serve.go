@@ -92,13 +92,20 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		Logger:  log,
 		Storing: storing,
 	})
+	// One memory budget for both WebSockets; MaxBodySize bounds a message as
+	// it bounds any other request body.
+	sock := events.SocketConfig{
+		PingInterval:    s.API.WebsocketPingInterval,
+		PingTimeout:     s.API.WebsocketPingTimeout,
+		MaxMessageBytes: s.API.MaxBodySize,
+	}.WithDefaults()
 	app := &App{Handler: httpapi.New(httpapi.Deps{
 		Store:        st,
 		Settings:     s,
 		Log:          log,
 		Events:       ingestor,
-		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log}),
-		EventsOut:    eventsOut(s, broker, st, log),
+		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log, Socket: sock}),
+		EventsOut:    eventsOut(s, sock, broker, st, log),
 		IngestEvents: ingestor.Ingest,
 	}), broker: broker, fanout: fanout}
 	if fanout != nil {
@@ -157,7 +164,7 @@ func joinErr(a, b func() error) func() error {
 }
 
 // eventsOut is the /events/out WebSocket, or nil when stream-out is off.
-func eventsOut(s settings.Settings, broker *events.Broker, st store.Store, log *slog.Logger) http.Handler {
+func eventsOut(s settings.Settings, sock events.SocketConfig, broker *events.Broker, st store.Store, log *slog.Logger) http.Handler {
 	if !s.Events.StreamOutEnabled {
 		return nil
 	}
@@ -168,6 +175,7 @@ func eventsOut(s settings.Settings, broker *events.Broker, st store.Store, log *
 		MaxBackfill:      s.Events.MaximumWebsocketBackfill,
 		BackfillPageSize: s.Events.WebsocketBackfillPageSize,
 		Logger:           log,
+		Socket:           sock,
 	})
 }
 

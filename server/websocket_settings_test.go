@@ -1,0 +1,116 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+// The WebSocket settings reach both sockets: the ping interval and timeout
+// close a client that answers no ping (1011, as uvicorn does), and
+// PREFECT_SERVER_API_MAX_BODY_SIZE bounds a message (here the filter).
+func TestWebSocketSettingsReachTheSockets(t *testing.T) {
+	t.Parallel()
+	forEachDatabase(t, func(t *testing.T, s settings.Settings, st store.Store) {
+		s.API.WebsocketPingInterval = 50 * time.Millisecond
+		s.API.WebsocketPingTimeout = 100 * time.Millisecond
+		s.API.MaxBodySize = 64 << 10
+		srv := httptest.NewServer(New(s, st, NewLogger(io.Discard, "ERROR")).Handler)
+		t.Cleanup(srv.Close)
+
+		for _, path := range []string{"/api/events/in", "/api/events/out"} {
+			conn, r := rawUpgrade(t, srv.Listener.Addr().String(), path)
+			if strings.HasSuffix(path, "out") {
+				writeRawText(t, conn, `{"type":"filter","filter":{}}`)
+			}
+			// Reading raw bytes answers no ping; the deadline bounds a broken run only.
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+			pings, code := 0, 0
+			for code == 0 {
+				op, payload := readRawFrame(t, r)
+				switch op {
+				case 0x9:
+					pings++
+				case 0x8:
+					require.GreaterOrEqual(t, len(payload), 2)
+					code = int(binary.BigEndian.Uint16(payload))
+					require.Equal(t, "keepalive ping timeout", string(payload[2:]), path)
+				}
+			}
+			require.Equal(t, int(websocket.StatusInternalError), code, path)
+			require.Positive(t, pings, path)
+		}
+
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a broken run only
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/events/out", nil)
+		require.NoError(t, err)
+		defer c.CloseNow()
+		filter := `{"type":"filter","filter":{"event":{"prefix":["` + strings.Repeat("x", 64<<10) + `"]}}}`
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(filter)))
+		_, _, err = c.Read(ctx)
+		require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%v", err)
+	})
+}
+
+// rawUpgrade opens a WebSocket by hand, so that nothing answers pings.
+func rawUpgrade(t *testing.T, addr, path string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path)
+	require.NoError(t, err)
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	return conn, r
+}
+
+// writeRawText sends a short text frame, masked with the zero key.
+func writeRawText(t *testing.T, conn net.Conn, text string) {
+	t.Helper()
+	require.Less(t, len(text), 126)
+	_, err := conn.Write(append([]byte{0x81, 0x80 | byte(len(text)), 0, 0, 0, 0}, text...))
+	require.NoError(t, err)
+}
+
+// readRawFrame reads one unmasked server frame.
+func readRawFrame(t *testing.T, r *bufio.Reader) (opcode byte, payload []byte) {
+	t.Helper()
+	var h [2]byte
+	_, err := io.ReadFull(r, h[:])
+	require.NoError(t, err)
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		_, err = io.ReadFull(r, b[:])
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		_, err = io.ReadFull(r, b[:])
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	require.NoError(t, err)
+	payload = make([]byte, n)
+	_, err = io.ReadFull(r, payload)
+	require.NoError(t, err)
+	return h[0] & 0x0f, payload
+}
