@@ -367,13 +367,18 @@ func TestEventsOutSlowSubscriberDoesNotStall(t *testing.T) {
 		s.sendMarker(t)
 		require.Less(t, time.Since(start), waitTimeout, "publishing went on while a subscriber read nothing")
 
-		// The slow subscriber is cut off with 1013 after what it was sent.
+		// The slow subscriber is cut off after what it was sent: with 1013,
+		// or, when its full TCP window left no room for the close frame
+		// before the write deadline, by the connection ending.
 		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 		defer cancel()
 		for {
 			_, _, err := slow.Read(ctx)
 			if err != nil {
-				require.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err), "%v", err)
+				require.NoError(t, ctx.Err(), "the slow subscriber was never cut off")
+				if code := websocket.CloseStatus(err); code != -1 {
+					require.Equal(t, websocket.StatusTryAgainLater, code, "%v", err)
+				}
 				break
 			}
 		}
