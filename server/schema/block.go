@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -85,6 +86,9 @@ type Nullable[T any] struct {
 	Set   bool
 	Value *T
 }
+
+// KeysOf: a Nullable field has the keys of what it holds.
+func (Nullable[T]) KeysOf() reflect.Type { return reflect.TypeFor[T]() }
 
 // UnmarshalJSON records that the field was present.
 func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
@@ -270,6 +274,12 @@ type BlockDocumentFilter struct {
 	IsAnonymous *BoolFilter `json:"is_anonymous"`
 	BlockTypeID *IDFilter   `json:"block_type_id"`
 	Name        *TextFilter `json:"name"`
+}
+
+// KeysOf: the filter's keys are its fields (UnmarshalJSON only sets a default).
+func (BlockDocumentFilter) KeysOf() reflect.Type {
+	type plain BlockDocumentFilter
+	return reflect.TypeFor[plain]()
 }
 
 // NonAnonymous is the is_anonymous criterion Prefect applies by default.

@@ -143,6 +143,9 @@ type ConcurrencySlotsRequest struct {
 	CreateIfMissing *bool `json:"create_if_missing"`
 }
 
+// EmbeddedBody marks ConcurrencySlotsRequest as FastAPI's body of several parameters.
+func (ConcurrencySlotsRequest) EmbeddedBody() {}
+
 // Validate checks names, slots and mode, defaulting the mode.
 func (r *ConcurrencySlotsRequest) Validate() error {
 	if r.Names == nil {
@@ -178,6 +181,9 @@ type ConcurrencySlotsWithLeaseRequest struct {
 	Holder        *ConcurrencyLeaseHolder `json:"holder"`
 }
 
+// EmbeddedBody marks ConcurrencySlotsWithLeaseRequest as FastAPI's body of several parameters.
+func (ConcurrencySlotsWithLeaseRequest) EmbeddedBody() {}
+
 // Validate checks the request and defaults the lease duration.
 func (r *ConcurrencySlotsWithLeaseRequest) Validate() error {
 	if err := r.ConcurrencySlotsRequest.Validate(); err != nil {
@@ -202,6 +208,9 @@ type ConcurrencyDecrementRequest struct {
 	CreateIfMissing  *bool    `json:"create_if_missing"`
 }
 
+// EmbeddedBody marks ConcurrencyDecrementRequest as FastAPI's body of several parameters.
+func (ConcurrencyDecrementRequest) EmbeddedBody() {}
+
 // Validate checks names, slots and occupancy.
 func (r *ConcurrencyDecrementRequest) Validate() error {
 	if err := (&ConcurrencySlotsRequest{Names: r.Names, Slots: r.Slots}).Validate(); err != nil {
@@ -218,6 +227,9 @@ type LeaseRef struct {
 	LeaseID *uuid.UUID `json:"lease_id"`
 }
 
+// EmbeddedBody marks LeaseRef as FastAPI's body of several parameters.
+func (LeaseRef) EmbeddedBody() {}
+
 // Validate requires the lease id.
 func (r *LeaseRef) Validate() error {
 	if r.LeaseID == nil {
@@ -230,6 +242,9 @@ func (r *LeaseRef) Validate() error {
 type LeaseRenewal struct {
 	LeaseDuration *float64 `json:"lease_duration"`
 }
+
+// EmbeddedBody marks LeaseRenewal as FastAPI's body of several parameters.
+func (LeaseRenewal) EmbeddedBody() {}
 
 // Validate checks and defaults the duration.
 func (r *LeaseRenewal) Validate() error {
@@ -292,6 +307,9 @@ type ConcurrencyV1SlotsRequest struct {
 	OccupancySeconds *float64   `json:"occupancy_seconds"`
 }
 
+// EmbeddedBody marks ConcurrencyV1SlotsRequest as FastAPI's body of several parameters.
+func (ConcurrencyV1SlotsRequest) EmbeddedBody() {}
+
 // Validate requires names and the task run.
 func (r *ConcurrencyV1SlotsRequest) Validate() error {
 	if r.Names == nil {
@@ -307,6 +325,9 @@ func (r *ConcurrencyV1SlotsRequest) Validate() error {
 type ConcurrencyV1Reset struct {
 	SlotOverride []uuid.UUID `json:"slot_override"`
 }
+
+// EmbeddedBody marks ConcurrencyV1Reset as FastAPI's body of several parameters.
+func (ConcurrencyV1Reset) EmbeddedBody() {}
 
 // ValidateLimitName applies Prefect's Name type to a limit name given in a
 // path: at least one character, none of / % & > <, and no NUL.

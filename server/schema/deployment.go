@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +127,9 @@ type ConcurrencyOptions struct {
 	GracePeriodSeconds *int   `json:"grace_period_seconds"`
 }
 
+// IgnoresUnknownKeys: Prefect's ConcurrencyOptions ignores keys it does not declare.
+func (ConcurrencyOptions) IgnoresUnknownKeys() {}
+
 func (o *ConcurrencyOptions) validate(loc string) error {
 	switch o.CollisionStrategy {
 	case CollisionEnqueue, CollisionCancelNew:
@@ -229,6 +233,12 @@ type DeploymentCreate struct {
 	// CreatedBy is set by the server from the request.
 	CreatedBy *CreatedBy `json:"-"`
 	set       fieldSet
+}
+
+// KeysOf: the body's keys are its fields (UnmarshalJSON only records them).
+func (DeploymentCreate) KeysOf() reflect.Type {
+	type plain DeploymentCreate
+	return reflect.TypeFor[plain]()
 }
 
 // UnmarshalJSON decodes the body and remembers which keys it had.
@@ -361,6 +371,12 @@ type DeploymentUpdate struct {
 	set fieldSet
 }
 
+// KeysOf: the body's keys are its fields (UnmarshalJSON only records them).
+func (DeploymentUpdate) KeysOf() reflect.Type {
+	type plain DeploymentUpdate
+	return reflect.TypeFor[plain]()
+}
+
 // UnmarshalJSON decodes the body and remembers which keys it had.
 func (u *DeploymentUpdate) UnmarshalJSON(b []byte) error {
 	type plain DeploymentUpdate
@@ -440,6 +456,9 @@ type DeploymentScheduledRunsRequest struct {
 	Limit           *int        `json:"limit"`
 }
 
+// EmbeddedBody marks DeploymentScheduledRunsRequest as FastAPI's body of several parameters.
+func (DeploymentScheduledRunsRequest) EmbeddedBody() {}
+
 // Validate checks the body.
 func (r *DeploymentScheduledRunsRequest) Validate() error {
 	if r.DeploymentIDs == nil {
@@ -462,6 +481,11 @@ type DeploymentFilter struct {
 	Paused               *BoolFilter `json:"paused"`
 	Tags                 *TagsFilter `json:"tags"`
 	WorkQueueName        *TextFilter `json:"work_queue_name"`
+	_                    *struct {
+		_ *int  `ignored:"ge_"`
+		_ *int  `ignored:"le_"`
+		_ *bool `ignored:"is_null_"`
+	} `ignored:"concurrency_limit"`
 }
 
 // DeploymentQuery is the body of POST /deployments/filter, /count and

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ type EventIDFilter struct {
 
 // OneOrMany decodes a single object or a list of them (all must match).
 type OneOrMany[T any] []T
+
+// KeysOf: one T or a list of them.
+func (OneOrMany[T]) KeysOf() reflect.Type { return reflect.TypeFor[[]T]() }
 
 func (o *OneOrMany[T]) UnmarshalJSON(data []byte) error {
 	s := strings.TrimSpace(string(data))

@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,6 +19,12 @@ const maxTextQuery = 200
 // related resources and payload (as JSON text).
 type EventTextFilter struct {
 	Query string `json:"query"`
+}
+
+// KeysOf: the filter's keys are its fields (UnmarshalJSON only validates).
+func (EventTextFilter) KeysOf() reflect.Type {
+	type plain EventTextFilter
+	return reflect.TypeFor[plain]()
 }
 
 func (t *EventTextFilter) UnmarshalJSON(data []byte) error {

@@ -6,13 +6,17 @@ import (
 
 // The filter bodies of the /…/filter and /…/count endpoints. Prefect defines
 // one class per field; their keys overlap so much that a few shared shapes
-// cover them all, and an unknown key is simply ignored.
+// cover them all. Like Prefect's, every filter object rejects a key it does
+// not declare (see UnknownKey); keys Prefect declares that this server does
+// not apply are blank fields (`ignored:"key"`), accepted and left out of the
+// query.
 
 // Operator joins the criteria of one filter object: "and_" (the default) or "or_".
 type Operator string
 
 // IDFilter matches a UUID column.
 type IDFilter struct {
+	_      Operator    `ignored:"operator"`
 	Any    []uuid.UUID `json:"any_"`
 	NotAny []uuid.UUID `json:"not_any_"`
 	IsNull *bool       `json:"is_null_"`
@@ -20,6 +24,7 @@ type IDFilter struct {
 
 // TextFilter matches a text column.
 type TextFilter struct {
+	_          Operator `ignored:"operator"`
 	Any        []string `json:"any_"`
 	NotAny     []string `json:"not_any_"`
 	Like       *string  `json:"like_"`
@@ -36,6 +41,7 @@ type TimeFilter struct {
 
 // TagsFilter matches a JSON list of tags.
 type TagsFilter struct {
+	_      Operator `ignored:"operator"`
 	All    []string `json:"all_"`
 	Any    []string `json:"any_"`
 	IsNull *bool    `json:"is_null_"`
@@ -71,6 +77,10 @@ type FlowFilter struct {
 	ID       *IDFilter   `json:"id"`
 	Name     *TextFilter `json:"name"`
 	Tags     *TagsFilter `json:"tags"`
+	_        *struct {
+		_ Operator `ignored:"operator"`
+		_ *bool    `ignored:"is_null_"`
+	} `ignored:"deployment"`
 }
 
 // FlowRunFilter selects flow runs.
@@ -90,6 +100,12 @@ type FlowRunFilter struct {
 	ParentFlowRunID        *IDFilter    `json:"parent_flow_run_id"`
 	ParentTaskRunID        *IDFilter    `json:"parent_task_run_id"`
 	IdempotencyKey         *TextFilter  `json:"idempotency_key"`
+	_                      *struct {
+		_ Operator `ignored:"operator"`
+		_ []string `ignored:"id_"`
+		_ []string `ignored:"type_"`
+		_ *bool    `ignored:"is_null_"`
+	} `ignored:"created_by"`
 }
 
 // TaskRunFilter selects task runs.
@@ -103,10 +119,15 @@ type TaskRunFilter struct {
 	ExpectedStartTime *TimeFilter   `json:"expected_start_time"`
 	SubflowRuns       *ExistsFilter `json:"subflow_runs"`
 	FlowRunID         *IDFilter     `json:"flow_run_id"`
+	_                 *TimeFilter   `ignored:"end_time"`
 }
 
 // LogFilter selects logs.
 type LogFilter struct {
+	_ Operator `ignored:"operator"`
+	_ *struct {
+		_ string `ignored:"query"`
+	} `ignored:"text"`
 	Level     *IntFilter  `json:"level"`
 	Timestamp *TimeFilter `json:"timestamp"`
 	FlowRunID *IDFilter   `json:"flow_run_id"`
@@ -121,6 +142,7 @@ type ArtifactFilter struct {
 	FlowRunID *IDFilter    `json:"flow_run_id"`
 	TaskRunID *IDFilter    `json:"task_run_id"`
 	Type      *TextFilter  `json:"type"`
+	_         *IDFilter    `ignored:"latest_id"`
 }
 
 // ArtifactKey matches artifact keys; exists_ selects keyed or unkeyed ones.
@@ -134,6 +156,10 @@ type Page struct {
 	Limit  *int `json:"limit"`
 	Offset int  `json:"offset"`
 }
+
+// EmbeddedBody: limit and offset are Body(...) parameters of their own in
+// Prefect, so every body with a page (Query, LogQuery, ...) is embedded.
+func (Page) EmbeddedBody() {}
 
 // Query is the body of the flow, flow-run and task-run filter and count
 // endpoints: filters on each related object, a sort and a page. Runs are
@@ -161,9 +187,11 @@ type LogQuery struct {
 
 // ArtifactQuery is the body of POST /artifacts/filter.
 type ArtifactQuery struct {
-	Artifacts *ArtifactFilter `json:"artifacts"`
-	FlowRuns  *FlowRunFilter  `json:"flow_runs"`
-	TaskRuns  *TaskRunFilter  `json:"task_runs"`
-	Sort      string          `json:"sort"`
+	_         *FlowFilter       `ignored:"flows"`
+	_         *DeploymentFilter `ignored:"deployments"`
+	Artifacts *ArtifactFilter   `json:"artifacts"`
+	FlowRuns  *FlowRunFilter    `json:"flow_runs"`
+	TaskRuns  *TaskRunFilter    `json:"task_runs"`
+	Sort      string            `json:"sort"`
 	Page
 }

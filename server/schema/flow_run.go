@@ -19,6 +19,9 @@ type FlowRunPolicy struct {
 	RetryType         *string  `json:"retry_type"`
 }
 
+// IgnoresUnknownKeys: Prefect's FlowRunPolicy ignores keys it does not declare.
+func (FlowRunPolicy) IgnoresUnknownKeys() {}
+
 // Normalize fills the defaults Prefect applies, including the legacy
 // max_retries fields standing in for retries.
 func (p *FlowRunPolicy) Normalize() {

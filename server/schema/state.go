@@ -98,6 +98,9 @@ func (d *StateDetails) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// IgnoresUnknownKeys: Prefect's StateDetails ignores keys it does not declare.
+func (StateDetails) IgnoresUnknownKeys() {}
+
 // State is a run's state as stored and returned.
 type State struct {
 	ID           uuid.UUID        `json:"id"`
@@ -165,6 +168,9 @@ type SetStateRequest struct {
 	State StateCreate `json:"state"`
 	Force bool        `json:"force"`
 }
+
+// EmbeddedBody marks SetStateRequest as FastAPI's body of several parameters.
+func (SetStateRequest) EmbeddedBody() {}
 
 // OrchestrationStatus is the verdict of the state-transition rules.
 type OrchestrationStatus string

@@ -17,6 +17,9 @@ type TaskRunPolicy struct {
 	RetryJitterFactor *float64        `json:"retry_jitter_factor"`
 }
 
+// IgnoresUnknownKeys: Prefect's TaskRunPolicy ignores keys it does not declare.
+func (TaskRunPolicy) IgnoresUnknownKeys() {}
+
 // Normalize fills Prefect's defaults, including the legacy max_retries fields.
 func (p *TaskRunPolicy) Normalize() {
 	if p.Retries == nil && p.MaxRetries != 0 {

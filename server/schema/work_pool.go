@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -44,6 +45,9 @@ type Optional[T any] struct {
 	Set   bool // the key was in the body
 	Value *T   // nil when it was null
 }
+
+// KeysOf: an Optional field has the keys of what it holds.
+func (Optional[T]) KeysOf() reflect.Type { return reflect.TypeFor[T]() }
 
 // UnmarshalJSON records that the key was present.
 func (o *Optional[T]) UnmarshalJSON(b []byte) error {
@@ -297,6 +301,9 @@ type WorkQueueUpdate struct {
 	ConcurrencyLimit Optional[int]      `json:"concurrency_limit"`
 	Priority         *int               `json:"priority"`
 	LastPolled       Optional[DateTime] `json:"last_polled"`
+	// filter is the deprecated tags and deployments selection of legacy
+	// queues, which Prefect still accepts and ignores.
+	_ json.RawMessage `ignored:"filter"`
 }
 
 // Validate checks the body.
@@ -350,6 +357,9 @@ type WorkerHeartbeat struct {
 	HeartbeatIntervalSeconds *int   `json:"heartbeat_interval_seconds"`
 }
 
+// EmbeddedBody marks WorkerHeartbeat as FastAPI's body of several parameters.
+func (WorkerHeartbeat) EmbeddedBody() {}
+
 // Validate checks the body.
 func (h *WorkerHeartbeat) Validate() error {
 	if h.Name == "" {
@@ -373,6 +383,9 @@ type WorkerScheduledRunsRequest struct {
 	ScheduledAfter  *DateTime `json:"scheduled_after"`
 	Limit           *int      `json:"limit"`
 }
+
+// EmbeddedBody marks WorkerScheduledRunsRequest as FastAPI's body of several parameters.
+func (WorkerScheduledRunsRequest) EmbeddedBody() {}
 
 // ScheduledRunsQuery selects the runs a worker may take from a pool.
 type ScheduledRunsQuery struct {
