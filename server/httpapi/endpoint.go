@@ -1,12 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"unicode"
 
 	"github.com/google/uuid"
@@ -21,7 +21,8 @@ type validator interface{ Validate() error }
 type none struct{}
 
 // endpoint adapts a typed function to an http.Handler: it decodes the JSON
-// body into Req (an absent body decodes as {}), validates it when Req knows
+// body into Req (an absent or null body is {} for an embedded multi-parameter
+// body and a 422 for any other), validates it when Req knows
 // how, calls fn, and writes the response or the error in Prefect's shape.
 // Every endpoint goes through here, so the plumbing is written once.
 func endpoint[Req any](a *API, fn func(r *http.Request, req *Req) (response, error)) http.Handler {
@@ -50,7 +51,8 @@ func endpoint[Req any](a *API, fn func(r *http.Request, req *Req) (response, err
 
 // decodeBody reads and decodes the request body into dst, turning every
 // failure into the status a client should see: 413 past the size limit,
-// 422 for malformed JSON, wrong types or failed validation.
+// 422 for malformed JSON, wrong types, a key the body's type forbids, a
+// missing required body or failed validation.
 func decodeBody(r *http.Request, dst any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -60,9 +62,17 @@ func decodeBody(r *http.Request, dst any) error {
 		}
 		return detail(http.StatusBadRequest, "could not read the request body: "+err.Error())
 	}
-	if len(strings.TrimSpace(string(body))) > 0 {
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || string(trimmed) == "null" {
+		if !schema.IsEmbedded(dst) {
+			// A single model or list is a required body in FastAPI.
+			return invalid([]string{"body"}, "Field required", "missing", nil)
+		}
+	} else {
 		if err := json.Unmarshal(body, dst); err != nil {
 			return decodeError(err, body)
+		}
+		if loc := schema.UnknownKey(dst, body); loc != nil {
+			return invalid(append([]string{"body"}, loc...), "Extra inputs are not permitted", "extra_forbidden", body)
 		}
 	}
 	if v, ok := dst.(validator); ok {

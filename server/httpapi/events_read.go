@@ -26,6 +26,9 @@ type readEventsRequest struct {
 	Limit  *int                `json:"limit"`
 }
 
+// EmbeddedBody marks readEventsRequest as FastAPI's body of several parameters.
+func (readEventsRequest) EmbeddedBody() {}
+
 // eventPage is Prefect's EventPage.
 type eventPage struct {
 	Events   []schema.Event `json:"events"`
@@ -106,6 +109,9 @@ type countEventsRequest struct {
 	TimeUnit     *string             `json:"time_unit"`
 	TimeInterval *float64            `json:"time_interval"`
 }
+
+// EmbeddedBody marks countEventsRequest as FastAPI's body of several parameters.
+func (countEventsRequest) EmbeddedBody() {}
 
 // eventCount is Prefect's EventCount.
 type eventCount struct {

@@ -318,6 +318,9 @@ type workQueueRunsRequest struct {
 	Limit           *int             `json:"limit"`
 }
 
+// EmbeddedBody marks workQueueRunsRequest as FastAPI's body of several parameters.
+func (workQueueRunsRequest) EmbeddedBody() {}
+
 // readWorkQueueRuns answers the legacy agents' poll of one queue; a poll by
 // the UI (X-Prefect-UI: true) is not recorded as one.
 func (a *API) readWorkQueueRuns(r *http.Request, req *workQueueRunsRequest) (response, error) {
