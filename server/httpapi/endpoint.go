@@ -22,8 +22,8 @@ type none struct{}
 
 // endpoint adapts a typed function to an http.Handler: it decodes the JSON
 // body into Req (an absent or null body is {} for an embedded multi-parameter
-// body and a 422 for any other), validates it when Req knows
-// how, calls fn, and writes the response or the error in Prefect's shape.
+// body and a 422 for any other), validates it when Req knows how, calls fn,
+// and writes the response or the error in Prefect's shape.
 // Every endpoint goes through here, so the plumbing is written once.
 func endpoint[Req any](a *API, fn func(r *http.Request, req *Req) (response, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

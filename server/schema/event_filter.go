@@ -11,7 +11,8 @@ import (
 
 // EventFilter is Prefect's events EventFilter (server/events/filters.py), as
 // sent to POST /events/filter, /events/count-by and the /events/out socket.
-// Unknown fields are ignored. Includes evaluates it against one event in
+// Like Prefect's, its objects reject keys they do not declare (UnknownKey,
+// for the HTTP bodies). Includes evaluates it against one event in
 // memory; the store translates it to SQL with the same meaning.
 //
 // Label values follow Prefect's matching: "v" equals v, "v*" starts with v,
