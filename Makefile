@@ -39,9 +39,12 @@ run-server:
 ## test: every test: vet and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
 test: verify build test-go test-imagebuild helm-lint helm-test test-compat
 
-## test-go: Go unit, store (both backends), API and envtest controller tests
+## test-go: Go unit, store (both backends), API and envtest controller tests; the API's request
+## keys are checked against Prefect's own models, read from the pinned prefect in the venv
 test-go:
-	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(GO) test -count=1 ./...
+	hack/python-env.sh
+	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" \
+		PREFECTGO_TEST_PYTHON="$(VENV)/bin/python" $(GO) test -count=1 ./...
 
 ## test-compat: the real prefect client (from PyPI) against bin/prefect-server, on SQLite and PostgreSQL
 test-compat: build

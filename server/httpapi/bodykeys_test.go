@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,8 +12,8 @@ import (
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
-// prefectBody is one route's entry of testdata/prefect_bodies.json (see
-// gen_prefect_bodies.py): the keys of Prefect's own request models.
+// prefectBody is one route's entry of what gen_prefect_bodies.py prints:
+// the keys of Prefect's own request models.
 type prefectBody struct {
 	Embedded bool        `json:"embedded"`
 	Body     *prefectKey `json:"body"`
@@ -34,6 +35,26 @@ var keyExemptions = map[string]bool{
 	"0.schedule":           true,
 }
 
+// prefectBodies runs testdata/gen_prefect_bodies.py with the Python of the
+// pinned prefect package (PREFECTGO_TEST_PYTHON, set by `make test-go`), so
+// Prefect's models are read from the wheel, never from a committed copy.
+func prefectBodies(t *testing.T) []byte {
+	t.Helper()
+	python := os.Getenv("PREFECTGO_TEST_PYTHON")
+	if python == "" {
+		t.Skip("PREFECTGO_TEST_PYTHON is not set; `make test-go` sets it to the pinned prefect's venv")
+	}
+	cmd := exec.Command(python, "testdata/gen_prefect_bodies.py")
+	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gen_prefect_bodies.py: %v\n%s", err, stderr.String())
+	}
+	return out
+}
+
 // TestBodyKeysMatchPrefect checks every request type against Prefect's
 // models: each key Prefect declares is accepted (a client sending it must
 // not get a 422), an object Prefect closes rejects an unknown key with its
@@ -41,10 +62,7 @@ var keyExemptions = map[string]bool{
 // (null means defaults, top-level extras are ignored) exactly when FastAPI
 // embeds it.
 func TestBodyKeysMatchPrefect(t *testing.T) {
-	raw, err := os.ReadFile("testdata/prefect_bodies.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := prefectBodies(t)
 	var spec map[string]prefectBody
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		t.Fatal(err)
@@ -135,7 +153,7 @@ func TestBodyKeysMatchPrefect(t *testing.T) {
 		t.Run(r.route, func(t *testing.T) {
 			want, ok := spec[r.prefect]
 			if !ok {
-				t.Fatalf("%s is not in testdata/prefect_bodies.json", r.prefect)
+				t.Fatalf("%s is not among Prefect's routes (gen_prefect_bodies.py)", r.prefect)
 			}
 			newBody := func() any { return reflect.New(reflect.TypeOf(r.handler).In(1).Elem()).Interface() }
 			if got := schema.IsEmbedded(newBody()); got != want.Embedded {

@@ -1,10 +1,13 @@
-"""Writes prefect_bodies.json: for every route of the pinned Prefect server that
+"""Prints, as JSON: for every route of the pinned Prefect server that
 takes a JSON body, whether FastAPI embeds several Body(...) parameters in it,
 and the keys each object of the body declares and whether it forbids others
 (pydantic's extra="forbid", additionalProperties: false in the OpenAPI
 schema). TestBodyKeysMatchPrefect checks the Go request types against it.
 
     PREFECT_HOME=$(mktemp -d) ~/.cache/prefectgo/venv-3.9.1/bin/python server/httpapi/testdata/gen_prefect_bodies.py
+
+The test runs it with the pinned prefect's Python (PREFECTGO_TEST_PYTHON, which
+`make test-go` sets), so what it reads is never committed.
 
 A node is {"x": forbids extra keys, "p": {key: node}} for an object,
 {"i": node} for a list, and {} for anything free-form or scalar. Unions merge
@@ -13,7 +16,7 @@ their object alternatives; a reference back to an enclosing model is
 """
 
 import json
-from pathlib import Path
+import sys
 
 from prefect.server.api.server import create_api_app
 
@@ -61,5 +64,4 @@ for path, ops in sorted(spec["paths"].items()):
         entry = {"embedded": ref.rsplit("/", 1)[-1].startswith("Body_"), "body": node(body["schema"]) or {}}
         lines.append(json.dumps(f"{method.upper()} {path}") + ": " + json.dumps(entry, sort_keys=True))
 
-out = Path(__file__).with_name("prefect_bodies.json")
-out.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+sys.stdout.write("{\n" + ",\n".join(lines) + "\n}\n")
