@@ -99,8 +99,10 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		PingTimeout:     s.API.WebsocketPingTimeout,
 		MaxMessageBytes: s.API.MaxBodySize,
 	}.WithDefaults()
+	rs := newRuns(s, st, ingestor, log)
 	app := &App{Handler: httpapi.New(httpapi.Deps{
 		Store:        st,
+		Runs:         rs,
 		Settings:     s,
 		Log:          log,
 		Events:       ingestor,
@@ -144,7 +146,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			return err
 		}, log))
 	}
-	singletons = append(singletons, runServices(s, st, ingestor, log)...)
+	singletons = append(singletons, runServices(s, st, rs, log)...)
 	app.elector = services.NewElector("singleton-services", lock, LeaderRetry, singletons, log)
 	app.services = append(app.services, app.elector)
 	return app

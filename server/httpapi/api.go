@@ -3,8 +3,9 @@
 // every route; each endpoint is a small typed function run through endpoint,
 // which decodes, validates and renders errors in Prefect's shapes.
 //
-// Handlers decode, call orchestration and the store, and publish events;
-// they hold no SQL and no transition rules.
+// Handlers decode, call the store (reads and plain writes) and the runs
+// service (every run creation and state change), and publish events; they
+// hold no SQL and no transition rules.
 package httpapi
 
 import (
@@ -13,7 +14,8 @@ import (
 	"net/http"
 	"time"
 
-	"prefectgo.dev/prefectgo/server/events"
+	"github.com/google/uuid"
+
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
@@ -31,9 +33,19 @@ type Emitter interface {
 	Emit(ctx context.Context, events ...schema.Event) error
 }
 
+// Runs creates runs and changes their states: the runs service
+// (server/runs), the one door every state change goes through.
+type Runs interface {
+	CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.FlowRun, bool, error)
+	SetFlowRunState(ctx context.Context, id uuid.UUID, t schema.FlowRunTransition) (schema.TransitionResult, error)
+	CreateTaskRun(ctx context.Context, run schema.TaskRun) (schema.TaskRun, bool, error)
+	SetTaskRunState(ctx context.Context, id uuid.UUID, t schema.TaskRunTransition) (schema.TransitionResult, error)
+}
+
 // Deps are the API's collaborators.
 type Deps struct {
 	Store    store.Store
+	Runs     Runs
 	Settings settings.Settings
 	Log      *slog.Logger
 	// Events receives the events the server itself emits.
@@ -50,16 +62,15 @@ type Deps struct {
 
 // API holds the collaborators the handlers share.
 type API struct {
-	store    store.Store
-	settings settings.Settings
-	log      *slog.Logger
-	events   Emitter
-	// flowRunEvents emits prefect.flow-run.<State>; nil without Events.
-	flowRunEvents *events.FlowRunEvents
-	eventsIn      http.Handler
-	eventsOut     http.Handler
-	ingest        func(ctx context.Context, body []byte) error
-	now           func() time.Time
+	store     store.Store
+	settings  settings.Settings
+	log       *slog.Logger
+	runs      Runs
+	events    Emitter
+	eventsIn  http.Handler
+	eventsOut http.Handler
+	ingest    func(ctx context.Context, body []byte) error
+	now       func() time.Time
 }
 
 // New builds the HTTP handler of the whole server.
@@ -69,13 +80,10 @@ func New(d Deps) http.Handler {
 }
 
 func newAPI(d Deps) *API {
-	a := &API{store: d.Store, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
+	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
 		ingest: d.IngestEvents, now: d.Now}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
-	}
-	if d.Events != nil {
-		a.flowRunEvents = events.NewFlowRunEvents(d.Events, d.Store, a.log)
 	}
 	if a.now == nil {
 		a.now = time.Now

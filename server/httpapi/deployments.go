@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schedules"
 	"prefectgo.dev/prefectgo/server/schema"
 )
@@ -434,7 +433,6 @@ func (a *API) createFlowRunFromDeployment(r *http.Request, req *schema.Deploymen
 	if infra == nil {
 		infra = d.InfrastructureDocumentID
 	}
-	now := a.clock()
 	run := schema.FlowRun{
 		ID: uuid.Must(uuid.NewV7()), Name: *req.Name, FlowID: d.FlowID, DeploymentID: &d.ID, DeploymentVersion: d.Version,
 		Parameters: merged, Context: req.Context, ParentTaskRunID: req.ParentTaskRunID, InfrastructureDocumentID: infra,
@@ -447,17 +445,11 @@ func (a *API) createFlowRunFromDeployment(r *http.Request, req *schema.Deploymen
 	if req.State != nil {
 		proposal = *req.State
 	}
-	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposal.ToState(now), Force: true, Now: now})
-	if res.Write != nil {
-		run = res.Run
-		run.State = res.Write
-	}
-	stored, isNew, err := a.store.CreateFlowRun(ctx, run)
+	initial := proposal.ToState(a.clock())
+	run.State = &initial
+	stored, isNew, err := a.runs.CreateFlowRun(ctx, run)
 	if err != nil {
 		return response{}, err
-	}
-	if isNew && stored.State != nil {
-		a.afterFlowRunTransition(ctx, stored, nil, *stored.State)
 	}
 	return createdOr(isNew, stored), nil
 }

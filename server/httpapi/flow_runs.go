@@ -1,14 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/google/uuid"
 
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
@@ -16,7 +13,6 @@ import (
 // applied through the forced policy as Prefect does; a repeated idempotency
 // key returns the existing run with 200.
 func (a *API) createFlowRun(r *http.Request, req *schema.FlowRunCreate) (response, error) {
-	now := a.clock()
 	run := schema.FlowRun{
 		ID: uuid.Must(uuid.NewV7()), Name: *req.Name, FlowID: req.FlowID, FlowVersion: req.FlowVersion,
 		DeploymentID: req.DeploymentID, Parameters: req.Parameters, Context: req.Context,
@@ -28,21 +24,13 @@ func (a *API) createFlowRun(r *http.Request, req *schema.FlowRunCreate) (respons
 	if err := a.placeRunInPool(r, &run); err != nil {
 		return response{}, err
 	}
-	proposal := schema.StateCreate{Type: schema.StatePending}
 	if req.State != nil {
-		proposal = *req.State
+		initial := req.State.ToState(a.clock())
+		run.State = &initial
 	}
-	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposal.ToState(now), Force: true, Now: now})
-	if res.Write != nil {
-		run = res.Run
-		run.State = res.Write
-	}
-	stored, isNew, err := a.store.CreateFlowRun(r.Context(), run)
+	stored, isNew, err := a.runs.CreateFlowRun(r.Context(), run)
 	if err != nil {
 		return response{}, err
-	}
-	if isNew && stored.State != nil {
-		a.afterFlowRunTransition(r.Context(), stored, nil, *stored.State)
 	}
 	return createdOr(isNew, stored), nil
 }
@@ -99,8 +87,9 @@ func (a *API) countFlowRuns(r *http.Request, q *schema.Query) (response, error) 
 	return ok(n), err
 }
 
-// setFlowRunState runs the proposal through the orchestration policy inside
-// the store's transaction. 201 means a new state was written, 200 not.
+// setFlowRunState proposes a state through the runs service, whose rules
+// decide inside the store's transaction. 201 means a new state was written,
+// 200 not.
 func (a *API) setFlowRunState(r *http.Request, req *schema.SetStateRequest) (response, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -109,55 +98,18 @@ func (a *API) setFlowRunState(r *http.Request, req *schema.SetStateRequest) (res
 	if err := req.State.Validate(); err != nil {
 		return response{}, err
 	}
-	now := a.clock()
-	proposed := req.State.ToState(now)
-	var client *[3]int
+	t := schema.FlowRunTransition{State: req.State, Force: req.Force}
 	if v, known := clientVersion(r); known {
-		client = &v
+		t.ClientVersion = &v
 	}
-	var initial *schema.State
-	res, err := a.store.SetFlowRunState(r.Context(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-		initial = run.State
-		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposed, Force: req.Force, Now: now,
-			Deployment: dep, ClientVersion: client,
-			ConcurrencySlotWait:            time.Duration(a.settings.Deployments.ConcurrencySlotWaitSeconds * float64(time.Second)),
-			InitialDeploymentLeaseDuration: a.settings.Concurrency.InitialDeploymentLeaseDuration})
-	})
+	res, err := a.runs.SetFlowRunState(r.Context(), id, t)
 	if err != nil {
 		return response{}, orNotFound(err, "Flow run")
 	}
-	body := schema.OrchestrationResult{State: res.Run.State, Status: res.Status, Details: res.Details}
-	if res.Write == nil {
-		return ok(body), nil
+	if !res.Written {
+		return ok(res.OrchestrationResult), nil
 	}
-	a.afterFlowRunTransition(r.Context(), res.Run, initial, *res.Write)
-	return created(body), nil
-}
-
-// afterFlowRunTransition does what follows a committed flow-run transition:
-// the prefect.flow-run.<State> event, and for a subflow, a copy of its state
-// on the parent's tracking task run (Prefect's UpdateSubflowParentTask).
-// Failures are logged: the transition itself has already been recorded.
-func (a *API) afterFlowRunTransition(ctx context.Context, run schema.FlowRun, initial *schema.State, validated schema.State) {
-	ctx = context.WithoutCancel(ctx)
-	a.flowRunEvents.StateChanged(ctx, run, initial, validated)
-	if run.ParentTaskRunID == nil {
-		return
-	}
-	proposal := schema.StateCreate{Type: validated.Type, Name: &validated.Name, Message: validated.Message,
-		Data: validated.Data, StateDetails: validated.StateDetails}
-	proposal.StateDetails.ChildFlowRunID = &run.ID
-	proposal.StateDetails.FlowRunID = nil
-	proposal.StateDetails.TaskRunID = run.ParentTaskRunID
-	proposal.StateDetails.TransitionID = nil
-	now := a.clock()
-	_, err := a.store.SetTaskRunState(ctx, *run.ParentTaskRunID, nil, func(tr schema.TaskRun, fr *schema.FlowRun, _ *schema.State) orchestration.TaskRunResult {
-		return orchestration.TaskRun(orchestration.TaskRunContext{Run: tr, Proposed: proposal.ToState(now), Force: true, Now: now, FlowRun: fr,
-			MaxCacheKeyLength: a.settings.Tasks.MaxCacheKeyLength})
-	})
-	if err != nil {
-		a.log.Warn("updating a subflow's parent task run", "flow_run_id", run.ID, "task_run_id", *run.ParentTaskRunID, "error", err)
-	}
+	return created(res.OrchestrationResult), nil
 }
 
 func (a *API) readFlowRunState(r *http.Request, _ *none) (response, error) {

@@ -5,14 +5,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
 // createTaskRun creates a task run (or returns the one with the same flow
 // run, task key and dynamic key) with its initial state, Pending unless given.
 func (a *API) createTaskRun(r *http.Request, req *schema.TaskRunCreate) (response, error) {
-	now := a.clock()
 	run := schema.TaskRun{
 		ID: uuid.Must(uuid.NewV7()), Name: *req.Name, FlowRunID: req.FlowRunID, TaskKey: req.TaskKey,
 		DynamicKey: req.DynamicKey, CacheKey: req.CacheKey, CacheExpiration: req.CacheExpiration.Ptr(),
@@ -22,17 +20,11 @@ func (a *API) createTaskRun(r *http.Request, req *schema.TaskRunCreate) (respons
 	if req.ID != nil {
 		run.ID = *req.ID
 	}
-	proposal := schema.StateCreate{Type: schema.StatePending}
 	if req.State != nil {
-		proposal = *req.State
+		initial := req.State.ToState(a.clock())
+		run.State = &initial
 	}
-	res := orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: proposal.ToState(now), Force: true, Now: now,
-		MaxCacheKeyLength: a.settings.Tasks.MaxCacheKeyLength})
-	if res.Write != nil {
-		run = res.Run
-		run.State = res.Write
-	}
-	stored, isNew, err := a.store.CreateTaskRun(r.Context(), run)
+	stored, isNew, err := a.runs.CreateTaskRun(r.Context(), run)
 	if err != nil {
 		return response{}, err
 	}
@@ -77,9 +69,8 @@ func (a *API) countTaskRuns(r *http.Request, q *schema.Query) (response, error) 
 	return ok(n), err
 }
 
-// setTaskRunState runs a proposal through the task policy. A RUNNING proposal
-// with a cache key (and no refresh_cache) looks up the cache for the
-// CacheRetrieval rule.
+// setTaskRunState proposes a state through the runs service. 201 means a
+// new state was written, 200 not.
 func (a *API) setTaskRunState(r *http.Request, req *schema.SetStateRequest) (response, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -88,24 +79,14 @@ func (a *API) setTaskRunState(r *http.Request, req *schema.SetStateRequest) (res
 	if err := req.State.Validate(); err != nil {
 		return response{}, err
 	}
-	now := a.clock()
-	proposed := req.State.ToState(now)
-	var cacheKey *string
-	if d := proposed.StateDetails; !req.Force && proposed.Type == schema.StateRunning && d.CacheKey != nil && (d.RefreshCache == nil || !*d.RefreshCache) {
-		cacheKey = d.CacheKey
-	}
-	res, err := a.store.SetTaskRunState(r.Context(), id, cacheKey, func(run schema.TaskRun, fr *schema.FlowRun, cached *schema.State) orchestration.TaskRunResult {
-		return orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: proposed, Force: req.Force, Now: now,
-			FlowRun: fr, CachedState: cached, MaxCacheKeyLength: a.settings.Tasks.MaxCacheKeyLength})
-	})
+	res, err := a.runs.SetTaskRunState(r.Context(), id, schema.TaskRunTransition{State: req.State, Force: req.Force})
 	if err != nil {
 		return response{}, orNotFound(err, "Task run")
 	}
-	body := schema.OrchestrationResult{State: res.Run.State, Status: res.Status, Details: res.Details}
-	if res.Write == nil {
-		return ok(body), nil
+	if !res.Written {
+		return ok(res.OrchestrationResult), nil
 	}
-	return created(body), nil
+	return created(res.OrchestrationResult), nil
 }
 
 func (a *API) readTaskRunState(r *http.Request, _ *none) (response, error) {

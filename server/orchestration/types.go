@@ -156,3 +156,16 @@ type LeaseRequest struct {
 func (e DeploymentEffects) Any() bool {
 	return e.Acquire != nil || e.Renew != nil || e.Pin != nil || e.Release != nil
 }
+
+// FlowRunDecider decides a state transition for the run as read inside the
+// store's write transaction (FlowRun with the proposal bound). dep is the
+// run's deployment concurrency as the store loaded it (nil for a run without
+// a deployment), for FlowRunContext.Deployment; the store applies the
+// result's Deployment effects in the same transaction, and may call the
+// decider again when it finds the facts changed.
+type FlowRunDecider func(run schema.FlowRun, dep *DeploymentConcurrency) FlowRunResult
+
+// TaskRunDecider decides a task-run transition from the run, its parent
+// flow run (nil when none) and the cached state for the lookup key (nil when
+// none was asked for or found).
+type TaskRunDecider func(run schema.TaskRun, flowRun *schema.FlowRun, cached *schema.State) TaskRunResult

@@ -3,74 +3,47 @@ package services
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 
-	"prefectgo.dev/prefectgo/server/events"
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
 )
 
-// RunStore is the part of the store the services that watch runs need.
+// RunStore is the part of the store the services that watch runs read.
 type RunStore interface {
 	store.Maintenance
 	ReadFlowRun(ctx context.Context, id uuid.UUID) (schema.FlowRun, error)
-	SetFlowRunState(ctx context.Context, id uuid.UUID, decide store.FlowRunDecider) (orchestration.FlowRunResult, error)
 	ReadTaskRun(ctx context.Context, id uuid.UUID) (schema.TaskRun, error)
 	FilterTaskRuns(ctx context.Context, q schema.Query) ([]schema.TaskRun, error)
-	SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide store.TaskRunDecider) (orchestration.TaskRunResult, error)
-	// For the related resources of the events.
-	events.RelatedReader
 }
 
-// Emitter publishes the events the services' transitions cause.
-type Emitter = events.EventEmitter
-
-// transitions is what the run services share: the store, the clock, and
-// the prefect.flow-run.<State> event of each transition they make (as
-// Prefect's InstrumentFlowRunStateTransitions emits it), which workers and
-// runners watch for Cancelling.
-type transitions struct {
-	store  RunStore
-	events *events.FlowRunEvents
-	now    func() time.Time
-	log    *slog.Logger
+// Runs changes run states: the runs service (server/runs), the one door
+// every state change goes through, which also emits the transitions'
+// events (workers and runners watch them for Cancelling).
+type Runs interface {
+	SetFlowRunState(ctx context.Context, id uuid.UUID, t schema.FlowRunTransition) (schema.TransitionResult, error)
+	SetTaskRunState(ctx context.Context, id uuid.UUID, t schema.TaskRunTransition) (schema.TransitionResult, error)
+	CreateScheduledRuns(ctx context.Context, runs []schema.FlowRun) (int, error)
 }
 
-func newTransitions(st RunStore, ev Emitter, now func() time.Time, log *slog.Logger) transitions {
-	if now == nil {
-		now = time.Now
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return transitions{store: st, events: events.NewFlowRunEvents(ev, st, log), now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }, log: log}
-}
-
-// setFlowRunState runs decide on the locked run and, when it wrote a
-// state, emits its event. A run deleted meanwhile is no error.
-func (t transitions) setFlowRunState(ctx context.Context, id uuid.UUID, decide store.FlowRunDecider) (bool, error) {
-	var initial *schema.State
-	res, err := t.store.SetFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-		initial = run.State
-		return decide(run, dep)
-	})
+// setFlowRunState proposes t and reports whether a state was written. A
+// run deleted meanwhile is no error.
+func setFlowRunState(ctx context.Context, runs Runs, id uuid.UUID, t schema.FlowRunTransition) (bool, error) {
+	res, err := runs.SetFlowRunState(ctx, id, t)
 	if errors.Is(err, schema.ErrNotFound) {
 		return false, nil
 	}
-	if err != nil || res.Write == nil {
-		return false, err
-	}
-	t.events.StateChanged(ctx, res.Run, initial, *res.Write)
-	return true, nil
+	return res.Written, err
 }
 
-// noWrite leaves a run as it is.
-func noWrite(run schema.FlowRun) orchestration.FlowRunResult {
-	return orchestration.FlowRunResult{Result: orchestration.Result{Status: schema.StatusAbort}, Run: run}
+// utcNow is now (nil: the wall clock) as Prefect writes times.
+func utcNow(now func() time.Time) time.Time {
+	if now == nil {
+		now = time.Now
+	}
+	return now().UTC().Truncate(time.Microsecond)
 }
 
 // LateRuns marks Scheduled runs that missed their start by more than After
@@ -79,19 +52,17 @@ func noWrite(run schema.FlowRun) orchestration.FlowRunResult {
 // time.
 type LateRuns struct {
 	Store RunStore
+	Runs  Runs
 	// After is PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS.
 	After time.Duration
 	// BatchSize bounds the runs one pass looks at (Prefect's 400).
 	BatchSize int
-	Events    Emitter
 	Now       func() time.Time
-	Log       *slog.Logger
 }
 
 // RunOnce marks the overdue runs of one batch and reports how many it marked.
 func (l LateRuns) RunOnce(ctx context.Context) (marked int, err error) {
-	t := newTransitions(l.Store, l.Events, l.Now, l.Log)
-	before := t.now().Add(-l.After)
+	before := utcNow(l.Now).Add(-l.After)
 	scheduled := "Scheduled"
 	ids, err := l.Store.FlowRunIDs(ctx, store.FlowRunIDs{StateTypes: []schema.StateType{schema.StateScheduled},
 		StateName: &scheduled, ScheduledBefore: &before, Limit: cmpOr(l.BatchSize, 400)})
@@ -99,14 +70,7 @@ func (l LateRuns) RunOnce(ctx context.Context) (marked int, err error) {
 		return 0, err
 	}
 	for _, id := range ids {
-		now := t.now()
-		ok, err := t.setFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-			late := "Late"
-			proposal := schema.StateCreate{Type: schema.StateScheduled, Name: &late,
-				StateDetails: schema.StateDetails{ScheduledTime: run.NextScheduledStartTime}}
-			return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: proposal.ToState(now),
-				Policy: orchestration.MarkLateRunsPolicy, Now: now})
-		})
+		ok, err := setFlowRunState(ctx, l.Runs, id, schema.FlowRunTransition{MarkLate: true})
 		if err != nil {
 			return marked, err
 		}
@@ -122,11 +86,10 @@ func (l LateRuns) RunOnce(ctx context.Context) (marked int, err error) {
 // and never resumed.".
 type PauseExpirations struct {
 	Store RunStore
+	Runs  Runs
 	// BatchSize is how many paused runs are read at a time (Prefect's 200).
 	BatchSize int
-	Events    Emitter
 	Now       func() time.Time
-	Log       *slog.Logger
 }
 
 // pauseExpiredMessage is the message of the Failed state.
@@ -139,7 +102,6 @@ func pauseExpired(run schema.FlowRun, now time.Time) bool {
 
 // RunOnce fails every paused run past its timeout and reports how many.
 func (p PauseExpirations) RunOnce(ctx context.Context) (failed int, err error) {
-	t := newTransitions(p.Store, p.Events, p.Now, p.Log)
 	var after *uuid.UUID
 	for {
 		ids, err := p.Store.FlowRunIDs(ctx, store.FlowRunIDs{StateTypes: []schema.StateType{schema.StatePaused},
@@ -155,17 +117,14 @@ func (p PauseExpirations) RunOnce(ctx context.Context) (failed int, err error) {
 			if err != nil {
 				return failed, err
 			}
-			now := t.now()
+			now := utcNow(p.Now)
 			if !pauseExpired(run, now) {
 				continue
 			}
-			ok, err := t.setFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-				if !pauseExpired(run, now) {
-					return noWrite(run) // resumed meanwhile
-				}
-				msg := pauseExpiredMessage
-				proposal := schema.StateCreate{Type: schema.StateFailed, Message: &msg}
-				return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: proposal.ToState(now), Force: true, Now: now})
+			msg := pauseExpiredMessage
+			ok, err := setFlowRunState(ctx, p.Runs, id, schema.FlowRunTransition{
+				State: schema.StateCreate{Type: schema.StateFailed, Message: &msg}, Force: true,
+				Skip: func(run schema.FlowRun) bool { return !pauseExpired(run, now) }, // resumed meanwhile
 			})
 			if err != nil {
 				return failed, err
@@ -188,11 +147,10 @@ func (p PauseExpirations) RunOnce(ctx context.Context) (failed int, err error) {
 // a deployment (so its worker stops it).
 type CancellationCleanup struct {
 	Store RunStore
+	Runs  Runs
 	// BatchSize is how many runs are read at a time (Prefect's 200).
 	BatchSize int
-	Events    Emitter
 	Now       func() time.Time
-	Log       *slog.Logger
 }
 
 // CleanupResult counts what a cleanup pass cancelled.
@@ -210,10 +168,9 @@ var nonTerminal = []schema.StateType{schema.StateScheduled, schema.StatePending,
 // RunOnce does both cleanups.
 func (c CancellationCleanup) RunOnce(ctx context.Context) (CleanupResult, error) {
 	var res CleanupResult
-	t := newTransitions(c.Store, c.Events, c.Now, c.Log)
 	batch := cmpOr(c.BatchSize, 200)
 
-	since := t.now().Add(-24 * time.Hour)
+	since := utcNow(c.Now).Add(-24 * time.Hour)
 	var after *uuid.UUID
 	for {
 		ids, err := c.Store.FlowRunIDs(ctx, store.FlowRunIDs{StateTypes: []schema.StateType{schema.StateCancelled},
@@ -222,7 +179,7 @@ func (c CancellationCleanup) RunOnce(ctx context.Context) (CleanupResult, error)
 			return res, err
 		}
 		for _, id := range ids {
-			n, err := c.cancelTaskRuns(ctx, t, id)
+			n, err := c.cancelTaskRuns(ctx, id)
 			res.TaskRuns += n
 			if err != nil {
 				return res, err
@@ -241,7 +198,7 @@ func (c CancellationCleanup) RunOnce(ctx context.Context) (CleanupResult, error)
 			return res, err
 		}
 		for _, id := range ids {
-			ok, err := c.cancelSubflow(ctx, t, id)
+			ok, err := c.cancelSubflow(ctx, id)
 			if err != nil {
 				return res, err
 			}
@@ -257,7 +214,7 @@ func (c CancellationCleanup) RunOnce(ctx context.Context) (CleanupResult, error)
 }
 
 // cancelTaskRuns cancels up to 100 unfinished task runs of a cancelled run.
-func (c CancellationCleanup) cancelTaskRuns(ctx context.Context, t transitions, flowRunID uuid.UUID) (int, error) {
+func (c CancellationCleanup) cancelTaskRuns(ctx context.Context, flowRunID uuid.UUID) (int, error) {
 	limit := 100
 	trs, err := c.Store.FilterTaskRuns(ctx, schema.Query{
 		FlowRuns: &schema.FlowRunFilter{ID: &schema.IDFilter{Any: []uuid.UUID{flowRunID}}},
@@ -268,17 +225,12 @@ func (c CancellationCleanup) cancelTaskRuns(ctx context.Context, t transitions, 
 		return 0, err
 	}
 	n := 0
+	msg := parentCancelledMessage
 	for _, tr := range trs {
-		now := t.now()
-		msg := parentCancelledMessage
-		res, err := c.Store.SetTaskRunState(ctx, tr.ID, nil, func(run schema.TaskRun, fr *schema.FlowRun, _ *schema.State) orchestration.TaskRunResult {
-			if run.State != nil && run.State.Type.Terminal() {
-				// Finished meanwhile, or cancelled by another replica's pass.
-				return orchestration.TaskRunResult{Result: orchestration.Result{Status: schema.StatusAbort}, Run: run}
-			}
-			proposal := schema.StateCreate{Type: schema.StateCancelled, Message: &msg}
-			return orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: proposal.ToState(now), Force: true,
-				Now: now, FlowRun: fr})
+		res, err := c.Runs.SetTaskRunState(ctx, tr.ID, schema.TaskRunTransition{
+			State: schema.StateCreate{Type: schema.StateCancelled, Message: &msg}, Force: true,
+			// Finished meanwhile, or cancelled by another replica's pass.
+			Skip: func(run schema.TaskRun) bool { return run.State != nil && run.State.Type.Terminal() },
 		})
 		if errors.Is(err, schema.ErrNotFound) {
 			continue
@@ -286,7 +238,7 @@ func (c CancellationCleanup) cancelTaskRuns(ctx context.Context, t transitions, 
 		if err != nil {
 			return n, err
 		}
-		if res.Write != nil {
+		if res.Written {
 			n++
 		}
 	}
@@ -295,7 +247,7 @@ func (c CancellationCleanup) cancelTaskRuns(ctx context.Context, t transitions, 
 
 // cancelSubflow cancels a subflow whose parent flow run is cancelled (or
 // gone), as Prefect's cancel_subflow_run does.
-func (c CancellationCleanup) cancelSubflow(ctx context.Context, t transitions, id uuid.UUID) (bool, error) {
+func (c CancellationCleanup) cancelSubflow(ctx context.Context, id uuid.UUID) (bool, error) {
 	sub, err := c.Store.ReadFlowRun(ctx, id)
 	if errors.Is(err, schema.ErrNotFound) {
 		return false, nil
@@ -327,14 +279,13 @@ func (c CancellationCleanup) cancelSubflow(ctx context.Context, t transitions, i
 	if sub.DeploymentID != nil {
 		target = schema.StateCancelling
 	}
-	now := t.now()
 	msg := parentCancelledMessage
-	return t.setFlowRunState(ctx, id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-		if run.State == nil || run.State.Type.Terminal() || run.State.Type == target {
-			return noWrite(run) // moved on meanwhile, or another pass got here first
-		}
-		proposal := schema.StateCreate{Type: target, Message: &msg}
-		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: proposal.ToState(now), Now: now})
+	return setFlowRunState(ctx, c.Runs, id, schema.FlowRunTransition{
+		State: schema.StateCreate{Type: target, Message: &msg},
+		// Moved on meanwhile, or another pass got here first.
+		Skip: func(run schema.FlowRun) bool {
+			return run.State == nil || run.State.Type.Terminal() || run.State.Type == target
+		},
 	})
 }
 

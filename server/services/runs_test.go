@@ -10,12 +10,24 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/orchestration"
+	"prefectgo.dev/prefectgo/server/runs"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 )
+
+// newRuns is the runs service over st, its flow-run events emitted to ev
+// (nil: none), as the server wires it.
+func newRuns(st store.Store, ev events.EventEmitter) *runs.Service {
+	var fe runs.Events
+	if ev != nil {
+		fe = events.NewFlowRunEvents(ev, st, nil)
+	}
+	return runs.New(storetest.Writes(st), fe, runs.Config{})
+}
 
 // recorder collects emitted events.
 type recorder struct {
@@ -69,11 +81,11 @@ func newFlowRunAt(t *testing.T, st store.Store, flowID uuid.UUID, start time.Tim
 	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: states[0].ToState(now), Force: true, Now: now})
 	run = res.Run
 	run.State = res.Write
-	stored, _, err := st.CreateFlowRun(ctx, run)
+	stored, _, err := storetest.Writes(st).CreateFlowRun(ctx, run)
 	require.NoError(t, err)
 	for _, s := range states[1:] {
 		now = now.Add(time.Millisecond)
-		_, err := st.SetFlowRunState(ctx, stored.ID, func(r schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+		_, err := storetest.Writes(st).SetFlowRunState(ctx, stored.ID, func(r schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 			return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Deployment: dep, Proposed: s.ToState(now), Force: true, Now: now})
 		})
 		require.NoError(t, err)
@@ -103,7 +115,7 @@ func newTaskRun(t *testing.T, st store.Store, flowRunID uuid.UUID, key string, s
 	res := orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: schema.StateCreate{Type: state}.ToState(now), Force: true, Now: now})
 	run = res.Run
 	run.State = res.Write
-	stored, _, err := st.CreateTaskRun(context.Background(), run)
+	stored, _, err := storetest.Writes(st).CreateTaskRun(context.Background(), run)
 	require.NoError(t, err)
 	return stored
 }
@@ -117,6 +129,13 @@ func scheduledAt(at time.Time, name string) schema.StateCreate {
 		s.Name = &name
 	}
 	return s
+}
+
+func readTaskRun(t *testing.T, st store.Store, id uuid.UUID) schema.TaskRun {
+	t.Helper()
+	r, err := st.ReadTaskRun(context.Background(), id)
+	require.NoError(t, err)
+	return r
 }
 
 func readRun(t *testing.T, st store.Store, id uuid.UUID) schema.FlowRun {
@@ -142,7 +161,7 @@ func TestLateRunsMarksOnlyOverdueScheduledRuns(t *testing.T) {
 		retrying := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-time.Hour), "AwaitingRetry"))
 
 		ev := &recorder{}
-		svc := services.LateRuns{Store: st, After: 15 * time.Second, Events: ev}
+		svc := services.LateRuns{Store: st, Runs: newRuns(st, ev), After: 15 * time.Second}
 		n, err := svc.RunOnce(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
@@ -203,7 +222,7 @@ func TestPauseExpirationsFailsOnlyExpiredPauses(t *testing.T) {
 		unbounded := paused(nil)
 
 		ev := &recorder{}
-		n, err := services.PauseExpirations{Store: st, BatchSize: 1, Events: ev}.RunOnce(ctx)
+		n, err := services.PauseExpirations{Store: st, Runs: newRuns(st, ev), BatchSize: 1}.RunOnce(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 3, n)
 		for _, r := range expired {
@@ -215,9 +234,37 @@ func TestPauseExpirationsFailsOnlyExpiredPauses(t *testing.T) {
 		require.Equal(t, schema.StatePaused, readRun(t, st, unbounded.ID).State.Type)
 		require.Equal(t, []string{"prefect.flow-run.Failed", "prefect.flow-run.Failed", "prefect.flow-run.Failed"}, ev.names())
 
-		n, err = services.PauseExpirations{Store: st}.RunOnce(ctx)
+		n, err = services.PauseExpirations{Store: st, Runs: newRuns(st, nil)}.RunOnce(ctx)
 		require.NoError(t, err)
 		require.Zero(t, n)
+	})
+}
+
+// A paused subflow failed by the pause-expiration service takes its parent
+// task run with it, as every subflow transition does (the API and the
+// services once updated the parent along different paths, and only the
+// API's did).
+func TestPauseExpirationsUpdateASubflowsParentTaskRun(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
+		st := open(t)
+		ctx := context.Background()
+		f := newFlow(t, st)
+		parent := newFlowRun(t, st, f.ID, nil, state(schema.StateRunning))
+		parentTask := newTaskRun(t, st, parent.ID, "subflow", schema.StateRunning)
+		past := time.Now().Add(-time.Minute).UTC()
+		subflow := newFlowRun(t, st, f.ID, func(r *schema.FlowRun) { r.ParentTaskRunID = &parentTask.ID },
+			state(schema.StateRunning), schema.StateCreate{Type: schema.StatePaused, StateDetails: schema.StateDetails{PauseTimeout: &past}})
+
+		n, err := services.PauseExpirations{Store: st, Runs: newRuns(st, nil)}.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.Equal(t, schema.StateFailed, readRun(t, st, subflow.ID).State.Type)
+
+		tr := readTaskRun(t, st, parentTask.ID)
+		require.Equal(t, schema.StateFailed, tr.State.Type)
+		require.Equal(t, "The flow was paused and never resumed.", *tr.State.Message)
+		require.Equal(t, subflow.ID, *tr.State.StateDetails.ChildFlowRunID)
 	})
 }
 
@@ -248,7 +295,7 @@ func TestCancellationCleanupCancelsTheChildrenOfCancelledRuns(t *testing.T) {
 		liveSubflow := newFlowRun(t, st, f.ID, func(r *schema.FlowRun) { r.ParentTaskRunID = &otherParent.ID }, state(schema.StateRunning))
 
 		ev := &recorder{}
-		res, err := services.CancellationCleanup{Store: st, BatchSize: 2, Events: ev}.RunOnce(ctx)
+		res, err := services.CancellationCleanup{Store: st, Runs: newRuns(st, ev), BatchSize: 2}.RunOnce(ctx)
 		require.NoError(t, err)
 		require.Equal(t, services.CleanupResult{TaskRuns: 2, Subflows: 2}, res)
 
@@ -268,8 +315,16 @@ func TestCancellationCleanupCancelsTheChildrenOfCancelledRuns(t *testing.T) {
 		require.Equal(t, schema.StateRunning, readRun(t, st, liveSubflow.ID).State.Type)
 		require.ElementsMatch(t, []string{"prefect.flow-run.Cancelled", "prefect.flow-run.Cancelling"}, ev.names())
 
+		// The subflows' states were copied onto their parent task run (as
+		// after every subflow transition), the last one Cancelling; the next
+		// pass cancels it like any unfinished task run of a cancelled run.
+		require.Equal(t, schema.StateCancelling, readTaskRun(t, st, parentTask.ID).State.Type)
+		res, err = services.CancellationCleanup{Store: st, Runs: newRuns(st, nil)}.RunOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, services.CleanupResult{TaskRuns: 1}, res)
+
 		// Again: the cancelling deployed subflow is its worker's to finish.
-		res, err = services.CancellationCleanup{Store: st}.RunOnce(ctx)
+		res, err = services.CancellationCleanup{Store: st, Runs: newRuns(st, nil)}.RunOnce(ctx)
 		require.NoError(t, err)
 		require.Zero(t, res)
 	})

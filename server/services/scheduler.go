@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schedules"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
@@ -36,6 +35,8 @@ type SchedulerStore interface {
 // key once.
 type Scheduler struct {
 	Store SchedulerStore
+	// Runs inserts the runs (the runs service).
+	Runs Runs
 	// DeploymentBatchSize deployments are read per query, and runs are
 	// inserted InsertBatchSize per transaction.
 	DeploymentBatchSize int
@@ -113,7 +114,7 @@ func (s Scheduler) Pass(ctx context.Context, recent bool) (SchedulerResult, erro
 		res.Deployments += len(ids)
 		size := max(s.InsertBatchSize, 1)
 		for start := 0; start < len(runs); start += size {
-			n, err := s.Store.InsertScheduledRuns(ctx, runs[start:min(start+size, len(runs))])
+			n, err := s.Runs.CreateScheduledRuns(ctx, runs[start:min(start+size, len(runs))])
 			res.Runs += n
 			if err != nil {
 				return res, err
@@ -192,8 +193,8 @@ func (s Scheduler) deploymentRuns(ctx context.Context, id uuid.UUID) ([]schema.F
 	return runs, nil
 }
 
-// scheduledRuns builds the runs of one schedule, each with its Scheduled
-// state and the bookkeeping the forced policy gives a new run.
+// scheduledRuns builds the runs of one schedule, each with its proposed
+// Scheduled state (the runs service gives them the bookkeeping of a new run).
 func scheduledRuns(d schema.Deployment, sc schema.DeploymentSchedule, compiled schedules.Schedule, dates []time.Time, now time.Time) []schema.FlowRun {
 	if len(dates) == 0 {
 		return nil
@@ -225,12 +226,8 @@ func scheduledRuns(d schema.Deployment, sc schema.DeploymentSchedule, compiled s
 		at := date.UTC()
 		proposal := schema.StateCreate{Type: schema.StateScheduled, Message: &message,
 			StateDetails: schema.StateDetails{ScheduledTime: &at}}
-		res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposal.ToState(now), Force: true, Now: now})
-		if res.Write == nil {
-			continue
-		}
-		run = res.Run
-		run.State = res.Write
+		initial := proposal.ToState(now)
+		run.State = &initial
 		out = append(out, run)
 	}
 	return out

@@ -10,17 +10,13 @@ import (
 )
 
 // Scheduling is what the scheduler needs beyond the deployments: which
-// deployments want runs, and an idempotent insert of the runs it makes.
+// deployments want runs. It inserts them through the runs service
+// (runs.Store's InsertScheduledRuns).
 type Scheduling interface {
 	// DeploymentsToSchedule returns ids of deployments to schedule, in id
 	// order, after q.After (when set), at most q.Limit. Paused deployments
 	// are never returned.
 	DeploymentsToSchedule(ctx context.Context, q DeploymentsToSchedule) ([]uuid.UUID, error)
-	// InsertScheduledRuns inserts runs, each with its state in run.State and
-	// its bookkeeping fields as set, skipping every run whose flow already
-	// has a run with the same idempotency key; it returns how many it
-	// inserted. Concurrent calls with the same runs insert each once.
-	InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) (inserted int, err error)
 }
 
 // DeploymentsToSchedule selects deployments for the scheduler.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
@@ -58,21 +57,10 @@ type Flows interface {
 	DeleteFlow(ctx context.Context, id uuid.UUID) error
 }
 
-// FlowRunDecider decides a state transition for the run as read inside the
-// write transaction (orchestration.FlowRun with the proposal bound). dep is
-// the run's deployment concurrency as the store loaded it (nil for a run
-// without a deployment), for FlowRunContext.Deployment; the store applies
-// the result's Deployment effects in the same transaction, and may call the
-// decider again when they find the facts changed.
-type FlowRunDecider func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult
-
-// FlowRuns are created idempotently by (flow_id, idempotency_key) and change
-// state only through SetFlowRunState.
+// FlowRuns are read, updated and deleted here; they are created and change
+// state only through runs.Store (server/runs), which the runs service alone
+// calls.
 type FlowRuns interface {
-	// CreateFlowRun inserts run, with its initial state in run.State if set.
-	// If a run of the same flow with the same idempotency key exists, that run
-	// is returned with created=false and nothing is written.
-	CreateFlowRun(ctx context.Context, run schema.FlowRun) (stored schema.FlowRun, created bool, err error)
 	ReadFlowRun(ctx context.Context, id uuid.UUID) (schema.FlowRun, error)
 	UpdateFlowRun(ctx context.Context, id uuid.UUID, u schema.FlowRunUpdate) error
 	// MergeFlowRunLabels adds labels to the run's labels, replacing equal keys.
@@ -80,33 +68,20 @@ type FlowRuns interface {
 	DeleteFlowRun(ctx context.Context, id uuid.UUID) error
 	FilterFlowRuns(ctx context.Context, q schema.Query) ([]schema.FlowRun, error)
 	CountFlowRuns(ctx context.Context, q schema.Query) (int, error)
-	// SetFlowRunState locks the run, asks decide, and writes what it says:
-	// the state (its timestamp moved on by a microsecond while it collides with
-	// one of the run's states) and the run's bookkeeping fields.
-	SetFlowRunState(ctx context.Context, id uuid.UUID, decide FlowRunDecider) (orchestration.FlowRunResult, error)
 	ReadFlowRunState(ctx context.Context, id uuid.UUID) (schema.State, error)
 	// ReadFlowRunStates returns a run's state history, oldest first.
 	ReadFlowRunStates(ctx context.Context, flowRunID uuid.UUID) ([]schema.State, error)
 }
 
-// TaskRunDecider decides a task-run transition from the run, its parent
-// flow run (nil when none) and the cached state for the lookup key (nil when
-// none was asked for or found).
-type TaskRunDecider func(run schema.TaskRun, flowRun *schema.FlowRun, cached *schema.State) orchestration.TaskRunResult
-
-// TaskRuns are upserted by (flow_run_id, task_key, dynamic_key).
+// TaskRuns are read, updated and deleted here; they are created and change
+// state through runs.Store (server/runs), or as the task-run recorder
+// reports them.
 type TaskRuns interface {
-	// CreateTaskRun inserts run with its initial state, or returns the run
-	// with the same flow run, task key and dynamic key with created=false.
-	CreateTaskRun(ctx context.Context, run schema.TaskRun) (stored schema.TaskRun, created bool, err error)
 	ReadTaskRun(ctx context.Context, id uuid.UUID) (schema.TaskRun, error)
 	UpdateTaskRun(ctx context.Context, id uuid.UUID, u schema.TaskRunUpdate) error
 	DeleteTaskRun(ctx context.Context, id uuid.UUID) error
 	FilterTaskRuns(ctx context.Context, q schema.Query) ([]schema.TaskRun, error)
 	CountTaskRuns(ctx context.Context, q schema.Query) (int, error)
-	// SetTaskRunState locks the task run and writes what decide says. When
-	// cacheKey is set, the newest unexpired cached state for it is passed in.
-	SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide TaskRunDecider) (orchestration.TaskRunResult, error)
 	ReadTaskRunState(ctx context.Context, id uuid.UUID) (schema.State, error)
 	ReadTaskRunStates(ctx context.Context, taskRunID uuid.UUID) ([]schema.State, error)
 	// RecordTaskRunStates stores task runs as client-side orchestration

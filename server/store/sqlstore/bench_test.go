@@ -30,7 +30,7 @@ func BenchmarkFlowRunFilterIDs(b *testing.B) {
 			var ids []uuid.UUID
 			for i := range 1000 {
 				id := uuid.Must(uuid.NewV7())
-				_, _, err := s.CreateFlowRun(ctx, schema.FlowRun{ID: id, Name: "run", FlowID: flow.ID,
+				_, _, err := storetest.Writes(s).CreateFlowRun(ctx, schema.FlowRun{ID: id, Name: "run", FlowID: flow.ID,
 					Parameters: json.RawMessage(`{}`), Context: json.RawMessage(`{}`), Labels: json.RawMessage(`{}`),
 					JobVariables: json.RawMessage(`{}`), Tags: []string{}, EmpiricalPolicy: schema.FlowRunPolicy{PauseKeys: []string{}}})
 				if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
-	"prefectgo.dev/prefectgo/server/store"
 )
 
 const flowRunColumns = `flow_run.id, flow_run.created, flow_run.updated, flow_run.name, flow_run.flow_id,
@@ -249,7 +248,7 @@ func (s *Store) CountFlowRuns(ctx context.Context, q schema.Query) (int, error) 
 
 // SetFlowRunState reads the run under lock, lets decide rule, and writes the
 // outcome in the same transaction.
-func (s *Store) SetFlowRunState(ctx context.Context, id uuid.UUID, decide store.FlowRunDecider) (orchestration.FlowRunResult, error) {
+func (s *Store) SetFlowRunState(ctx context.Context, id uuid.UUID, decide orchestration.FlowRunDecider) (orchestration.FlowRunResult, error) {
 	var res orchestration.FlowRunResult
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		// Lock first, then read: on PostgreSQL a locking SELECT that waited

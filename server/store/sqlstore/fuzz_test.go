@@ -47,7 +47,7 @@ func FuzzFlowRunFilter(f *testing.F) {
 			f.Fatal(err)
 		}
 		for _, name := range []string{"brave-otter", `Odd_Name\50%`, "ÉTÉ"} {
-			_, _, err := s.CreateFlowRun(ctx, schema.FlowRun{ID: uuid.Must(uuid.NewV7()), Name: name, FlowID: flow.ID,
+			_, _, err := storetest.Writes(s).CreateFlowRun(ctx, schema.FlowRun{ID: uuid.Must(uuid.NewV7()), Name: name, FlowID: flow.ID,
 				Parameters: json.RawMessage(`{}`), Context: json.RawMessage(`{}`), Labels: json.RawMessage(`{}`),
 				JobVariables: json.RawMessage(`{}`), Tags: []string{"nightly"}, EmpiricalPolicy: schema.FlowRunPolicy{PauseKeys: []string{}}})
 			if err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
-	"prefectgo.dev/prefectgo/server/store"
 )
 
 const taskRunColumns = `task_run.id, task_run.created, task_run.updated, task_run.name, task_run.flow_run_id,
@@ -211,7 +210,7 @@ func (s *Store) CountTaskRuns(ctx context.Context, q schema.Query) (int, error) 
 
 // SetTaskRunState reads the task run under lock with its flow run and cache
 // hit, lets decide rule, and writes the outcome.
-func (s *Store) SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide store.TaskRunDecider) (orchestration.TaskRunResult, error) {
+func (s *Store) SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide orchestration.TaskRunDecider) (orchestration.TaskRunResult, error) {
 	var res orchestration.TaskRunResult
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		if err := s.lockRow(ctx, c, "task_run", id); err != nil {

@@ -18,7 +18,7 @@ var newClient = &[3]int{3, 9, 0}
 
 // propose runs a proposal of a new client through the core policy.
 func propose(s store.Store, id uuid.UUID, p schema.StateCreate, now time.Time) (orchestration.FlowRunResult, error) {
-	return s.SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+	return Writes(s).SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: p.ToState(now), Now: now,
 			ClientVersion: newClient})
 	})
@@ -41,7 +41,7 @@ func limitedDeployment(t *testing.T, s store.Store, limit int, strategy string, 
 		run.DeploymentID = &d.ID
 		run.State = &schema.State{ID: uuid.Must(uuid.NewV7()), Type: schema.StateScheduled, Name: "Scheduled", Timestamp: past,
 			StateDetails: schema.StateDetails{ScheduledTime: &past}}
-		stored, _, err := s.CreateFlowRun(ctx, run)
+		stored, _, err := Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 		ids = append(ids, stored.ID)
 	}

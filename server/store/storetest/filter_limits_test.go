@@ -77,11 +77,11 @@ func TestFilterListsPastBackendLimits(t *testing.T) {
 		require.NoError(t, err)
 		run := newRun(flow.ID)
 		run.Name = `Brave_Otter\50%`
-		_, _, err = s.CreateFlowRun(ctx, run)
+		_, _, err = Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 		other := newRun(flow.ID)
 		other.Name = "calm-heron"
-		_, _, err = s.CreateFlowRun(ctx, other)
+		_, _, err = Writes(s).CreateFlowRun(ctx, other)
 		require.NoError(t, err)
 
 		runs := func(body string) []uuid.UUID {

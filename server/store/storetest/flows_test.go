@@ -57,7 +57,7 @@ func TestFlows(t *testing.T) {
 		require.Equal(t, []string{"c"}, got.Tags)
 
 		run := newRun(f.ID)
-		_, _, err = s.CreateFlowRun(ctx, run)
+		_, _, err = Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 		require.NoError(t, s.DeleteFlow(ctx, f.ID))
 		_, err = s.ReadFlowRun(ctx, run.ID)

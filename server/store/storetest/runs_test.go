@@ -22,7 +22,7 @@ func newRun(flowID uuid.UUID) schema.FlowRun {
 
 // transition proposes a state through the real orchestration policy.
 func transition(s store.Store, id uuid.UUID, typ schema.StateType, now time.Time) (orchestration.FlowRunResult, error) {
-	return s.SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+	return Writes(s).SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: schema.StateCreate{Type: typ}.ToState(now), Now: now})
 	})
 }
@@ -41,14 +41,14 @@ func TestFlowRunLifecycle(t *testing.T) {
 		res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: schema.StateCreate{Type: schema.StatePending}.ToState(now), Force: true, Now: now})
 		run = res.Run
 		run.State = res.Write
-		stored, created, err := s.CreateFlowRun(ctx, run)
+		stored, created, err := Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 		require.True(t, created)
 		require.Equal(t, schema.StatePending, stored.State.Type)
 
 		dup := newRun(f.ID)
 		dup.IdempotencyKey = ptr("key-1")
-		again, created, err := s.CreateFlowRun(ctx, dup)
+		again, created, err := Writes(s).CreateFlowRun(ctx, dup)
 		require.NoError(t, err)
 		require.False(t, created, "the idempotency key returns the first run")
 		require.Equal(t, run.ID, again.ID)
@@ -119,7 +119,7 @@ func TestStateTimestampsAreUnique(t *testing.T) {
 		res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: schema.StateCreate{Type: schema.StatePending}.ToState(now), Force: true, Now: now})
 		run = res.Run
 		run.State = res.Write
-		_, _, err = s.CreateFlowRun(ctx, run)
+		_, _, err = Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 		// Proposed at the same instant as the initial state: stored 1µs later.
 		r, err := transition(s, run.ID, schema.StateRunning, now)
@@ -136,7 +136,7 @@ func TestTaskRunRecorderWrites(t *testing.T) {
 		f, _, err := s.UpsertFlow(ctx, schema.FlowCreate{Name: "tasks", Tags: []string{}, Labels: json.RawMessage(`{}`)})
 		require.NoError(t, err)
 		run := newRun(f.ID)
-		_, _, err = s.CreateFlowRun(ctx, run)
+		_, _, err = Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 
 		t0 := time.Now().UTC().Truncate(time.Microsecond)

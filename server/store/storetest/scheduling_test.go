@@ -51,10 +51,10 @@ func TestInsertScheduledRunsIsIdempotent(t *testing.T) {
 			}
 			return runs
 		}
-		n, err := s.InsertScheduledRuns(ctx, batch())
+		n, err := Writes(s).InsertScheduledRuns(ctx, batch())
 		require.NoError(t, err)
 		require.Equal(t, 30, n)
-		n, err = s.InsertScheduledRuns(ctx, batch())
+		n, err = Writes(s).InsertScheduledRuns(ctx, batch())
 		require.NoError(t, err)
 		require.Zero(t, n)
 
@@ -67,7 +67,7 @@ func TestInsertScheduledRunsIsIdempotent(t *testing.T) {
 				for i := range 60 {
 					runs = append(runs, schedulerRun(d, sched, base.Add(time.Duration((i+g*7)%60)*time.Minute)))
 				}
-				n, err := s.InsertScheduledRuns(ctx, runs)
+				n, err := Writes(s).InsertScheduledRuns(ctx, runs)
 				require.NoError(t, err)
 				counts <- n
 			})
@@ -122,7 +122,7 @@ func TestDeploymentsToSchedule(t *testing.T) {
 		for i := 1; i <= 3; i++ {
 			runs = append(runs, schedulerRun(full, full.Schedules[0].ID, now.Add(time.Duration(i)*time.Hour)))
 		}
-		_, err := s.InsertScheduledRuns(ctx, runs)
+		_, err := Writes(s).InsertScheduledRuns(ctx, runs)
 		require.NoError(t, err)
 
 		q := store.DeploymentsToSchedule{Now: now, MinRuns: 3, MinScheduledTime: time.Hour, Limit: 10}
@@ -169,7 +169,7 @@ func TestSetFlowRunStateSeesTheStateWrittenBeforeIt(t *testing.T) {
 		for range 8 {
 			wg.Go(func() {
 				now := time.Now().UTC()
-				res, err := s.SetFlowRunState(ctx, run.ID, func(r schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+				res, err := Writes(s).SetFlowRunState(ctx, run.ID, func(r schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 					p := schema.StateCreate{Type: schema.StateScheduled, Name: ptr("Late"),
 						StateDetails: schema.StateDetails{ScheduledTime: r.NextScheduledStartTime}}
 					return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Deployment: dep, Proposed: p.ToState(now),

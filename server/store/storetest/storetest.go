@@ -17,6 +17,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver
 	"github.com/stretchr/testify/require"
 
+	"prefectgo.dev/prefectgo/server/runs"
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/postgres"
 	"prefectgo.dev/prefectgo/server/store/sqlite"
@@ -28,6 +29,11 @@ const PostgresURLEnv = "PREFECTGO_TEST_POSTGRES_URL"
 
 // Opener opens a fresh, migrated, empty store for one test.
 type Opener func(t testing.TB) store.Store
+
+// Writes is the store's run-writing half (creating runs, changing their
+// states), which outside tests only the runs service calls. Every backend
+// has it; a test that writes runs directly names it through here.
+func Writes(s store.Store) runs.Store { return s.(runs.Store) }
 
 // NewSQLite opens a migrated SQLite store in a temporary directory.
 func NewSQLite(t testing.TB) store.Store {

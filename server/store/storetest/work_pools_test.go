@@ -51,7 +51,7 @@ func scheduledRun(t *testing.T, s store.Store, flowID uuid.UUID, q *schema.WorkQ
 	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposed, Force: true, Now: now})
 	run = res.Run
 	run.State = res.Write
-	stored, created, err := s.CreateFlowRun(context.Background(), run)
+	stored, created, err := Writes(s).CreateFlowRun(context.Background(), run)
 	require.NoError(t, err)
 	require.True(t, created)
 	return stored
@@ -61,7 +61,7 @@ func scheduledRun(t *testing.T, s store.Store, flowID uuid.UUID, q *schema.WorkQ
 func setRunState(t *testing.T, s store.Store, id uuid.UUID, typ schema.StateType) {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	_, err := s.SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+	_, err := Writes(s).SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
 		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: schema.StateCreate{Type: typ}.ToState(now), Force: true, Now: now})
 	})
 	require.NoError(t, err)
