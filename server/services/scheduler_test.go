@@ -35,8 +35,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newScheduler(st services.SchedulerStore, log *syncBuffer) services.Scheduler {
-	return services.Scheduler{Store: st, DeploymentBatchSize: 2, InsertBatchSize: 50, MinRuns: 3, MaxRuns: 10,
+// newScheduler is a scheduler reading st, inserting through the runs
+// service over runs.
+func newScheduler(st services.SchedulerStore, runs store.Store, log *syncBuffer) services.Scheduler {
+	return services.Scheduler{Store: st, Runs: newRuns(runs, nil), DeploymentBatchSize: 2, InsertBatchSize: 50, MinRuns: 3, MaxRuns: 10,
 		MinScheduledTime: time.Hour, MaxScheduledTime: 100 * 24 * time.Hour, RecentWindow: time.Minute,
 		Log: slog.New(slog.NewTextHandler(log, nil))}
 }
@@ -99,7 +101,7 @@ func TestSchedulerPassWithPathologicalSchedules(t *testing.T) {
 		last := good("last")
 
 		log := &syncBuffer{}
-		res, err := pass(t, context.Background(), newScheduler(st, log))
+		res, err := pass(t, context.Background(), newScheduler(st, st, log))
 		require.NoError(t, err)
 		require.Equal(t, 3, res.Deployments)
 
@@ -159,14 +161,14 @@ func TestSchedulerPassEndsWithItsContext(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		res, err := pass(t, ctx, newScheduler(st, &syncBuffer{}))
+		res, err := pass(t, ctx, newScheduler(st, st, &syncBuffer{}))
 		require.ErrorIs(t, err, context.Canceled)
 		require.Zero(t, res.Runs)
 
 		ctx, cancel = context.WithCancel(context.Background())
 		defer cancel()
 		c := &cancelling{Store: st, cancel: cancel}
-		res, err = pass(t, ctx, newScheduler(c, &syncBuffer{}))
+		res, err = pass(t, ctx, newScheduler(c, st, &syncBuffer{}))
 		require.ErrorIs(t, err, context.Canceled)
 		require.Zero(t, res.Runs)
 		require.Equal(t, 2, c.reads, "the pass stopped at the deployment it was cancelled in")
