@@ -7,75 +7,212 @@ import (
 	"time"
 
 	"prefectgo.dev/prefectgo/server/events"
+	"prefectgo.dev/prefectgo/server/events/pgfanout"
 	"prefectgo.dev/prefectgo/server/runs"
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
 )
 
-// runServices are the loops over runs, deployments and workers that serve
-// runs in process: the scheduler (a full loop and a recent-deployments
-// loop), late runs, pause expirations, cancellation cleanup and the foreman, each behind its Enabled
-// setting with its interval from the settings table. Their transitions go
-// through rs, the runs service.
-func runServices(s settings.Settings, st store.Store, rs *runs.Service, log *slog.Logger) []service {
+// serviceSpec is one background service: when it runs, how often, where,
+// and how it is built. Exactly one of build (a service driven by events) and
+// pass (one pass of a timed loop, run every every) is set.
+type serviceSpec struct {
+	name    string
+	enabled func(w *wiring) bool
+	every   func(s settings.Settings) time.Duration
+	// leader: a singleton run by the elector on one replica at a time;
+	// otherwise it runs on every replica.
+	leader bool
+	build  func(w *wiring) service
+	pass   func(w *wiring) func(ctx context.Context) error
+}
+
+// serviceTable is every background service of the serve command. New starts
+// the per-replica ones in this order (and stops them in reverse), then the
+// singletons under the elector.
+var serviceTable = []serviceSpec{
+	// Per replica: each replica relays and consumes the events it sees.
+	{name: "event-fanout", enabled: func(w *wiring) bool { return w.fanout != nil },
+		build: func(w *wiring) service { return w.fanout }},
+	{name: "event-persister", enabled: on(func(s settings.Settings) bool { return s.Services.EventPersister.Enabled }),
+		build: buildPersister},
+	{name: "task-run-recorder", enabled: on(func(s settings.Settings) bool { return s.Services.TaskRunRecorder.Enabled }),
+		build: buildRecorder},
+
+	// Singletons, run by the leader.
+	{name: "retention", leader: true,
+		enabled: on(func(s settings.Settings) bool {
+			return s.Services.Retention.Enabled && s.Services.DBVacuum.VacuumEnabled("events")
+		}),
+		every: func(s settings.Settings) time.Duration { return s.Services.Retention.LoopSeconds },
+		pass:  retentionPass},
+	{name: "db-vacuum", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.DBVacuum.VacuumEnabled("flow_runs") }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.DBVacuum.LoopSeconds },
+		pass:    vacuumPass},
+	{name: "repossessor", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.Repossessor.Enabled }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.Repossessor.LoopSeconds },
+		pass:    repossessorPass},
+	{name: "late-runs", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.LateRuns.Enabled }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.LateRuns.LoopSeconds },
+		pass:    lateRunsPass},
+	{name: "pause-expirations", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.PauseExpirations.Enabled }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.PauseExpirations.LoopSeconds },
+		pass:    pauseExpirationsPass},
+	{name: "cancellation-cleanup", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.CancellationCleanup.Enabled }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.CancellationCleanup.LoopSeconds },
+		pass:    cancellationCleanupPass},
+	{name: "foreman", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.Foreman.Enabled }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.Foreman.LoopSeconds },
+		pass:    foremanPass},
+	{name: "scheduler", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.Scheduler.Enabled }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.Scheduler.LoopSeconds },
+		pass:    schedulerPass(false)},
+	{name: "scheduler-recent-deployments", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.Scheduler.Enabled }),
+		every:   func(s settings.Settings) time.Duration { return s.Services.Scheduler.RecentDeploymentsLoopSeconds },
+		pass:    schedulerPass(true)},
+}
+
+// wiring is what the services are built from.
+type wiring struct {
+	s      settings.Settings
+	st     store.Store
+	broker *events.Broker
+	fanout *pgfanout.Fanout // nil unless replicas share events over PostgreSQL
+	// runs is nil while the per-replica services are built: the ingestor,
+	// and so the runs service, needs them first.
+	runs *runs.Service
+	log  *slog.Logger
+}
+
+// on is an enabled check that reads only the settings.
+func on(f func(settings.Settings) bool) func(*wiring) bool {
+	return func(w *wiring) bool { return f(w.s) }
+}
+
+// buildServices builds the enabled services of the table that run on the
+// leader (leader) or on every replica (!leader), in table order.
+func buildServices(w *wiring, leader bool) []service {
 	var out []service
-	loop := func(name string, every time.Duration, pass func(ctx context.Context) (int, error), what string) {
-		out = append(out, services.NewLoop(name, every, func(ctx context.Context) error {
-			n, err := pass(ctx)
-			if n > 0 {
-				log.Info(name+" pass", what, n)
-			}
-			return err
-		}, log))
-	}
-	if lr := s.Services.LateRuns; lr.Enabled {
-		svc := services.LateRuns{Store: st, Runs: rs, After: lr.AfterSeconds}
-		loop("late-runs", lr.LoopSeconds, svc.RunOnce, "marked_late")
-	}
-	if pe := s.Services.PauseExpirations; pe.Enabled {
-		svc := services.PauseExpirations{Store: st, Runs: rs}
-		loop("pause-expirations", pe.LoopSeconds, svc.RunOnce, "failed_runs")
-	}
-	if cc := s.Services.CancellationCleanup; cc.Enabled {
-		svc := services.CancellationCleanup{Store: st, Runs: rs}
-		loop("cancellation-cleanup", cc.LoopSeconds, func(ctx context.Context) (int, error) {
-			res, err := svc.RunOnce(ctx)
-			return res.TaskRuns + res.Subflows, err
-		}, "cancelled_runs")
-	}
-	if fm := s.Services.Foreman; fm.Enabled {
-		svc := services.Foreman{Store: st, InactivityHeartbeatMultiple: fm.InactivityHeartbeatMultiple,
-			FallbackHeartbeatInterval: fm.FallbackHeartbeatIntervalSeconds,
-			DeploymentTimeout:         fm.DeploymentLastPolledTimeoutSeconds, WorkQueueTimeout: fm.WorkQueueLastPolledTimeoutSeconds}
-		out = append(out, services.NewLoop("foreman", fm.LoopSeconds, func(ctx context.Context) error {
-			res, err := svc.RunOnce(ctx)
-			if res != (store.StaleResult{}) {
-				log.Info("foreman pass", "offline_workers", res.Workers, "not_ready_work_pools", res.WorkPools,
-					"not_ready_deployments", res.Deployments, "not_ready_work_queues", res.WorkQueues)
-			}
-			return err
-		}, log))
-	}
-	if sch := s.Services.Scheduler; sch.Enabled {
-		sc := scheduler(s, st, rs, log)
-		out = append(out,
-			services.NewLoop("scheduler", sch.LoopSeconds, func(ctx context.Context) error {
-				res, err := sc.Pass(ctx, false)
-				if res.Runs > 0 {
-					log.Info("scheduler pass", "deployments", res.Deployments, "created_runs", res.Runs)
-				}
-				return err
-			}, log),
-			services.NewLoop("scheduler-recent-deployments", sch.RecentDeploymentsLoopSeconds, func(ctx context.Context) error {
-				res, err := sc.Pass(ctx, true)
-				if res.Runs > 0 {
-					log.Info("scheduler pass over recent deployments", "deployments", res.Deployments, "created_runs", res.Runs)
-				}
-				return err
-			}, log))
+	for _, sp := range serviceTable {
+		if sp.leader != leader || !sp.enabled(w) {
+			continue
+		}
+		if sp.build != nil {
+			out = append(out, sp.build(w))
+			continue
+		}
+		out = append(out, services.NewLoop(sp.name, sp.every(w.s), sp.pass(w), w.log))
 	}
 	return out
+}
+
+func buildPersister(w *wiring) service {
+	es := w.s.Services.EventPersister
+	return events.NewPersister(w.broker, w.st, events.PersisterConfig{BatchSize: es.BatchSize, QueueSize: es.QueueMaxSize}, w.log)
+}
+
+func buildRecorder(w *wiring) service {
+	return events.NewRecorder(w.broker, w.st, events.RecorderConfig{BatchSize: w.s.Services.TaskRunRecorder.BatchSize}, w.log)
+}
+
+func retentionPass(w *wiring) func(context.Context) error {
+	r := retention(w.s, w.st)
+	return func(ctx context.Context) error {
+		res, err := r.RunOnce(ctx)
+		if res.Events > 0 {
+			w.log.Info("retention pass", "deleted_events", res.Events, "deleted_resources", res.Resources)
+		}
+		return err
+	}
+}
+
+func vacuumPass(w *wiring) func(context.Context) error {
+	v := vacuum(w.s, w.st)
+	return func(ctx context.Context) error {
+		res, err := v.RunOnce(ctx)
+		if res != (services.VacuumResult{}) {
+			w.log.Info("db vacuum pass", "deleted_flow_runs", res.FlowRuns, "deleted_logs", res.Logs, "deleted_artifacts", res.Artifacts)
+		}
+		return err
+	}
+}
+
+func repossessorPass(w *wiring) func(context.Context) error {
+	r := services.Repossessor{Store: w.st, Waits: store.SlotWaits{
+		Tag: w.s.Tasks.TagConcurrencySlotWaitSeconds, Max: w.s.Concurrency.MaximumConcurrencySlotWaitSeconds}}
+	return counted(w.log, "repossessor", "reclaimed_leases", r.RunOnce)
+}
+
+func lateRunsPass(w *wiring) func(context.Context) error {
+	svc := services.LateRuns{Store: w.st, Runs: w.runs, After: w.s.Services.LateRuns.AfterSeconds}
+	return counted(w.log, "late-runs", "marked_late", svc.RunOnce)
+}
+
+func pauseExpirationsPass(w *wiring) func(context.Context) error {
+	svc := services.PauseExpirations{Store: w.st, Runs: w.runs}
+	return counted(w.log, "pause-expirations", "failed_runs", svc.RunOnce)
+}
+
+func cancellationCleanupPass(w *wiring) func(context.Context) error {
+	svc := services.CancellationCleanup{Store: w.st, Runs: w.runs}
+	return counted(w.log, "cancellation-cleanup", "cancelled_runs", func(ctx context.Context) (int, error) {
+		res, err := svc.RunOnce(ctx)
+		return res.TaskRuns + res.Subflows, err
+	})
+}
+
+func foremanPass(w *wiring) func(context.Context) error {
+	fm := w.s.Services.Foreman
+	svc := services.Foreman{Store: w.st, InactivityHeartbeatMultiple: fm.InactivityHeartbeatMultiple,
+		FallbackHeartbeatInterval: fm.FallbackHeartbeatIntervalSeconds,
+		DeploymentTimeout:         fm.DeploymentLastPolledTimeoutSeconds, WorkQueueTimeout: fm.WorkQueueLastPolledTimeoutSeconds}
+	return func(ctx context.Context) error {
+		res, err := svc.RunOnce(ctx)
+		if res != (store.StaleResult{}) {
+			w.log.Info("foreman pass", "offline_workers", res.Workers, "not_ready_work_pools", res.WorkPools,
+				"not_ready_deployments", res.Deployments, "not_ready_work_queues", res.WorkQueues)
+		}
+		return err
+	}
+}
+
+// schedulerPass is a pass of the scheduler over every deployment, or, when
+// recent, over the deployments updated within its recent window.
+func schedulerPass(recent bool) func(w *wiring) func(context.Context) error {
+	msg := "scheduler pass"
+	if recent {
+		msg = "scheduler pass over recent deployments"
+	}
+	return func(w *wiring) func(context.Context) error {
+		sc := scheduler(w.s, w.st, w.runs, w.log)
+		return func(ctx context.Context) error {
+			res, err := sc.Pass(ctx, recent)
+			if res.Runs > 0 {
+				w.log.Info(msg, "deployments", res.Deployments, "created_runs", res.Runs)
+			}
+			return err
+		}
+	}
+}
+
+// counted is a pass that logs how many items it changed, when any.
+func counted(log *slog.Logger, name, what string, pass func(ctx context.Context) (int, error)) func(context.Context) error {
+	return func(ctx context.Context) error {
+		n, err := pass(ctx)
+		if n > 0 {
+			log.Info(name+" pass", what, n)
+		}
+		return err
+	}
 }
 
 // scheduler is the scheduler service configured from the settings.

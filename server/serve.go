@@ -37,11 +37,11 @@ type App struct {
 const LeaderRetry = 5 * time.Second
 
 // Leader reports whether this replica runs the singleton services (the
-// scheduler, late runs, pause expirations, cancellation cleanup, foreman,
-// retention and repossessor). On SQLite it is true once started.
+// rows of serviceTable marked leader). On SQLite it is true once started.
 func (a *App) Leader() bool { return a.elector.Leader() }
 
-// New assembles the server for settings s over st.
+// New assembles the server for settings s over st; its background services
+// are the enabled rows of serviceTable.
 func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	broker := events.NewBroker()
 	// On PostgreSQL, replicas share their events (LISTEN/NOTIFY) and elect a
@@ -64,22 +64,16 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			lock = postgres.NewAdvisoryLock(cfg, postgres.LeaderLockKey)
 		}
 	}
-	// The event consumers are made before intake, which refuses events
-	// while they cannot write instead of acknowledging them.
-	var consumers []service
+	// The per-replica services (the event consumers) are made before
+	// intake, which refuses events while those that write cannot, instead of
+	// acknowledging them.
+	w := &wiring{s: s, st: st, broker: broker, fanout: fanout, log: log}
+	replica := buildServices(w, false)
 	var storing func() error
-	if s.Services.EventPersister.Enabled {
-		p := events.NewPersister(broker, st, events.PersisterConfig{
-			BatchSize: s.Services.EventPersister.BatchSize,
-			QueueSize: s.Services.EventPersister.QueueMaxSize,
-		}, log)
-		consumers, storing = append(consumers, p), p.Err
-	}
-	if s.Services.TaskRunRecorder.Enabled {
-		r := events.NewRecorder(broker, st, events.RecorderConfig{
-			BatchSize: s.Services.TaskRunRecorder.BatchSize,
-		}, log)
-		consumers, storing = append(consumers, r), joinErr(storing, r.Err)
+	for _, svc := range replica {
+		if c, ok := svc.(interface{ Err() error }); ok {
+			storing = joinErr(storing, c.Err)
+		}
 	}
 	ingestor := events.NewIngestor(events.IngestConfig{
 		Publisher: publisher,
@@ -110,43 +104,9 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		EventsOut:    eventsOut(s, sock, broker, st, log),
 		IngestEvents: ingestor.Ingest,
 	}), broker: broker, fanout: fanout}
-	if fanout != nil {
-		app.services = append(app.services, fanout)
-	}
-	app.services = append(app.services, consumers...)
-	var singletons []service
-	if s.Services.Retention.Enabled && s.Services.DBVacuum.VacuumEnabled("events") {
-		r := retention(s, st)
-		singletons = append(singletons, services.NewLoop("retention", s.Services.Retention.LoopSeconds, func(ctx context.Context) error {
-			res, err := r.RunOnce(ctx)
-			if res.Events > 0 {
-				log.Info("retention pass", "deleted_events", res.Events, "deleted_resources", res.Resources)
-			}
-			return err
-		}, log))
-	}
-	if s.Services.DBVacuum.VacuumEnabled("flow_runs") {
-		v := vacuum(s, st)
-		singletons = append(singletons, services.NewLoop("db-vacuum", s.Services.DBVacuum.LoopSeconds, func(ctx context.Context) error {
-			res, err := v.RunOnce(ctx)
-			if res != (services.VacuumResult{}) {
-				log.Info("db vacuum pass", "deleted_flow_runs", res.FlowRuns, "deleted_logs", res.Logs, "deleted_artifacts", res.Artifacts)
-			}
-			return err
-		}, log))
-	}
-	if s.Services.Repossessor.Enabled {
-		r := services.Repossessor{Store: st, Waits: store.SlotWaits{
-			Tag: s.Tasks.TagConcurrencySlotWaitSeconds, Max: s.Concurrency.MaximumConcurrencySlotWaitSeconds}}
-		singletons = append(singletons, services.NewLoop("repossessor", s.Services.Repossessor.LoopSeconds, func(ctx context.Context) error {
-			n, err := r.RunOnce(ctx)
-			if n > 0 {
-				log.Info("repossessor pass", "reclaimed_leases", n)
-			}
-			return err
-		}, log))
-	}
-	singletons = append(singletons, runServices(s, st, rs, log)...)
+	w.runs = rs
+	app.services = replica
+	singletons := buildServices(w, true)
 	app.elector = services.NewElector("singleton-services", lock, LeaderRetry, singletons, log)
 	app.services = append(app.services, app.elector)
 	return app
