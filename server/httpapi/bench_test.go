@@ -3,13 +3,14 @@ package httpapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/google/uuid"
 
-	"prefectgo.dev/prefectgo/server/httpapi"
+	"prefectgo.dev/prefectgo/server"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 )
@@ -19,7 +20,9 @@ import (
 
 func benchHandler(b *testing.B, open storetest.Opener) (http.Handler, uuid.UUID) {
 	b.Helper()
-	h := httpapi.New(httpapi.Deps{Store: open(b), Settings: settings.Defaults()})
+	// Assembled as the serve command does (the API needs the runs service),
+	// without the background services.
+	h := server.New(settings.Defaults(), open(b), slog.New(slog.DiscardHandler)).Handler
 	rec := do(b, h, "POST", "/api/flows/", `{"name":"bench"}`, http.StatusCreated)
 	var flow struct{ ID uuid.UUID }
 	if err := json.Unmarshal(rec.Body.Bytes(), &flow); err != nil {
