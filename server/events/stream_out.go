@@ -186,6 +186,9 @@ func (h *outHandler) stream(ctx context.Context, s *socket, f schema.EventFilter
 	if backfill && h.cfg.Store != nil {
 		for offset := 0; ; offset += h.cfg.BackfillPageSize {
 			page, err := h.cfg.Store.QueryEvents(ctx, f, offset, h.cfg.BackfillPageSize)
+			if ctx.Err() != nil {
+				return // the client went away during the backfill
+			}
 			if err != nil {
 				logger.Warn("backfilling events failed", "error", err)
 				s.closeWith(websocket.StatusInternalError, "backfill failed")
