@@ -18,9 +18,15 @@ HELM_VERSION   := v3.22.0
 HELM           := $(CACHE)/helm-$(HELM_VERSION)-k8s1.37/helm
 HELM_LDFLAGS   := $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=37)
 
-.PHONY: all build build-installer run-server test helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet verify clean
+.PHONY: all help build build-installer run-server test fuzz soak helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet verify clean
 
+## all: the default goal: build
 all: build
+
+## help: every target with what it does
+help:
+	@awk '/^## [a-z0-9, -]+: / { sub(/^## /, ""); n = index($$0, ": "); printf "  %-26s %s\n", substr($$0, 1, n - 1), substr($$0, n + 2); next } \
+		/^## / { sub(/^## /, ""); printf "  %-26s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## build: compile the binaries into bin/
 build:
@@ -51,6 +57,19 @@ test-compat: build
 	hack/python-env.sh
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \
 		$(VENV)/bin/python -m pytest -q test/compat
+
+## fuzz: every Go fuzz target for FUZZTIME each (default 1m; hack/fuzz.sh), on SQLite and PostgreSQL;
+## make test runs their seed corpora (testdata/fuzz) as ordinary tests
+FUZZTIME ?= 1m
+fuzz:
+	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" hack/fuzz.sh $(FUZZTIME)
+
+## soak: a bounded mixed load on the built server for SOAK_DURATION (default 3m): lifecycles, events,
+## logs, reads, WebSockets opened and dropped; fails if goroutines or RSS grow past a bound (test/soak)
+SOAK_DURATION ?= 3m
+soak: build
+	PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" SOAK_DURATION=$(SOAK_DURATION) \
+		$(GO) test -tags soak -count=1 -v -timeout 60m ./test/soak
 
 ## bench: Go benchmarks on SQLite and PostgreSQL
 bench:
@@ -114,16 +133,20 @@ $(HELM):
 docs:
 	$(GO) run ./hack/gendocs
 
+## fmt: gofmt every Go file in place
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+## vet: go vet, including the packages behind the e2e and soak build tags
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
+	$(GO) vet -tags soak ./test/soak
 
 ## verify: formatting, vet and generated files, as CI checks them
 verify: vet verify-generated
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## clean: remove bin/
 clean:
 	rm -rf $(BIN)
