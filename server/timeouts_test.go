@@ -200,20 +200,28 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	}
 }
 
+// rawRequest writes request, as is, on a new connection to the API and
+// reads the response; r reads on from the connection after it.
+func rawRequest(t *testing.T, ts *testServer, request string) (res *http.Response, r *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", ts.api.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	_, err = io.WriteString(conn, request)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // only against a hang
+	r = bufio.NewReader(conn)
+	res, err = http.ReadResponse(r, nil)
+	require.NoError(t, err)
+	return res, r
+}
+
 // A body that stops arriving gets 408 in Prefect's shape, and the connection
 // is closed.
 func TestStalledBodyGets408(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, func(s *settings.Settings) { s.API.RequestTimeout = 200 * time.Millisecond })
-	conn, err := net.Dial("tcp", ts.api.Addr().String())
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = io.WriteString(conn, "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":")
-	require.NoError(t, err)
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // only against a hang
-	r := bufio.NewReader(conn)
-	res, err := http.ReadResponse(r, nil)
-	require.NoError(t, err)
+	res, r := rawRequest(t, ts, "POST /api/flows/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":")
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusRequestTimeout, res.StatusCode)
@@ -229,18 +237,10 @@ func TestStalledBodyGets408(t *testing.T) {
 func TestZeroKeepAliveClosesAfterEachResponse(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, func(s *settings.Settings) { s.API.KeepAliveTimeout = 0 })
-	conn, err := net.Dial("tcp", ts.api.Addr().String())
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = io.WriteString(conn, "GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(time.Minute))) // only against a hang
-	r := bufio.NewReader(conn)
-	res, err := http.ReadResponse(r, nil)
-	require.NoError(t, err)
+	res, r := rawRequest(t, ts, "GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
 	_, _ = io.Copy(io.Discard, res.Body)
 	require.Equal(t, http.StatusOK, res.StatusCode)
-	_, err = r.ReadByte()
+	_, err := r.ReadByte()
 	require.ErrorIs(t, err, io.EOF, "the server closes the connection")
 }
 
