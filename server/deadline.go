@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"prefectgo.dev/prefectgo/server/httpapi"
 )
 
 // errRequestTimeout is the cause of a request's context once
@@ -45,7 +46,9 @@ func requestDeadline(next http.Handler, timeout time.Duration, log *slog.Logger)
 		start := time.Now()
 		_ = rc.SetWriteDeadline(start.Add(2 * timeout))
 		dw := &deadlineWriter{ResponseWriter: w, ctx: r.Context(), timeout: timeout, log: log, method: r.Method, path: r.URL.Path}
-		if !wantsWebSocket(r) {
+		// A WebSocket handshake is a GET without a body: exempting it from the
+		// handler deadline leaves no body to dribble.
+		if !httpapi.IsWebSocketUpgrade(r) || (r.Body != nil && r.Body != http.NoBody) {
 			ctx, cancel := context.WithDeadlineCause(r.Context(), start.Add(timeout), errRequestTimeout)
 			defer cancel()
 			dw.ctx = ctx
@@ -58,13 +61,6 @@ func requestDeadline(next http.Handler, timeout time.Duration, log *slog.Logger)
 		}
 		next.ServeHTTP(dw, r)
 	})
-}
-
-// wantsWebSocket: a WebSocket handshake is a GET without a body, so exempting
-// it from the handler deadline leaves no body to dribble.
-func wantsWebSocket(r *http.Request) bool {
-	return r.Method == http.MethodGet && (r.Body == nil || r.Body == http.NoBody) &&
-		strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 // deadlineBody notes whether the body was read to its end, or failed on

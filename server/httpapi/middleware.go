@@ -78,7 +78,7 @@ func (a *API) authenticate(mux *http.ServeMux, accessOf map[string]access, next 
 			next.ServeHTTP(w, r)
 			return
 		case accessSocket:
-			if isWebSocketUpgrade(r) {
+			if IsWebSocketUpgrade(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -91,9 +91,9 @@ func (a *API) authenticate(mux *http.ServeMux, accessOf map[string]access, next 
 	})
 }
 
-// isWebSocketUpgrade reports whether r asks to open a WebSocket (RFC 6455
+// IsWebSocketUpgrade reports whether r asks to open a WebSocket (RFC 6455
 // 4.1: a GET with Upgrade: websocket and Connection: upgrade).
-func isWebSocketUpgrade(r *http.Request) bool {
+func IsWebSocketUpgrade(r *http.Request) bool {
 	return r.Method == http.MethodGet &&
 		headerHasToken(r.Header, "Upgrade", "websocket") &&
 		headerHasToken(r.Header, "Connection", "upgrade")
