@@ -22,8 +22,6 @@ var minLeasingClient = [3]int{3, 4, 11}
 const (
 	defaultSlotWait      = 30 * time.Second
 	defaultDeploymentTTL = 300 * time.Second
-	// pinnedLeaseTTL is how long a pinned lease lives: as long as a run.
-	pinnedLeaseTTL = 100 * 365 * 24 * time.Hour
 )
 
 func versionLess(a, b [3]int) bool {

@@ -327,40 +327,6 @@ func daysIn(year int, month time.Month) int {
 	return time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
-// dayMatches is croniter's day test for one of its searches: useDom and
-// useDow say which day fields constrain it (the day_or union runs one
-// search with each).
-func (c *cronExpr) dayMatches(t time.Time, useDom, useDow bool) bool {
-	y, m, d := t.Date()
-	if useDom && !c.star[fDom] {
-		ok := c.sets[fDom][d] || (c.domLast && d == daysIn(y, m))
-		if !ok {
-			return false
-		}
-	}
-	if len(c.nth) > 0 {
-		// n#k replaces the weekday set in every search, as in croniter.
-		last := daysIn(y, m)
-		for wd, ks := range c.nth {
-			first := (wd-int(time.Date(y, m, 1, 0, 0, 0, 0, time.UTC).Weekday())+7)%7 + 1
-			for _, k := range ks {
-				day := first + 7*(k-1)
-				if k == lastNth {
-					day = first + 7*((last-first)/7)
-				}
-				if day == d && day <= last {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	if useDow && !c.star[fDow] && !c.sets[fDow][int(t.Weekday())] {
-		return false
-	}
-	return true
-}
-
 // maxYearsBetweenMatches is croniter's bound on a search.
 const maxYearsBetweenMatches = 50
 
