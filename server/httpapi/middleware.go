@@ -25,7 +25,7 @@ func (a *API) recover(next http.Handler) http.Handler {
 					panic(v)
 				}
 				a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
-				writeJSON(w, http.StatusInternalServerError, map[string]string{"exception_message": "Internal Server Error"})
+				writeMessage(w, http.StatusInternalServerError, "exception_message", "Internal Server Error")
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -84,7 +84,7 @@ func (a *API) authenticate(mux *http.ServeMux, accessOf map[string]access, next 
 			}
 		}
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), expected) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"exception_message": "Unauthorized"})
+			writeMessage(w, http.StatusUnauthorized, "exception_message", "Unauthorized")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -119,12 +119,12 @@ func (a *API) apiVersionGate(next http.Handler) http.Handler {
 		if v := r.Header.Get("X-Prefect-Api-Version"); v != "" {
 			parts, ok := parseVersion(v)
 			if !ok {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "Invalid X-PREFECT-API-VERSION header format."})
+				writeMessage(w, http.StatusBadRequest, "detail", "Invalid X-PREFECT-API-VERSION header format.")
 				return
 			}
 			if compareVersion(parts, [3]int{0, 8, 0}) < 0 {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "The request specified API version " + v +
-					" but this server requires version 0.8.0 or higher."})
+				writeMessage(w, http.StatusBadRequest, "detail", "The request specified API version "+v+
+					" but this server requires version 0.8.0 or higher.")
 				return
 			}
 		}
@@ -175,16 +175,16 @@ func (a *API) csrf(next http.Handler) http.Handler {
 		}
 		token, client := r.Header.Get("Prefect-Csrf-Token"), r.Header.Get("Prefect-Csrf-Client")
 		if token == "" {
-			writeJSON(w, http.StatusForbidden, map[string]string{"detail": "Missing CSRF token."})
+			writeMessage(w, http.StatusForbidden, "detail", "Missing CSRF token.")
 			return
 		}
 		if client == "" {
-			writeJSON(w, http.StatusForbidden, map[string]string{"detail": "Missing client identifier."})
+			writeMessage(w, http.StatusForbidden, "detail", "Missing client identifier.")
 			return
 		}
 		stored, err := a.store.ReadCSRFToken(r.Context(), client)
 		if err != nil || subtle.ConstantTimeCompare([]byte(stored.Token), []byte(token)) != 1 || !stored.Expiration.After(a.clock()) {
-			writeJSON(w, http.StatusForbidden, map[string]string{"detail": "Invalid CSRF token or client identifier."})
+			writeMessage(w, http.StatusForbidden, "detail", "Invalid CSRF token or client identifier.")
 			return
 		}
 		next.ServeHTTP(w, r)

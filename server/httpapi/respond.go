@@ -109,31 +109,33 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var badRequest *schema.BadRequestError
 	var forbidden *schema.ForbiddenError
 	var named *schema.NotFoundError
+	status, body := http.StatusInternalServerError, any(map[string]string{"exception_message": "Internal Server Error"})
+	detail := func(code int, msg string) { status, body = code, map[string]string{"detail": msg} }
 	switch {
 	case errors.As(err, &api):
 		for k, vs := range api.Header {
 			w.Header()[k] = vs
 		}
-		writeJSON(w, api.Status, api.Body)
+		status, body = api.Status, api.Body
 	case errors.As(err, &verr):
 		e := invalidBody(append([]string{"body"}, splitLoc(verr.Loc)...), verr.Msg, "value_error", nil)
-		writeJSON(w, e.Status, e.Body)
+		status, body = e.Status, e.Body
 	case errors.As(err, &named):
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": named.Detail})
+		detail(http.StatusNotFound, named.Detail)
 	case errors.Is(err, schema.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
+		detail(http.StatusNotFound, "Not found")
 	case errors.As(err, &conflict):
-		writeJSON(w, http.StatusConflict, map[string]string{"detail": conflict.Msg})
+		detail(http.StatusConflict, conflict.Msg)
 	case errors.As(err, &badRequest):
-		writeJSON(w, http.StatusBadRequest, map[string]string{"detail": badRequest.Msg})
+		detail(http.StatusBadRequest, badRequest.Msg)
 	case errors.As(err, &forbidden):
-		writeJSON(w, http.StatusForbidden, map[string]string{"detail": forbidden.Msg})
+		detail(http.StatusForbidden, forbidden.Msg)
 	case errors.Is(err, store.ErrTimeout):
 		log.Warn("database statement timed out", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+		status, body = http.StatusServiceUnavailable, map[string]string{
 			"exception_message": "Service Unavailable",
 			"detail":            "The database did not answer within PREFECT_SERVER_DATABASE_TIMEOUT; the statement was cancelled.",
-		})
+		}
 	case errors.Is(err, store.ErrUnavailable):
 		log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
 		reason := "the database is unavailable"
@@ -142,14 +144,22 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			reason = cause.Reason
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+		status, body = http.StatusServiceUnavailable, map[string]string{
 			"exception_message": "Service Unavailable",
 			"detail":            "Database unavailable: " + reason + "; retry later.",
-		})
+		}
 	default:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"exception_message": "Internal Server Error"})
 	}
+	if err := writeJSON(w, status, body); err != nil {
+		log.Error("response not sent", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+}
+
+// writeMessage answers with a one-key body such as {"detail": msg}. A map
+// of strings always encodes, so there is no error to report.
+func writeMessage(w http.ResponseWriter, status int, key, msg string) {
+	_ = writeJSON(w, status, map[string]string{key: msg})
 }
 
 // unavailableRetryAfter is the Retry-After (seconds) of a 503 for an

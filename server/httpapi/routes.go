@@ -246,5 +246,5 @@ func (a *API) routes() http.Handler {
 }
 
 func notFoundRoute(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
+	writeMessage(w, http.StatusNotFound, "detail", "Not Found")
 }

@@ -438,7 +438,7 @@ func (a *API) workQueueByNameOrStatus() http.Handler {
 			r.SetPathValue("id", first)
 			status.ServeHTTP(w, r)
 		default:
-			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
+			writeMessage(w, http.StatusNotFound, "detail", "Not Found")
 		}
 	})
 }
