@@ -40,10 +40,6 @@ type PrefectServerList struct {
 	Items           []PrefectServer `json:"items"`
 }
 
-func init() {
-	SchemeBuilder.Register(&PrefectServer{}, &PrefectServerList{})
-}
-
 // PrefectServerSpec is the desired Prefect server.
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || has(self.storage.postgres)",message="more than one replica needs PostgreSQL storage: SQLite and ephemeral storage live in a single pod"
 type PrefectServerSpec struct {
