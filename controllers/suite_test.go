@@ -134,7 +134,9 @@ func startEnv() (*env, func(), error) {
 	}
 	return &env{c: c, calls: calls}, func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
 		stop()
 	}, nil
 }

@@ -103,7 +103,7 @@ func (d *deadlineWriter) WriteHeader(code int) {
 			d.committed, d.discard = true, true
 			d.log.Warn("request timed out", "method", d.method, "path", d.path, "status", status,
 				"request_timeout", d.timeout.String())
-			h := d.ResponseWriter.Header()
+			h := d.Header()
 			clear(h)
 			h.Set("Content-Type", "application/json")
 			if status == http.StatusRequestTimeout {

@@ -51,7 +51,8 @@ func startServer(t *testing.T, configure func(*settings.Settings)) *testServer {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-ts.stopped:
+		case err := <-ts.stopped:
+			require.NoError(t, err, "shutting down")
 		case <-time.After(time.Minute):
 			t.Error("the server did not shut down")
 		}

@@ -367,7 +367,7 @@ func profile(ctx context.Context, cfg Config, spec procs.Spec) (string, error) {
 	// The raw profile stays for a closer look (go tool pprof -http).
 	kept := filepath.Join(os.TempDir(), "benchcompare-ours-sqlite-cpu.pprof")
 	if err := os.Rename(file, kept); err == nil {
-		cfg.Log.Write([]byte("profile kept at " + kept + "\n"))
+		_, _ = io.WriteString(cfg.Log, "profile kept at "+kept+"\n")
 	}
 	_ = os.RemoveAll(dir)
 	return "by own time (flat):\n\n" + string(flat) + "\nby time in callees too (cum):\n\n" + string(cum), nil

@@ -209,7 +209,7 @@ const leaseHoldingStates = inPending | inRunning | inCancelling
 // limit by one when the lease is gone; we do not, since a reaped lease's
 // slot has already been given back (and may be another run's by now).
 func releaseFlowConcurrencySlots(c *flowTx) {
-	in, w := c.transition.initial, c.transition.proposed
+	in, w := c.initial, c.proposed
 	if in == nil || w == nil || c.run.DeploymentID == nil {
 		return
 	}

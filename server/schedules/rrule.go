@@ -156,7 +156,7 @@ func timeOfDayReachable(o rrule.ROption) (bool, error) {
 	if len(by) > 0 {
 		g := gcd(interval, base)
 		if !slices.ContainsFunc(by, func(v int) bool { return ((v-at)%g+g)%g == 0 }) {
-			return false, errors.New("Invalid rrule byxxx generates an empty set.")
+			return false, errors.New("Invalid rrule byxxx generates an empty set.") //nolint:staticcheck // dateutil's message, as clients see it
 		}
 	}
 	const day = 24 * 60 * 60

@@ -446,7 +446,7 @@ type DeploymentFlowRunCreate struct {
 }
 
 // Validate checks the body and fills Prefect's defaults.
-func (c *DeploymentFlowRunCreate) Validate() error { return c.RunCreateFields.validate() }
+func (c *DeploymentFlowRunCreate) Validate() error { return c.validate() }
 
 // DeploymentScheduledRunsRequest is the body of POST
 // /deployments/get_scheduled_flow_runs.

@@ -100,7 +100,7 @@ func (c *FlowRunCreate) Validate() error {
 	if c.FlowID == uuid.Nil {
 		return Invalid("flow_id", "Field required")
 	}
-	return c.RunCreateFields.validate()
+	return c.validate()
 }
 
 // RunCreateFields are the fields a new flow run takes from the client, the

@@ -312,7 +312,7 @@ func jsonPath(path []any) string {
 			if i > 0 {
 				b.WriteByte('.')
 			}
-			b.WriteString(fmt.Sprint(x))
+			fmt.Fprint(&b, x)
 		}
 	}
 	return b.String()

@@ -540,7 +540,7 @@ spec:
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer cmd.Process.Kill()
+		defer func() { _ = cmd.Process.Kill() }()
 		eventually(t, time.Minute, "the client creating flow runs", func() error {
 			if n := progress.created(); n < 40 {
 				return fmt.Errorf("%d created", n)

@@ -48,7 +48,7 @@ type Target struct {
 func Parse(raw string) (Target, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return Target{}, fmt.Errorf("database URL %q: expected scheme://...", redact(raw))
+		return Target{}, fmt.Errorf("database URL %q: expected scheme://host/database or sqlite:///path", redact(raw))
 	}
 	driver, _, _ := strings.Cut(strings.ToLower(scheme), "+")
 	switch driver {
