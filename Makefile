@@ -17,8 +17,10 @@ KUSTOMIZE      := $(GO) run sigs.k8s.io/kustomize/kustomize/v5@v5.8.0
 HELM_VERSION   := v3.22.0
 HELM           := $(CACHE)/helm-$(HELM_VERSION)-k8s1.37/helm
 HELM_LDFLAGS   := $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(p).k8sVersionMinor=37)
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT  := $(CACHE)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
-.PHONY: all help build build-installer run-server test fuzz soak helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet verify clean
+.PHONY: all help build build-installer run-server test fuzz soak helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet lint verify clean
 
 ## all: the default goal: build
 all: build
@@ -42,7 +44,7 @@ build-installer:
 run-server:
 	$(GO) run ./cmd/prefect-server serve
 
-## test: every test: vet and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
+## test: every test: vet, lint and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
 test: verify build test-go test-imagebuild helm-lint helm-test test-compat
 
 ## test-go: Go unit, store (both backends), API and envtest controller tests; the API's request
@@ -143,8 +145,15 @@ vet:
 	$(GO) vet -tags e2e ./test/e2e
 	$(GO) vet -tags soak ./test/soak
 
-## verify: formatting, vet and generated files, as CI checks them
-verify: vet verify-generated
+## lint: golangci-lint with .golangci.yml (its standard linters), over every package and build tag
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+## verify: formatting, vet, lint and generated files, as CI checks them
+verify: vet lint verify-generated
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## clean: remove bin/
