@@ -9,12 +9,13 @@ import (
 )
 
 // middleware wraps the routes with what applies to every request, outermost
-// first: panic recovery, trailing-slash tolerance and the body limit. Auth,
-// the API-version gate and CSRF apply to the API's routes (routes.go).
+// first: the access log, panic recovery, trailing-slash tolerance and the
+// body limit. Auth, the API-version gate and CSRF apply to the API's routes
+// (routes.go).
 func (a *API) middleware(next http.Handler) http.Handler {
 	h := a.limitBody(next)
 	h = stripTrailingSlash(h)
-	return a.recover(h)
+	return a.accessLog(a.recover(h))
 }
 
 func (a *API) recover(next http.Handler) http.Handler {
@@ -73,6 +74,7 @@ func (a *API) authenticate(mux *http.ServeMux, accessOf map[string]access, next 
 	expected := []byte("Basic " + base64.StdEncoding.EncodeToString([]byte(want)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
+		noteRoute(r, pattern)
 		switch accessOf[pattern] {
 		case accessProbe:
 			next.ServeHTTP(w, r)

@@ -222,7 +222,7 @@ func (a *API) routes() http.Handler {
 	// an unauthenticated caller learns nothing of what exists).
 	api.Handle("/", http.HandlerFunc(notFoundRoute))
 
-	gated := a.authenticate(api, accessOf, a.apiVersionGate(a.csrf(api)))
+	gated := a.authenticate(api, accessOf, a.apiVersionGate(a.csrf(a.notingPattern(api))))
 	base := strings.TrimSuffix(a.settings.API.BasePath, "/")
 	// Paths under the base path lose it; the base path itself (which the
 	// trailing-slash tolerance makes of "/api/") is the API's root.
