@@ -111,38 +111,13 @@ func (a *API) createDeployment(r *http.Request, req *schema.DeploymentCreate) (r
 	if f, err := a.store.ReadFlow(r.Context(), req.FlowID); err == nil {
 		flowLabels = f.Labels
 	}
-	req.Labels = mergeLabels(flowLabels, labelsOf("prefect.flow.id", req.FlowID.String()), req.Labels)
+	req.Labels = schema.MergeObjects(flowLabels, schema.LabelsOf("prefect.flow.id", req.FlowID.String()), req.Labels)
 	req.Set("labels")
 	d, isNew, err := a.store.UpsertDeployment(r.Context(), *req)
 	if err != nil {
 		return response{}, err
 	}
 	return createdOr(isNew, d), nil
-}
-
-// mergeLabels merges label objects, later keys winning.
-func mergeLabels(objs ...json.RawMessage) json.RawMessage {
-	out := map[string]json.RawMessage{}
-	for _, o := range objs {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(o, &m) == nil {
-			for k, v := range m {
-				out[k] = v
-			}
-		}
-	}
-	b, _ := json.Marshal(out)
-	return b
-}
-
-// labelsOf builds a label object from key, value pairs.
-func labelsOf(kv ...string) json.RawMessage {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	b, _ := json.Marshal(m)
-	return b
 }
 
 func (a *API) readDeployment(r *http.Request, _ *none) (response, error) {
@@ -437,7 +412,7 @@ func (a *API) createFlowRunFromDeployment(r *http.Request, req *schema.Deploymen
 		ID: uuid.Must(uuid.NewV7()), Name: *req.Name, FlowID: d.FlowID, DeploymentID: &d.ID, DeploymentVersion: d.Version,
 		Parameters: merged, Context: req.Context, ParentTaskRunID: req.ParentTaskRunID, InfrastructureDocumentID: infra,
 		EmpiricalPolicy: *req.EmpiricalPolicy, Tags: tags, IdempotencyKey: req.IdempotencyKey,
-		Labels:      mergeLabels(d.Labels, labelsOf("prefect.flow.id", d.FlowID.String(), "prefect.deployment.id", d.ID.String()), req.Labels),
+		Labels:      schema.MergeObjects(d.Labels, schema.LabelsOf("prefect.flow.id", d.FlowID.String(), "prefect.deployment.id", d.ID.String()), req.Labels),
 		WorkQueueID: queueID, WorkQueueName: queueName, WorkPoolID: poolID, WorkPoolName: poolName,
 		JobVariables: req.JobVariables, CreatedBy: nil,
 	}

@@ -38,6 +38,32 @@ func IsJSONObject(raw json.RawMessage) bool {
 	return s == "" || s == "null" || strings.HasPrefix(s, "{")
 }
 
+// MergeObjects merges JSON objects shallowly, later keys winning (Python's
+// {**a, **b}); an argument that is not an object adds nothing.
+func MergeObjects(objs ...json.RawMessage) json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for _, o := range objs {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(o, &m) == nil {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+	}
+	b, _ := json.Marshal(out) // raw values that decoded always encode
+	return b
+}
+
+// LabelsOf builds a label object from key, value pairs.
+func LabelsOf(kv ...string) json.RawMessage {
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	b, _ := json.Marshal(m) // strings always encode
+	return b
+}
+
 // MaxLabelsDepth bounds how deep a run's labels may nest, the labels object
 // itself counting as one level. SQLite's JSON functions, which merge labels
 // on PATCH /flow_runs/{id}/labels, refuse documents nested deeper than 1000;

@@ -199,10 +199,10 @@ func scheduledRuns(d schema.Deployment, sc schema.DeploymentSchedule, compiled s
 	if len(dates) == 0 {
 		return nil
 	}
-	params := mergeObjects(d.Parameters, sc.Parameters)
+	params := schema.MergeObjects(d.Parameters, sc.Parameters)
 	tags := append([]string{"auto-scheduled"}, d.Tags...)
-	labels := mergeObjects(d.Labels, mustMarshal(map[string]string{
-		"prefect.flow.id": d.FlowID.String(), "prefect.deployment.id": d.ID.String()}))
+	labels := schema.MergeObjects(d.Labels,
+		schema.LabelsOf("prefect.flow.id", d.FlowID.String(), "prefect.deployment.id", d.ID.String()))
 	display := compiled.ClassName()
 	if sc.Slug != nil && *sc.Slug != "" {
 		display = *sc.Slug
@@ -233,22 +233,3 @@ func scheduledRuns(d schema.Deployment, sc schema.DeploymentSchedule, compiled s
 	return out
 }
 
-// mergeObjects returns a's keys with b's added over them (Python's {**a, **b}).
-func mergeObjects(a, b json.RawMessage) json.RawMessage {
-	m := map[string]json.RawMessage{}
-	_ = json.Unmarshal(a, &m)
-	var over map[string]json.RawMessage
-	_ = json.Unmarshal(b, &over)
-	for k, v := range over {
-		m[k] = v
-	}
-	return mustMarshal(m)
-}
-
-func mustMarshal(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
