@@ -199,7 +199,7 @@ func (s *Store) ReadConcurrencyLimitsByName(ctx context.Context, names []string)
 	var rows []limitRow
 	err := s.read(ctx, func(ctx context.Context, c conn) (err error) {
 		rows, err = scanLimits(c.query(ctx, `SELECT `+limitColumns+` FROM concurrency_limit_v2 WHERE `+
-			s.inList("concurrency_limit_v2.name", false)+` ORDER BY name`, mustJSON(names)))
+			s.d.InList("concurrency_limit_v2.name", false, false)+` ORDER BY name`, s.d.ListArg(names)))
 		return err
 	})
 	return s.shown(rows), err
@@ -272,26 +272,13 @@ func (s *Store) DeleteConcurrencyLimit(ctx context.Context, ref store.LimitRef) 
 
 // lockLimits reads the limits whose id (byID) or name is in vals, locking
 // them in id order.
-func (s *Store) lockLimits(ctx context.Context, c conn, byID bool, vals any) ([]limitRow, error) {
+func (s *Store) lockLimits(ctx context.Context, c conn, byID bool, vals []string) ([]limitRow, error) {
 	col := "concurrency_limit_v2.name"
 	if byID {
 		col = "concurrency_limit_v2.id"
 	}
-	return scanLimits(c.query(ctx, `SELECT `+limitColumns+` FROM concurrency_limit_v2 WHERE `+s.inList(col, byID)+
-		` ORDER BY concurrency_limit_v2.id`+s.d.ForUpdate("concurrency_limit_v2"), mustJSON(vals)))
-}
-
-// inList renders "col is one of the values of the JSON array bound to the
-// one placeholder": however many values, one parameter, so no list runs
-// into the backends' limits on bound parameters.
-func (s *Store) inList(col string, uuids bool) string {
-	if s.d.Name == SQLite.Name {
-		return col + ` IN (SELECT value FROM json_each(?))`
-	}
-	if uuids {
-		return col + ` IN (SELECT v::uuid FROM jsonb_array_elements_text(?::jsonb) v)`
-	}
-	return col + ` IN (SELECT jsonb_array_elements_text(?::jsonb))`
+	return scanLimits(c.query(ctx, `SELECT `+limitColumns+` FROM concurrency_limit_v2 WHERE `+s.d.InList(col, byID, false)+
+		` ORDER BY concurrency_limit_v2.id`+s.d.ForUpdate("concurrency_limit_v2"), s.d.ListArg(vals)))
 }
 
 // errSlotsTaken rolls back an acquisition whose conditional UPDATE found a
@@ -473,7 +460,7 @@ func (s *Store) releaseLease(ctx context.Context, c conn, id uuid.UUID, waits st
 	if err != nil {
 		return false, err
 	}
-	limits, err := s.lockLimits(ctx, c, true, nonNil(ids))
+	limits, err := s.lockLimits(ctx, c, true, uuidTexts(ids))
 	if err != nil {
 		return false, err
 	}
@@ -507,7 +494,7 @@ func (s *Store) ReleaseConcurrencyLeasesOfHolder(ctx context.Context, limitIDs [
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
 		var err error
 		leases, err = idsOf(ctx, c, `SELECT DISTINCT l.id FROM concurrency_lease l JOIN concurrency_lease_limit ll ON ll.lease_id = l.id
-			WHERE l.holder_id = ? AND `+s.inList("ll.limit_id", true), holderID, mustJSON(limitIDs))
+			WHERE l.holder_id = ? AND `+s.d.InList("ll.limit_id", true, false), holderID, s.d.ListArg(uuidTexts(limitIDs)))
 		return err
 	})
 	if err != nil {
@@ -579,8 +566,8 @@ func (s *Store) ConcurrencyLeaseHolders(ctx context.Context, limitIDs []uuid.UUI
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
 		rows, err := c.query(ctx, `SELECT ll.limit_id, l.holder_type, l.holder_id FROM concurrency_lease_limit ll
 			JOIN concurrency_lease l ON l.id = ll.lease_id
-			WHERE `+s.inList("ll.limit_id", true)+` AND l.expiration > ? AND l.holder_id IS NOT NULL
-			ORDER BY l.created, l.id`, mustJSON(limitIDs), s.clock())
+			WHERE `+s.d.InList("ll.limit_id", true, false)+` AND l.expiration > ? AND l.holder_id IS NOT NULL
+			ORDER BY l.created, l.id`, s.d.ListArg(uuidTexts(limitIDs)), s.clock())
 		if err != nil {
 			return err
 		}
@@ -606,7 +593,7 @@ func (s *Store) ConcurrencyLeaseHolders(ctx context.Context, limitIDs []uuid.UUI
 // each of holders, under new leases.
 func (s *Store) ResetConcurrencyLimit(ctx context.Context, id uuid.UUID, holders []schema.ConcurrencyLeaseHolder, ttl time.Duration) error {
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		limits, err := s.lockLimits(ctx, c, true, []uuid.UUID{id})
+		limits, err := s.lockLimits(ctx, c, true, []string{id.String()})
 		if err != nil {
 			return err
 		}

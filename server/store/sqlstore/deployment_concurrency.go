@@ -72,7 +72,7 @@ func (s *Store) loadDeploymentConcurrency(ctx context.Context, c conn, run schem
 			return out, err
 		}
 	}
-	limits, err := s.lockLimits(ctx, c, true, []uuid.UUID{*limitID})
+	limits, err := s.lockLimits(ctx, c, true, []string{limitID.String()})
 	if err != nil || len(limits) == 0 || !limits[0].Active {
 		return out, err
 	}

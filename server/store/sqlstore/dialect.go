@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Dialect is what differs between SQLite and PostgreSQL.
+// Dialect is what differs between SQLite and PostgreSQL: every difference
+// is a field here, so the queries never ask which backend they run on.
 type Dialect struct {
 	// Name is "sqlite" or "postgresql".
 	Name string
@@ -14,9 +15,16 @@ type Dialect struct {
 	// TextTimes stores timestamps as fixed-width UTC text, which sorts and
 	// compares correctly as text (SQLite has no timestamp type).
 	TextTimes bool
+	// Notifies says the database carries notifications (LISTEN/NOTIFY).
+	Notifies bool
+	// LikeLimited says LIKE refuses long patterns (SQLite): a pattern
+	// without wildcards is then matched without LIKE, at any length.
+	LikeLimited bool
 	// ForUpdate is appended to a SELECT that must lock the rows it reads of
 	// table; SQLite has one writer, so the lock is implicit there.
 	ForUpdate func(table string) string
+	// Limitless is the LIMIT clause that must precede an OFFSET without one.
+	Limitless string
 	// TagsAll renders "column holds all of these tags", given the column and
 	// a placeholder bound to a JSON array.
 	TagsAll func(col string) string
@@ -24,32 +32,94 @@ type Dialect struct {
 	TagsAny func(col string) string
 	// JSONMerge renders "col with the keys of the bound JSON object merged in".
 	JSONMerge func(col string) string
+	// EmptyArray renders "the JSON array col is empty".
+	EmptyArray func(col string) string
+	// JSONText renders the text of one key of the JSON column col, NULL when
+	// absent; the key is bound to its placeholder as JSONKey makes it.
+	JSONText func(col string) string
+	JSONKey  func(key string) string
+	// JSONRows renders a FROM item over the elements of a bound JSON array,
+	// each alias.value.
+	JSONRows func(alias string) string
+	// ListArg binds a list of strings as one parameter, so no list runs into
+	// the backends' limits on bound parameters.
+	ListArg func(vals []string) any
+	// ListRows renders a FROM item over the values of a list parameter, with
+	// one column, alias.value.
+	ListRows func(alias string) string
+	// InList renders "col is (not) one of the list parameter's values"; uuids
+	// says col is a UUID column (PostgreSQL compares it as one).
+	InList func(col string, uuids, not bool) string
+	// ILike renders Prefect's ILIKE: col against the SQL pattern, case
+	// insensitive, with no escape character.
+	ILike func(col, pattern string) string
+	// AsText renders a UUID or JSON column as text.
+	AsText func(col string) string
+	// Contains renders "the text hay contains the bound text".
+	Contains func(hay string) string
 }
 
 // SQLite is the dialect of the embedded default.
 var SQLite = Dialect{
-	Name:      "sqlite",
-	TextTimes: true,
-	ForUpdate: func(string) string { return "" },
+	Name:        "sqlite",
+	TextTimes:   true,
+	LikeLimited: true,
+	ForUpdate:   func(string) string { return "" },
+	Limitless:   " LIMIT -1",
 	TagsAll: func(col string) string {
 		return "NOT EXISTS (SELECT 1 FROM json_each(?) w WHERE w.value NOT IN (SELECT t.value FROM json_each(" + col + ") t))"
 	},
 	TagsAny: func(col string) string {
 		return "EXISTS (SELECT 1 FROM json_each(" + col + ") t WHERE t.value IN (SELECT w.value FROM json_each(?) w))"
 	},
-	JSONMerge: func(col string) string { return "json_patch(" + col + ", ?)" },
+	JSONMerge:  func(col string) string { return "json_patch(" + col + ", ?)" },
+	EmptyArray: func(col string) string { return "json_array_length(" + col + ") = 0" },
+	JSONText:   func(col string) string { return "json_extract(" + col + ", ?)" },
+	JSONKey:    func(key string) string { return `$."` + strings.ReplaceAll(key, `"`, `\"`) + `"` },
+	JSONRows:   func(alias string) string { return "json_each(?) " + alias },
+	ListArg:    func(vals []string) any { return string(mustJSON(vals)) },
+	ListRows:   func(alias string) string { return "json_each(?) " + alias },
+	InList: func(col string, _, not bool) string {
+		if not {
+			return col + " NOT IN (SELECT value FROM json_each(?))"
+		}
+		return col + " IN (SELECT value FROM json_each(?))"
+	},
+	ILike:    func(col, pattern string) string { return col + " LIKE " + pattern },
+	AsText:   func(col string) string { return col },
+	Contains: func(hay string) string { return "instr(" + hay + ", ?) > 0" },
 }
 
 // PostgreSQL is the dialect for several replicas on one database.
 var PostgreSQL = Dialect{
 	Name:      "postgresql",
 	Numbered:  true,
+	Notifies:  true,
 	ForUpdate: func(table string) string { return " FOR UPDATE OF " + table },
 	TagsAll:   func(col string) string { return col + " @> ?::jsonb" },
 	TagsAny: func(col string) string {
 		return "EXISTS (SELECT 1 FROM jsonb_array_elements(?::jsonb) w WHERE " + col + " @> jsonb_build_array(w))"
 	},
-	JSONMerge: func(col string) string { return col + " || ?::jsonb" },
+	JSONMerge:  func(col string) string { return col + " || ?::jsonb" },
+	EmptyArray: func(col string) string { return col + " = '[]'::jsonb" },
+	JSONText:   func(col string) string { return "(" + col + " ->> CAST(? AS TEXT))" },
+	JSONKey:    func(key string) string { return key },
+	JSONRows:   func(alias string) string { return "jsonb_array_elements(CAST(? AS jsonb)) " + alias },
+	ListArg:    func(vals []string) any { return vals },
+	ListRows:   func(alias string) string { return "unnest(CAST(? AS text[])) AS " + alias + "(value)" },
+	InList: func(col string, uuids, not bool) string {
+		typ := "text[]"
+		if uuids {
+			typ = "uuid[]"
+		}
+		if not {
+			return col + " <> ALL(CAST(? AS " + typ + "))"
+		}
+		return col + " = ANY(CAST(? AS " + typ + "))"
+	},
+	ILike:    func(col, pattern string) string { return col + " ILIKE " + pattern + " ESCAPE ''" },
+	AsText:   func(col string) string { return col + "::text" },
+	Contains: func(hay string) string { return "strpos(" + hay + ", ?) > 0" },
 }
 
 // rebind turns `?` placeholders into the dialect's form. A `?` inside a

@@ -22,7 +22,7 @@ func (w *where) prefixed(col string, colArgs []any, prefixes []string, not bool)
 	if not {
 		neg = "NOT "
 	}
-	return neg + "EXISTS (SELECT 1 FROM " + w.members("p") + " WHERE substr(" + col + ", 1, length(p.value)) = p.value)",
+	return neg + "EXISTS (SELECT 1 FROM " + w.d.ListRows("p") + " WHERE substr(" + col + ", 1, length(p.value)) = p.value)",
 		append([]any{w.list(prefixes)}, colArgs...)
 }
 
@@ -34,10 +34,7 @@ func (w *where) prefix(col string, colArgs []any, prefixes []string, not bool) {
 
 // labelColumn is the SQL text value of one label of er.resource.
 func (s *Store) labelColumn(label string) (string, any) {
-	if s.d.Name == SQLite.Name {
-		return "json_extract(er.resource, ?)", `$."` + strings.ReplaceAll(label, `"`, `\"`) + `"`
-	}
-	return "(er.resource ->> CAST(? AS TEXT))", label
+	return s.d.JSONText("er.resource"), s.d.JSONKey(label)
 }
 
 // labelOps adds the criteria of one label's values on col (a column, or an
@@ -54,7 +51,7 @@ func (w *where) labelOps(col string, colArgs []any, values []string) {
 		var parts []string
 		var args []any
 		if len(ops.Positive) > 0 {
-			parts = append(parts, w.member(col, false, false))
+			parts = append(parts, w.d.InList(col, false, false))
 			args = append(append(args, colArgs...), w.list(ops.Positive))
 		}
 		if len(ops.PositivePrefixes) > 0 {
@@ -65,7 +62,7 @@ func (w *where) labelOps(col string, colArgs []any, values []string) {
 		w.add("("+strings.Join(parts, " OR ")+")", args...)
 	}
 	if len(ops.Negative) > 0 {
-		w.add(w.member(col, false, true), append(append([]any{}, colArgs...), w.list(ops.Negative))...)
+		w.add(w.d.InList(col, false, true), append(append([]any{}, colArgs...), w.list(ops.Negative))...)
 	}
 	if len(ops.NegativePrefixes) > 0 {
 		w.prefix(col, colArgs, ops.NegativePrefixes, true)
@@ -221,10 +218,7 @@ func (s *Store) prefectEventWhere(w *where, f *schema.EventFilter) {
 // bound as one JSON array of pairs; p.value ->> 0 reads the first of a pair
 // on both backends.
 func (w *where) resourcesInRoles(pairs [][2]string) {
-	rows := "json_each(?) p"
-	if w.d.Name != SQLite.Name {
-		rows = "jsonb_array_elements(CAST(? AS jsonb)) p"
-	}
+	rows := w.d.JSONRows("p")
 	var arg any = mustJSON(pairs)
 	for _, p := range pairs {
 		if strings.IndexByte(p[0]+p[1], 0) >= 0 {
@@ -237,12 +231,9 @@ func (w *where) resourcesInRoles(pairs [][2]string) {
 // textSearch renders a text query over the text schema.SearchableText
 // builds in memory: name, resource, related and payload, lower-cased.
 func (s *Store) textSearch(w *where, q schema.TextSearch) {
-	hay := "lower(events.event || ' ' || events.resource || ' ' || events.related || ' ' || events.payload)"
-	contains := "instr(" + hay + ", ?) > 0"
-	if s.d.Name != SQLite.Name {
-		hay = "lower(events.event || ' ' || events.resource::text || ' ' || events.related::text || ' ' || events.payload::text)"
-		contains = "strpos(" + hay + ", ?) > 0"
-	}
+	d := s.d
+	contains := d.Contains("lower(events.event || ' ' || " + d.AsText("events.resource") + " || ' ' || " +
+		d.AsText("events.related") + " || ' ' || " + d.AsText("events.payload") + ")")
 	if len(q.Include) > 0 {
 		w.add("("+strings.TrimSuffix(strings.Repeat(contains+" OR ", len(q.Include)), " OR ")+")", anyArgs(q.Include)...)
 	}

@@ -158,10 +158,7 @@ func (w *where) list(vals []string) any {
 			return refuseNUL
 		}
 	}
-	if w.d.Name == SQLite.Name {
-		return string(mustJSON(vals))
-	}
-	return vals
+	return w.d.ListArg(vals)
 }
 
 // jsonList binds vals as one JSON array on both backends.
@@ -172,34 +169,6 @@ func (w *where) jsonList(vals []string) any {
 		}
 	}
 	return mustJSON(vals)
-}
-
-// members renders a FROM item over the values of one list parameter, with
-// one column, alias.value.
-func (w *where) members(alias string) string {
-	if w.d.Name == SQLite.Name {
-		return "json_each(?) " + alias
-	}
-	return "unnest(CAST(? AS text[])) AS " + alias + "(value)"
-}
-
-// member renders "col is (not) one of the list parameter's values"; uuids
-// says col is a UUID column (PostgreSQL compares it as one).
-func (w *where) member(col string, uuids, not bool) string {
-	if w.d.Name == SQLite.Name {
-		if not {
-			return col + " NOT IN (SELECT value FROM json_each(?))"
-		}
-		return col + " IN (SELECT value FROM json_each(?))"
-	}
-	typ := "text[]"
-	if uuids {
-		typ = "uuid[]"
-	}
-	if not {
-		return col + " <> ALL(CAST(? AS " + typ + "))"
-	}
-	return col + " = ANY(CAST(? AS " + typ + "))"
 }
 
 func (w *where) ids(col string, f *schema.IDFilter) {
@@ -231,9 +200,9 @@ func (w *where) inList(col string, vals []string, uuids, not bool) {
 		w.add("1=0")
 	case len(vals) == 0:
 	case not:
-		w.add("("+col+" IS NULL OR "+w.member(col, uuids, true)+")", w.list(vals))
+		w.add("("+col+" IS NULL OR "+w.d.InList(col, uuids, true)+")", w.list(vals))
 	default:
-		w.add(w.member(col, uuids, false), w.list(vals))
+		w.add(w.d.InList(col, uuids, false), w.list(vals))
 	}
 }
 
@@ -289,13 +258,10 @@ func (w *where) like(col, v string) (string, any) {
 	if r, bad := likeTooLong("like_", v, 2); bad {
 		return "1=0", r
 	}
-	if w.d.Name != SQLite.Name {
-		return col + " ILIKE ? ESCAPE ''", "%" + v + "%"
-	}
-	if !hasWildcard(v) {
+	if w.d.LikeLimited && !hasWildcard(v) {
 		return "instr(lower(" + col + "), lower(?)) > 0", v
 	}
-	return col + " LIKE ?", "%" + v + "%"
+	return w.d.ILike(col, "?"), "%" + v + "%"
 }
 
 // startsWith renders Prefect's startswith_: any of ILIKE 'p%', in one
@@ -309,26 +275,22 @@ func (w *where) startsWith(col string, prefixes []string) {
 			return
 		}
 	}
-	if w.d.Name != SQLite.Name {
-		w.add("EXISTS (SELECT 1 FROM "+w.members("p")+" WHERE "+col+" ILIKE p.value || '%' ESCAPE '')", w.list(prefixes))
-		return
-	}
 	var plain, wild []string
 	for _, p := range prefixes {
-		if hasWildcard(p) {
-			wild = append(wild, p)
-		} else {
+		if w.d.LikeLimited && !hasWildcard(p) {
 			plain = append(plain, p)
+		} else {
+			wild = append(wild, p)
 		}
 	}
 	var parts []string
 	var args []any
 	if len(plain) > 0 {
-		parts = append(parts, "EXISTS (SELECT 1 FROM "+w.members("p")+" WHERE lower(substr("+col+", 1, length(p.value))) = lower(p.value))")
+		parts = append(parts, "EXISTS (SELECT 1 FROM "+w.d.ListRows("p")+" WHERE lower(substr("+col+", 1, length(p.value))) = lower(p.value))")
 		args = append(args, w.list(plain))
 	}
 	if len(wild) > 0 {
-		parts = append(parts, "EXISTS (SELECT 1 FROM "+w.members("p")+" WHERE "+col+" LIKE p.value || '%')")
+		parts = append(parts, "EXISTS (SELECT 1 FROM "+w.d.ListRows("p")+" WHERE "+w.d.ILike(col, "p.value || '%'")+")")
 		args = append(args, w.list(wild))
 	}
 	w.add("("+strings.Join(parts, " OR ")+")", args...)
@@ -359,18 +321,11 @@ func (w *where) tags(col string, f *schema.TagsFilter) {
 	}
 	if f.IsNull != nil {
 		if *f.IsNull {
-			w.add("(" + col + " IS NULL OR " + w.emptyList(col) + ")")
+			w.add("(" + col + " IS NULL OR " + w.d.EmptyArray(col) + ")")
 		} else {
-			w.add("(" + col + " IS NOT NULL AND NOT " + w.emptyList(col) + ")")
+			w.add("(" + col + " IS NOT NULL AND NOT " + w.d.EmptyArray(col) + ")")
 		}
 	}
-}
-
-func (w *where) emptyList(col string) string {
-	if w.d.Name == SQLite.Name {
-		return "json_array_length(" + col + ") = 0"
-	}
-	return col + " = '[]'::jsonb"
 }
 
 func (w *where) state(table string, f *schema.StateFilter) {
@@ -467,8 +422,8 @@ func (s *Store) page(p schema.Page) string {
 	switch {
 	case p.Limit != nil:
 		out += " LIMIT " + strconv.Itoa(*p.Limit)
-	case p.Offset > 0 && s.d.Name == SQLite.Name:
-		out += " LIMIT -1" // SQLite needs a LIMIT before OFFSET
+	case p.Offset > 0:
+		out += s.d.Limitless
 	}
 	if p.Offset > 0 {
 		out += " OFFSET " + strconv.Itoa(p.Offset)

@@ -10,7 +10,7 @@ import (
 // the commit) over the store's pool. Each payload must be shorter than
 // 8000 bytes. Other dialects have no notifications: it fails.
 func (s *Store) Notify(ctx context.Context, channel string, payloads ...string) error {
-	if s.d.Name != PostgreSQL.Name {
+	if !s.d.Notifies {
 		return errors.New("notifications need PostgreSQL")
 	}
 	if len(payloads) == 0 {

@@ -13,14 +13,6 @@ import (
 	"prefectgo.dev/prefectgo/server/store"
 )
 
-// asText renders an id column as text, for building an idempotency key in SQL.
-func (s *Store) asText(col string) string {
-	if s.d.Name == PostgreSQL.Name {
-		return col + "::text"
-	}
-	return col
-}
-
 // scheduleRunsOf selects a schedule's future auto-scheduled runs that are
 // still SCHEDULED: the runs whose idempotency key is the scheduler's for
 // the deployment and schedule aliased d and s ("scheduled {deployment}
@@ -28,7 +20,7 @@ func (s *Store) asText(col string) string {
 func (s *Store) scheduleRunsOf(what string) string {
 	return `(SELECT ` + what + ` FROM flow_run r WHERE r.deployment_id = d.id AND r.state_type = 'SCHEDULED'
 		AND r.auto_scheduled = ? AND r.next_scheduled_start_time >= ?
-		AND r.idempotency_key LIKE 'scheduled ' || ` + s.asText("d.id") + ` || ' ' || ` + s.asText("sc.id") + ` || ' %')`
+		AND r.idempotency_key LIKE 'scheduled ' || ` + s.d.AsText("d.id") + ` || ' ' || ` + s.d.AsText("sc.id") + ` || ' %')`
 }
 
 // DeploymentsToSchedule returns the deployments the scheduler should visit.

@@ -823,14 +823,6 @@ func (s *Store) DeleteWorker(ctx context.Context, pool, name string) error {
 
 // --- Polling ---
 
-// jsonText renders the text of key in the JSON column col, NULL when absent.
-func (s *Store) jsonText(col, key string) string {
-	if s.d.Name == SQLite.Name {
-		return "json_extract(" + col + ", '$." + key + "')"
-	}
-	return col + "->>'" + key + "'"
-}
-
 // GetScheduledFlowRuns answers a worker's poll.
 func (s *Store) GetScheduledFlowRuns(ctx context.Context, q schema.ScheduledRunsQuery) ([]schema.WorkerFlowRun, error) {
 	var out []schema.WorkerFlowRun
@@ -883,7 +875,6 @@ func (s *Store) GetScheduledFlowRuns(ctx context.Context, q schema.ScheduledRuns
 		if err := classify(rows.Err()); err != nil {
 			return err
 		}
-		retryType := s.jsonText("flow_run.empirical_policy", "retry_type")
 		for _, wq := range queues {
 			if len(out) >= poolFree {
 				break
@@ -902,7 +893,7 @@ func (s *Store) GetScheduledFlowRuns(ctx context.Context, q schema.ScheduledRuns
 			rw := newWhere(s.d)
 			rw.add("flow_run.work_queue_id = ?", wq.id)
 			rw.add("flow_run.state_type = ?", string(schema.StateScheduled))
-			rw.add("(" + retryType + " IS NULL OR " + retryType + " <> 'in_process')")
+			rw.add("COALESCE("+s.d.JSONText("flow_run.empirical_policy")+", '') <> 'in_process'", s.d.JSONKey("retry_type"))
 			if q.ScheduledAfter != nil {
 				rw.add("flow_run.next_scheduled_start_time >= ?", *q.ScheduledAfter)
 			}
