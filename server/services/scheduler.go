@@ -232,4 +232,3 @@ func scheduledRuns(d schema.Deployment, sc schema.DeploymentSchedule, compiled s
 	}
 	return out
 }
-
