@@ -162,8 +162,7 @@ func (s *Store) UpdateBlockType(ctx context.Context, id uuid.UUID, u schema.Bloc
 			{"code_example", u.CodeExample, cur.CodeExample, true},
 		}
 		same := true
-		var sets []string
-		var args []any
+		var up update
 		for _, f := range fields {
 			if !f.v.Set {
 				same = false // Prefect compares the set fields with all of the stored ones
@@ -172,14 +171,13 @@ func (s *Store) UpdateBlockType(ctx context.Context, id uuid.UUID, u schema.Bloc
 			if !sameText(f.v.Value, f.cur, f.unescape) {
 				same = false
 			}
-			sets = append(sets, f.col+" = ?")
-			args = append(args, f.v.Value)
+			up.set(f.col, f.v.Value)
 		}
-		if same || len(sets) == 0 {
+		if same || up.empty() {
 			return nil
 		}
-		args = append(args, s.clock(), id)
-		_, err = c.exec(ctx, `UPDATE block_type SET `+strings.Join(sets, ", ")+`, updated = ? WHERE id = ?`, args...)
+		up.set("updated", s.clock())
+		_, err = up.exec(ctx, c, "block_type", "id = ?", id)
 		changed = err == nil
 		return err
 	})

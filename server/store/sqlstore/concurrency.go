@@ -233,32 +233,31 @@ func (s *Store) shown(rows []limitRow) []schema.ConcurrencyLimitV2 {
 // UpdateConcurrencyLimit changes the fields u sets.
 func (s *Store) UpdateConcurrencyLimit(ctx context.Context, ref store.LimitRef, u schema.ConcurrencyLimitV2Update) error {
 	now := s.clock()
-	q := `UPDATE concurrency_limit_v2 SET updated = ?`
-	args := []any{now}
-	set := func(col string, v any) { q += `, ` + col + ` = ?`; args = append(args, v) }
+	var up update
+	up.set("updated", now)
 	if u.Active != nil {
-		set("active", *u.Active)
+		up.set("active", *u.Active)
 	}
 	if u.Name != nil {
-		set("name", *u.Name)
+		up.set("name", *u.Name)
 	}
 	if u.Limit != nil {
-		set(`"limit"`, *u.Limit)
+		up.set(`"limit"`, *u.Limit)
 	}
 	if u.ActiveSlots != nil {
-		set("active_slots", *u.ActiveSlots)
-		set("active_slots_as_of", now)
+		up.set("active_slots", *u.ActiveSlots)
+		up.set("active_slots_as_of", now)
 	}
 	if u.DeniedSlots != nil {
-		set("denied_slots", *u.DeniedSlots)
-		set("denied_slots_as_of", now)
+		up.set("denied_slots", *u.DeniedSlots)
+		up.set("denied_slots_as_of", now)
 	}
 	if u.SlotDecayPerSecond != nil {
-		set("slot_decay_per_second", *u.SlotDecayPerSecond)
+		up.set("slot_decay_per_second", *u.SlotDecayPerSecond)
 	}
 	cond, arg := refWhere(ref)
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		return mustDelete(c.exec(ctx, q+` WHERE `+strings.TrimPrefix(cond, "concurrency_limit_v2."), append(args, arg)...))
+		return mustDelete(up.exec(ctx, c, "concurrency_limit_v2", strings.TrimPrefix(cond, "concurrency_limit_v2."), arg))
 	})
 }
 

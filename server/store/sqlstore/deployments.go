@@ -242,7 +242,7 @@ func (s *Store) UpsertDeployment(ctx context.Context, d schema.DeploymentCreate)
 				d.FlowID, d.Name).Scan(&id); err != nil {
 				return classify(err)
 			}
-			up := newUpdate()
+			var up update
 			setIf := func(key, col string, v any) {
 				if d.Has(key) {
 					up.set(col, v)
@@ -278,7 +278,7 @@ func (s *Store) UpsertDeployment(ctx context.Context, d schema.DeploymentCreate)
 				up.set("updated_by", createdByJSON(d.CreatedBy))
 			}
 			up.set("updated", now)
-			if _, err := c.exec(ctx, `UPDATE deployment SET `+up.sql()+` WHERE id = ?`, append(up.args, id)...); err != nil {
+			if _, err := up.exec(ctx, c, "deployment", "id = ?", id); err != nil {
 				return err
 			}
 			if err := s.deleteScheduledRuns(ctx, c, id, runSelection{autoOnly: true, futureOnly: true}); err != nil {
@@ -481,7 +481,7 @@ func (s *Store) UpdateDeployment(ctx context.Context, id uuid.UUID, u schema.Dep
 			return err
 		}
 		now := s.clock()
-		up := newUpdate()
+		var up update
 		setIf := func(key, col string, v any) {
 			if u.Has(key) {
 				up.set(col, v)
@@ -550,7 +550,7 @@ func (s *Store) UpdateDeployment(ctx context.Context, id uuid.UUID, u schema.Dep
 			}
 		}
 		up.set("updated", now)
-		if _, err := c.exec(ctx, `UPDATE deployment SET `+up.sql()+` WHERE id = ?`, append(up.args, id)...); err != nil {
+		if _, err := up.exec(ctx, c, "deployment", "id = ?", id); err != nil {
 			return err
 		}
 		if u.Has("concurrency_limit") {
@@ -624,7 +624,7 @@ func (s *Store) applyScheduleUpdates(ctx context.Context, c conn, cur schema.Dep
 }
 
 func (s *Store) updateSchedule(ctx context.Context, c conn, id uuid.UUID, u schema.DeploymentScheduleUpdate) error {
-	up := newUpdate()
+	var up update
 	if u.Schedule != nil {
 		up.set("schedule", mustJSON(*u.Schedule))
 	}
@@ -641,7 +641,7 @@ func (s *Store) updateSchedule(ctx context.Context, c conn, id uuid.UUID, u sche
 		up.set("slug", *u.Slug)
 	}
 	up.set("updated", s.clock())
-	res, err := c.exec(ctx, `UPDATE deployment_schedule SET `+up.sql()+` WHERE id = ?`, append(up.args, id)...)
+	res, err := up.exec(ctx, c, "deployment_schedule", "id = ?", id)
 	if err != nil {
 		var conflict *schema.ConflictError
 		if errors.As(err, &conflict) {

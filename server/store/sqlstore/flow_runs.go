@@ -132,42 +132,33 @@ func (s *Store) ReadFlowRun(ctx context.Context, id uuid.UUID) (schema.FlowRun, 
 
 // UpdateFlowRun applies the set fields of u.
 func (s *Store) UpdateFlowRun(ctx context.Context, id uuid.UUID, u schema.FlowRunUpdate) error {
-	sets := []string{}
-	args := []any{}
-	set := func(col string, v any) { sets = append(sets, col+" = ?"); args = append(args, v) }
+	var up update
 	if u.Name != nil {
-		set("name", *u.Name)
+		up.set("name", *u.Name)
 	}
 	if u.FlowVersion != nil {
-		set("flow_version", *u.FlowVersion)
+		up.set("flow_version", *u.FlowVersion)
 	}
 	if len(u.Parameters) > 0 && string(u.Parameters) != "null" {
-		set("parameters", u.Parameters)
+		up.set("parameters", u.Parameters)
 	}
 	if u.EmpiricalPolicy != nil {
 		p := *u.EmpiricalPolicy
 		p.Normalize()
-		set("empirical_policy", mustJSON(p))
+		up.set("empirical_policy", mustJSON(p))
 	}
 	if u.Tags != nil {
-		set("tags", mustJSON(nonNil(*u.Tags)))
+		up.set("tags", mustJSON(nonNil(*u.Tags)))
 	}
 	if u.InfrastructurePID != nil {
-		set("infrastructure_pid", *u.InfrastructurePID)
+		up.set("infrastructure_pid", *u.InfrastructurePID)
 	}
 	if len(u.JobVariables) > 0 && string(u.JobVariables) != "null" {
-		set("job_variables", u.JobVariables)
+		up.set("job_variables", u.JobVariables)
 	}
-	set("updated", s.clock())
-	q := `UPDATE flow_run SET `
-	for i, st := range sets {
-		if i > 0 {
-			q += ", "
-		}
-		q += st
-	}
+	up.set("updated", s.clock())
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		return mustDelete(c.exec(ctx, q+` WHERE id = ?`, append(args, id)...))
+		return mustDelete(up.exec(ctx, c, "flow_run", "id = ?", id))
 	})
 }
 

@@ -101,22 +101,19 @@ func (s *Store) UpdateVariableByName(ctx context.Context, name string, u schema.
 }
 
 func (s *Store) updateVariable(ctx context.Context, cond string, arg any, u schema.VariableUpdate) error {
-	q := `UPDATE variable SET updated = ?`
-	args := []any{s.clock()}
+	var up update
+	up.set("updated", s.clock())
 	if u.Name != nil {
-		q += `, name = ?`
-		args = append(args, *u.Name)
+		up.set("name", *u.Name)
 	}
 	if len(u.Value) > 0 {
-		q += `, value = ?`
-		args = append(args, u.Value)
+		up.set("value", u.Value)
 	}
 	if u.Tags != nil {
-		q += `, tags = ?`
-		args = append(args, mustJSON(nonNil(*u.Tags)))
+		up.set("tags", mustJSON(nonNil(*u.Tags)))
 	}
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		return mustDelete(c.exec(ctx, q+` WHERE `+cond, append(args, arg)...))
+		return mustDelete(up.exec(ctx, c, "variable", cond, arg))
 	})
 }
 

@@ -260,7 +260,7 @@ func (s *Store) UpdateWorkPool(ctx context.Context, name string, u schema.WorkPo
 			return err
 		}
 		now := s.clock()
-		up := newUpdate()
+		var up update
 		if u.Description.Set {
 			up.set("description", u.Description.Value)
 		}
@@ -298,7 +298,7 @@ func (s *Store) UpdateWorkPool(ctx context.Context, name string, u schema.WorkPo
 			}
 		}
 		up.set("updated", now)
-		_, err = c.exec(ctx, `UPDATE work_pool SET `+up.sql()+` WHERE id = ?`, append(up.args, p.ID)...)
+		_, err = up.exec(ctx, c, "work_pool", "id = ?", p.ID)
 		return err
 	})
 }
@@ -335,30 +335,6 @@ func (s *Store) DeleteWorkPool(ctx context.Context, name string) error {
 		// foreign keys.
 		return mustDelete(c.exec(ctx, `DELETE FROM work_pool WHERE id = ?`, id))
 	})
-}
-
-// update collects the SET clauses of an UPDATE.
-type update struct {
-	cols []string
-	args []any
-}
-
-func newUpdate() *update { return &update{} }
-
-func (u *update) set(col string, v any) {
-	u.cols = append(u.cols, col+" = ?")
-	u.args = append(u.args, v)
-}
-
-func (u *update) sql() string {
-	out := ""
-	for i, c := range u.cols {
-		if i > 0 {
-			out += ", "
-		}
-		out += c
-	}
-	return out
 }
 
 // --- Queues ---
@@ -644,7 +620,7 @@ func (s *Store) UpdateWorkQueue(ctx context.Context, id uuid.UUID, u schema.Work
 			return err
 		}
 		now := s.clock()
-		up := newUpdate()
+		var up update
 		if u.Name != nil {
 			up.set("name", *u.Name)
 		}
@@ -677,7 +653,7 @@ func (s *Store) UpdateWorkQueue(ctx context.Context, id uuid.UUID, u schema.Work
 			}
 		}
 		up.set("updated", now)
-		if _, err := c.exec(ctx, `UPDATE work_queue SET `+up.sql()+` WHERE id = ?`, append(up.args, id)...); err != nil {
+		if _, err := up.exec(ctx, c, "work_queue", "id = ?", id); err != nil {
 			var conflict *schema.ConflictError
 			if errors.As(err, &conflict) {
 				return &schema.ConflictError{Msg: "A work queue with this name already exists in work pool '" + deref(cur.WorkPoolName) + "'."}
