@@ -111,7 +111,7 @@ func (s *Store) artifactWhere(q schema.ArtifactQuery, latest bool) *where {
 			if f.Key != nil {
 				in.text("artifact.key", &f.Key.TextFilter)
 				if f.Key.Exists != nil {
-					in.isNull("artifact.key", boolPtr(!*f.Key.Exists))
+					in.isNull("artifact.key", new(!*f.Key.Exists))
 				}
 			}
 			in.ids("artifact.flow_run_id", f.FlowRunID)
@@ -129,8 +129,6 @@ func (s *Store) artifactWhere(q schema.ArtifactQuery, latest bool) *where {
 	}
 	return w
 }
-
-func boolPtr(b bool) *bool { return &b }
 
 func (s *Store) filterArtifacts(ctx context.Context, q schema.ArtifactQuery, latest bool) ([]schema.Artifact, error) {
 	order, err := sortClause(artifactSorts, q.Sort)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -298,11 +296,6 @@ func (s *Store) UpsertDeployment(ctx context.Context, d schema.DeploymentCreate)
 		return err
 	})
 	return out, created, err
-}
-
-func isEmptyObject(raw json.RawMessage) bool {
-	t := strings.TrimSpace(string(raw))
-	return t == "" || t == "null" || strings.ReplaceAll(t, " ", "") == "{}"
 }
 
 // insertSchedules adds schedules to a deployment.
@@ -652,13 +645,6 @@ func (s *Store) updateSchedule(ctx context.Context, c conn, id uuid.UUID, u sche
 	return mustDelete(res, nil)
 }
 
-func nullJSON(raw json.RawMessage) any {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	return raw
-}
-
 // DeleteDeployment deletes a deployment and its SCHEDULED runs.
 func (s *Store) DeleteDeployment(ctx context.Context, id uuid.UUID) error {
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
@@ -765,5 +751,3 @@ func (s *Store) touchDeploymentOf(ctx context.Context, c conn, depID, schedID uu
 	}
 	return nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

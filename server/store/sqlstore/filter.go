@@ -121,35 +121,6 @@ func (w *where) nested(op schema.Operator, build func(*where)) {
 	}
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-func anyArgs[T any](vs []T) []any {
-	out := make([]any, len(vs))
-	for i, v := range vs {
-		out[i] = v
-	}
-	return out
-}
-
-// texts converts a list of a string type.
-func texts[T ~string](vs []T) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = string(v)
-	}
-	return out
-}
-
-func uuidTexts(vs []uuid.UUID) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.String()
-	}
-	return out
-}
-
 // list binds vals as one parameter: a JSON array on SQLite, a text[] on
 // PostgreSQL.
 func (w *where) list(vals []string) any {

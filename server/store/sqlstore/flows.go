@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 
 	"github.com/google/uuid"
 
@@ -126,43 +124,3 @@ func (s *Store) DeleteFlow(ctx context.Context, id uuid.UUID) error {
 		return mustDelete(c.exec(ctx, `DELETE FROM flow WHERE id = ?`, id))
 	})
 }
-
-// count runs a count(*) query on the reader.
-func (s *Store) count(ctx context.Context, q string, args []any) (int, error) {
-	if err := refused(args); err != nil {
-		return 0, err
-	}
-	var n int
-	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		return classify(c.queryRow(ctx, q, args...).Scan(&n))
-	})
-	return n, err
-}
-
-// mustDelete turns "no row deleted" into ErrNotFound.
-func mustDelete(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return schema.ErrNotFound
-	}
-	return nil
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func sortClause(sorts map[string]string, key string) (string, error) {
-	o, ok := sorts[key]
-	if !ok {
-		return "", schema.Invalid("sort", "Input should be one of the supported sort values, got "+jsonString(key))
-	}
-	return o, nil
-}
-
-func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }

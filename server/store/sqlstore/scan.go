@@ -125,15 +125,6 @@ func (j jsonInto) Scan(v any) error {
 	return json.Unmarshal(raw, j.dst)
 }
 
-// mustJSON encodes a value the server built itself.
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("sqlstore: encoding %T: %v", v, err))
-	}
-	return b
-}
-
 // idsOf runs a query that selects one UUID column and returns the ids.
 func idsOf(ctx context.Context, c conn, q string, args ...any) ([]uuid.UUID, error) {
 	rows, err := c.query(ctx, q, args...)

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strings"
 	"time"
@@ -94,9 +93,9 @@ func (s *Store) InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) 
 				byID[r.ID] = r
 				values = append(values, "("+placeholders(32)+")")
 				args = append(args, r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
-					r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, jsonOrEmpty(r.Parameters), r.IdempotencyKey,
-					jsonOrEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), jsonOrEmpty(r.Labels),
-					r.AutoScheduled, r.InfrastructureDocumentID, createdByJSON(r.CreatedBy), jsonOrEmpty(r.JobVariables),
+					r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, orEmpty(r.Parameters), r.IdempotencyKey,
+					orEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
+					r.AutoScheduled, r.InfrastructureDocumentID, createdByJSON(r.CreatedBy), orEmpty(r.JobVariables),
 					r.State.ID, r.State.Type, r.State.Name, r.State.Timestamp, r.RunCount, r.ExpectedStartTime,
 					r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
 			}
@@ -132,13 +131,6 @@ func (s *Store) InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) 
 		return nil
 	})
 	return inserted, err
-}
-
-func jsonOrEmpty(raw []byte) any {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "{}"
-	}
-	return string(raw)
 }
 
 // FlowRunIDs returns the ids of the flow runs matching q, in id order.
@@ -253,28 +245,4 @@ func (s *Store) MarkStale(ctx context.Context, q store.StaleQuery) (store.StaleR
 		return nil
 	})
 	return res, err
-}
-
-func affected(r sql.Result) int {
-	n, err := r.RowsAffected()
-	if err != nil {
-		return 0
-	}
-	return int(n)
-}
-
-// lockRow locks the row of table with this id for the transaction
-// (schema.ErrNotFound when there is none). A caller that must see the row's
-// current state joined to other tables reads it in a later statement: on
-// PostgreSQL, a locking SELECT that had to wait for another transaction
-// re-checks only the locked table's new row and keeps the joined rows of its
-// older snapshot, and in READ COMMITTED each new statement sees what was
-// committed before it. SQLite has one writer, so it locks nothing.
-func (s *Store) lockRow(ctx context.Context, c conn, table string, id uuid.UUID) error {
-	lock := s.d.ForUpdate(table)
-	if lock == "" {
-		return nil
-	}
-	var got uuid.UUID
-	return classify(c.queryRow(ctx, `SELECT id FROM `+table+` WHERE id = ?`+lock, id).Scan(&got))
 }

@@ -50,14 +50,6 @@ func (x *stateScan) state() (*schema.State, error) {
 	return st, nil
 }
 
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}
-
 func scanState(row interface{ Scan(...any) error }) (schema.State, error) {
 	var x stateScan
 	if err := row.Scan(x.dest()...); err != nil {

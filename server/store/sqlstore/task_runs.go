@@ -115,13 +115,6 @@ func insertTaskRun(ctx context.Context, c conn, r schema.TaskRun, now any, upser
 	return err
 }
 
-func orEmpty(raw []byte) any {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "{}"
-	}
-	return string(raw)
-}
-
 func (s *Store) writeTaskRunBookkeeping(ctx context.Context, c conn, run schema.TaskRun) error {
 	var stateTS any
 	if run.State != nil {

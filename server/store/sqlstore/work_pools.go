@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -877,7 +878,7 @@ func (s *Store) GetScheduledFlowRuns(ctx context.Context, q schema.ScheduledRuns
 				rw.add("flow_run.next_scheduled_start_time <= ?", *q.ScheduledBefore)
 			}
 			runs, err := s.flowRunsIn(ctx, c, `SELECT `+flowRunColumns+flowRunFrom+` WHERE `+rw.sql()+
-				` ORDER BY flow_run.next_scheduled_start_time, flow_run.id LIMIT `+itoa(free), rw.args...)
+				` ORDER BY flow_run.next_scheduled_start_time, flow_run.id LIMIT `+strconv.Itoa(free), rw.args...)
 			if err != nil {
 				return err
 			}

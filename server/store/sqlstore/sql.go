@@ -1,0 +1,155 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"prefectgo.dev/prefectgo/server/schema"
+)
+
+// The small helpers that queries in every domain file share: binding
+// values, placeholders, results and ordering.
+
+// placeholders is n comma-separated placeholders, for an IN list.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// anyArgs binds each value as a parameter of its own.
+func anyArgs[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
+// texts converts a list of a string type.
+func texts[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// uuidTexts is the text form of each id, for a list parameter.
+func uuidTexts(vs []uuid.UUID) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return out
+}
+
+// mustJSON encodes a value the server built itself.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("sqlstore: encoding %T: %v", v, err))
+	}
+	return b
+}
+
+// nonNil makes a nil slice empty, which encodes as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// deref is the value p points at, or the zero value.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// orEmpty binds an absent or null JSON object as {}.
+func orEmpty(raw []byte) any {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "{}"
+	}
+	return string(raw)
+}
+
+// nullJSON binds an absent or null JSON value as SQL NULL.
+func nullJSON(raw json.RawMessage) any {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
+
+// isEmptyObject says raw is absent, null or {}.
+func isEmptyObject(raw json.RawMessage) bool {
+	t := strings.TrimSpace(string(raw))
+	return t == "" || t == "null" || strings.ReplaceAll(t, " ", "") == "{}"
+}
+
+// jsonString quotes s as JSON does, as Prefect's messages show values.
+func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// count runs a count(*) query on the reader.
+func (s *Store) count(ctx context.Context, q string, args []any) (int, error) {
+	if err := refused(args); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		return classify(c.queryRow(ctx, q, args...).Scan(&n))
+	})
+	return n, err
+}
+
+// mustDelete turns "no row deleted" into ErrNotFound.
+func mustDelete(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return schema.ErrNotFound
+	}
+	return nil
+}
+
+// affected is how many rows r changed (0 when the driver cannot say).
+func affected(r sql.Result) int {
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0
+	}
+	return int(n)
+}
+
+// lockRow locks the row of table with this id for the transaction
+// (schema.ErrNotFound when there is none). A caller that must see the row's
+// current state joined to other tables reads it in a later statement: on
+// PostgreSQL, a locking SELECT that had to wait for another transaction
+// re-checks only the locked table's new row and keeps the joined rows of its
+// older snapshot, and in READ COMMITTED each new statement sees what was
+// committed before it. SQLite has one writer, so it locks nothing.
+func (s *Store) lockRow(ctx context.Context, c conn, table string, id uuid.UUID) error {
+	lock := s.d.ForUpdate(table)
+	if lock == "" {
+		return nil
+	}
+	var got uuid.UUID
+	return classify(c.queryRow(ctx, `SELECT id FROM `+table+` WHERE id = ?`+lock, id).Scan(&got))
+}
+
+// sortClause is the ORDER BY of a Prefect sort key, or a 422 naming the key.
+func sortClause(sorts map[string]string, key string) (string, error) {
+	o, ok := sorts[key]
+	if !ok {
+		return "", schema.Invalid("sort", "Input should be one of the supported sort values, got "+jsonString(key))
+	}
+	return o, nil
+}
