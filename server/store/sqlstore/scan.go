@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -159,4 +160,43 @@ func queryAll[T any](ctx context.Context, c conn, scan func(interface{ Scan(...a
 		out = append(out, v)
 	}
 	return out, classify(rows.Err())
+}
+
+type scanner interface{ Scan(...any) error }
+
+// nullInt scans a nullable integer into *p.
+type nullInt struct{ p **int }
+
+func (n nullInt) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*n.p = nil
+	case int64:
+		i := int(x)
+		*n.p = &i
+	case int32:
+		i := int(x)
+		*n.p = &i
+	case float64:
+		i := int(x)
+		*n.p = &i
+	default:
+		var i int64
+		if err := convertInt(v, &i); err != nil {
+			return err
+		}
+		ii := int(i)
+		*n.p = &ii
+	}
+	return nil
+}
+
+func convertInt(v any, dst *int64) error {
+	switch x := v.(type) {
+	case []byte:
+		return json.Unmarshal(x, dst)
+	case string:
+		return json.Unmarshal([]byte(x), dst)
+	}
+	return errors.New("cannot scan into an integer")
 }

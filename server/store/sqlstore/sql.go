@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
