@@ -38,7 +38,14 @@ func Writes(s store.Store) runs.Store { return s.(runs.Store) }
 // NewSQLite opens a migrated SQLite store in a temporary directory.
 func NewSQLite(t testing.TB) store.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "prefect.db"), Readers: 4, Migrate: true})
+	return openSQLite(t, filepath.Join(t.TempDir(), "prefect.db"))
+}
+
+// openSQLite is NewSQLite on a given file, for a test that also reads the
+// database directly.
+func openSQLite(t testing.TB, path string) store.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Readers: 4, Migrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -49,7 +56,13 @@ func NewSQLite(t testing.TB) store.Store {
 // test is skipped when the variable is unset.
 func NewPostgres(t testing.TB) store.Store {
 	t.Helper()
-	dbURL := NewPostgresDatabase(t)
+	return openPostgres(t, NewPostgresDatabase(t))
+}
+
+// openPostgres is NewPostgres on a given database, for a test that also
+// reads it directly.
+func openPostgres(t testing.TB, dbURL string) store.Store {
+	t.Helper()
 	s, err := postgres.Open(context.Background(), postgres.Options{URL: dbURL, PoolSize: 5, MaxOverflow: 5, Migrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
