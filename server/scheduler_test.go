@@ -44,18 +44,6 @@ func forEachDatabase(t *testing.T, test func(t *testing.T, s settings.Settings, 
 	})
 }
 
-func newDeployment(t *testing.T, st store.Store, body map[string]any) schema.Deployment {
-	t.Helper()
-	b, err := json.Marshal(body)
-	require.NoError(t, err)
-	var d schema.DeploymentCreate
-	require.NoError(t, json.Unmarshal(b, &d))
-	require.NoError(t, d.Validate())
-	dep, _, err := st.UpsertDeployment(context.Background(), d)
-	require.NoError(t, err)
-	return dep
-}
-
 func autoRuns(t *testing.T, st store.Store, deploymentID uuid.UUID) []schema.FlowRun {
 	t.Helper()
 	runs, err := st.FilterFlowRuns(context.Background(), schema.Query{
@@ -94,9 +82,8 @@ func TestSchedulerPassesAtOnceMakeEachRunOnce(t *testing.T) {
 	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, s settings.Settings, st store.Store) {
 		ctx := context.Background()
-		f, _, err := st.UpsertFlow(ctx, schema.FlowCreate{Name: "etl", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-		require.NoError(t, err)
-		d := newDeployment(t, st, map[string]any{
+		f := storetest.Flow(t, st, "etl")
+		d := storetest.Deployment(t, st, map[string]any{
 			"name": "active", "flow_id": f.ID, "tags": []string{"nightly"}, "parameters": map[string]any{"x": 1, "y": "d"},
 			"version": "v7", "work_queue_name": "default",
 			"schedules": []any{
@@ -105,7 +92,7 @@ func TestSchedulerPassesAtOnceMakeEachRunOnce(t *testing.T) {
 				map[string]any{"schedule": map[string]any{"rrule": "FREQ=HOURLY;BYMINUTE=5,35"}, "active": false},
 			},
 		})
-		paused := newDeployment(t, st, map[string]any{
+		paused := storetest.Deployment(t, st, map[string]any{
 			"name": "paused", "flow_id": f.ID, "paused": true,
 			"schedules": []any{map[string]any{"schedule": map[string]any{"interval": 60}}},
 		})
@@ -178,9 +165,8 @@ func TestSchedulerScheduleChangesReplaceOnlyTheirOwnRuns(t *testing.T) {
 	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, s settings.Settings, st store.Store) {
 		ctx := context.Background()
-		f, _, err := st.UpsertFlow(ctx, schema.FlowCreate{Name: "etl", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-		require.NoError(t, err)
-		d := newDeployment(t, st, map[string]any{
+		f := storetest.Flow(t, st, "etl")
+		d := storetest.Deployment(t, st, map[string]any{
 			"name": "two", "flow_id": f.ID,
 			"schedules": []any{
 				map[string]any{"schedule": map[string]any{"interval": 900, "anchor_date": "2024-01-01T00:00:00Z"}},
@@ -196,7 +182,7 @@ func TestSchedulerScheduleChangesReplaceOnlyTheirOwnRuns(t *testing.T) {
 			}
 		}
 		sc := scheduler(s, st, newRuns(s, st, nil, nil), nil)
-		_, err = sc.RunOnce(ctx)
+		_, err := sc.RunOnce(ctx)
 		require.NoError(t, err)
 		before := runsBySchedule(t, autoRuns(t, st, d.ID))
 		cronRuns := map[uuid.UUID]bool{}
@@ -264,11 +250,10 @@ func TestSchedulerRecentPassWindow(t *testing.T) {
 	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, s settings.Settings, st store.Store) {
 		ctx := context.Background()
-		f, _, err := st.UpsertFlow(ctx, schema.FlowCreate{Name: "etl", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-		require.NoError(t, err)
+		f := storetest.Flow(t, st, "etl")
 		// One run, then nothing: always short of min_runs.
 		once := "DTSTART:" + time.Now().UTC().Add(48*time.Hour).Format("20060102T150405") + "\nRRULE:FREQ=DAILY;COUNT=1"
-		newDeployment(t, st, map[string]any{"name": "d", "flow_id": f.ID,
+		storetest.Deployment(t, st, map[string]any{"name": "d", "flow_id": f.ID,
 			"schedules": []any{map[string]any{"schedule": map[string]any{"rrule": once}}}})
 		sc := scheduler(s, st, newRuns(s, st, nil, nil), nil)
 		sc.Now = func() time.Time { return time.Now().Add(time.Hour) }

@@ -33,9 +33,9 @@ func TestForemanMarksWhatStoppedCheckingIn(t *testing.T) {
 		require.NoError(t, st.WorkerHeartbeat(ctx, "a", "w1", nil))    // fallback 30 s: offline after 90 s
 		require.NoError(t, st.WorkerHeartbeat(ctx, "b", "w2", &sixty)) // offline after 180 s
 
-		f := newFlow(t, st)
-		loose := newDeployment(t, st, map[string]any{"name": "loose", "flow_id": f.ID})
-		queued := newDeployment(t, st, map[string]any{"name": "queued", "flow_id": f.ID, "work_pool_name": "b", "work_queue_name": "q"})
+		f := storetest.Flow(t, st, "f-"+uuid.NewString())
+		loose := storetest.Deployment(t, st, map[string]any{"name": "loose", "flow_id": f.ID})
+		queued := storetest.Deployment(t, st, map[string]any{"name": "queued", "flow_id": f.ID, "work_pool_name": "b", "work_queue_name": "q"})
 		require.NoError(t, st.MarkDeploymentsReady(ctx, []uuid.UUID{loose.ID}))
 		require.NoError(t, st.MarkWorkQueuesPolled(ctx, []uuid.UUID{*queued.WorkQueueID}))
 

@@ -52,13 +52,6 @@ func (r *recorder) names() []string {
 	return out
 }
 
-func newFlow(t *testing.T, st store.Store) schema.Flow {
-	t.Helper()
-	f, _, err := st.UpsertFlow(context.Background(), schema.FlowCreate{Name: "f-" + uuid.NewString(), Tags: []string{}, Labels: json.RawMessage(`{}`)})
-	require.NoError(t, err)
-	return f
-}
-
 // newFlowRun creates a run and walks it through states (forced, as a
 // client's initial state is), with mutate applied to the run first.
 func newFlowRun(t *testing.T, st store.Store, flowID uuid.UUID, mutate func(*schema.FlowRun), states ...schema.StateCreate) schema.FlowRun {
@@ -93,18 +86,6 @@ func newFlowRunAt(t *testing.T, st store.Store, flowID uuid.UUID, start time.Tim
 	stored, err = st.ReadFlowRun(ctx, stored.ID)
 	require.NoError(t, err)
 	return stored
-}
-
-func newDeployment(t *testing.T, st store.Store, body map[string]any) schema.Deployment {
-	t.Helper()
-	b, err := json.Marshal(body)
-	require.NoError(t, err)
-	var d schema.DeploymentCreate
-	require.NoError(t, json.Unmarshal(b, &d))
-	require.NoError(t, d.Validate())
-	dep, _, err := st.UpsertDeployment(context.Background(), d)
-	require.NoError(t, err)
-	return dep
 }
 
 func newTaskRun(t *testing.T, st store.Store, flowRunID uuid.UUID, key string, state schema.StateType) schema.TaskRun {
@@ -152,7 +133,7 @@ func TestLateRunsMarksOnlyOverdueScheduledRuns(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
 		st := open(t)
 		ctx := context.Background()
-		f := newFlow(t, st)
+		f := storetest.Flow(t, st, "f-"+uuid.NewString())
 		now := time.Now().UTC()
 		overdue := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-time.Minute), ""))
 		recent := newFlowRun(t, st, f.ID, nil, scheduledAt(now.Add(-5*time.Second), ""))
@@ -211,7 +192,7 @@ func TestPauseExpirationsFailsOnlyExpiredPauses(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
 		st := open(t)
 		ctx := context.Background()
-		f := newFlow(t, st)
+		f := storetest.Flow(t, st, "f-"+uuid.NewString())
 		paused := func(timeout *time.Time) schema.FlowRun {
 			p := schema.StateCreate{Type: schema.StatePaused, StateDetails: schema.StateDetails{PauseTimeout: timeout}}
 			return newFlowRun(t, st, f.ID, nil, state(schema.StateRunning), p)
@@ -249,7 +230,7 @@ func TestPauseExpirationsUpdateASubflowsParentTaskRun(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
 		st := open(t)
 		ctx := context.Background()
-		f := newFlow(t, st)
+		f := storetest.Flow(t, st, "f-"+uuid.NewString())
 		parent := newFlowRun(t, st, f.ID, nil, state(schema.StateRunning))
 		parentTask := newTaskRun(t, st, parent.ID, "subflow", schema.StateRunning)
 		past := time.Now().Add(-time.Minute).UTC()
@@ -276,7 +257,7 @@ func TestCancellationCleanupCancelsTheChildrenOfCancelledRuns(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
 		st := open(t)
 		ctx := context.Background()
-		f := newFlow(t, st)
+		f := storetest.Flow(t, st, "f-"+uuid.NewString())
 		cancelled := newFlowRun(t, st, f.ID, nil, state(schema.StateRunning), state(schema.StateCancelled))
 		require.NotNil(t, cancelled.EndTime)
 		running := newFlowRun(t, st, f.ID, nil, state(schema.StateRunning))

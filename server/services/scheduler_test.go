@@ -85,13 +85,13 @@ func TestSchedulerPassWithPathologicalSchedules(t *testing.T) {
 	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
 		st := open(t)
-		f := newFlow(t, st)
+		f := storetest.Flow(t, st, "f-"+uuid.NewString())
 		good := func(name string) schema.Deployment {
-			return newDeployment(t, st, map[string]any{"name": name, "flow_id": f.ID, "schedules": []any{
+			return storetest.Deployment(t, st, map[string]any{"name": name, "flow_id": f.ID, "schedules": []any{
 				map[string]any{"schedule": map[string]any{"interval": 600, "anchor_date": "2024-01-01T00:00:00Z"}}}})
 		}
 		first := good("first")
-		bad := newDeployment(t, st, map[string]any{"name": "bad", "flow_id": f.ID, "schedules": []any{
+		bad := storetest.Deployment(t, st, map[string]any{"name": "bad", "flow_id": f.ID, "schedules": []any{
 			map[string]any{"schedule": map[string]any{"interval": 3600, "anchor_date": "9999-12-31T23:59:59Z"}},
 			map[string]any{"schedule": map[string]any{"interval": 0.000001, "anchor_date": "0001-01-01T00:00:00Z"}},
 			map[string]any{"schedule": map[string]any{"cron": "0 0 31 2 *"}},
@@ -150,10 +150,10 @@ func TestSchedulerPassEndsWithItsContext(t *testing.T) {
 	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
 		st := open(t)
-		f := newFlow(t, st)
+		f := storetest.Flow(t, st, "f-"+uuid.NewString())
 		var ids []uuid.UUID
 		for i := range 5 {
-			d := newDeployment(t, st, map[string]any{"name": "d" + string(rune('a'+i)), "flow_id": f.ID, "schedules": []any{
+			d := storetest.Deployment(t, st, map[string]any{"name": "d" + string(rune('a'+i)), "flow_id": f.ID, "schedules": []any{
 				map[string]any{"schedule": map[string]any{"rrule": "DTSTART:00010102T000000\nRRULE:FREQ=SECONDLY;COUNT=1000000000000"}},
 				map[string]any{"schedule": map[string]any{"interval": 600}}}})
 			ids = append(ids, d.ID)

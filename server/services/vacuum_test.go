@@ -25,7 +25,7 @@ type vacuumFixture struct {
 
 func newVacuumFixture(t *testing.T, st store.Store) vacuumFixture {
 	ctx := context.Background()
-	f := newFlow(t, st)
+	f := storetest.Flow(t, st, "f-"+uuid.NewString())
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	ancient := now.Add(-100 * 24 * time.Hour)
 

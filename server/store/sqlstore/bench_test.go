@@ -23,10 +23,7 @@ func BenchmarkFlowRunFilterIDs(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			s := open(b)
-			flow, _, err := s.UpsertFlow(ctx, schema.FlowCreate{Name: "etl", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-			if err != nil {
-				b.Fatal(err)
-			}
+			flow := storetest.Flow(b, s, "etl")
 			var ids []uuid.UUID
 			for i := range 1000 {
 				id := uuid.Must(uuid.NewV7())

@@ -29,11 +29,10 @@ func propose(s store.Store, id uuid.UUID, p schema.StateCreate, now time.Time) (
 func limitedDeployment(t *testing.T, s store.Store, limit int, strategy string, n int) (schema.Deployment, []uuid.UUID) {
 	t.Helper()
 	ctx := context.Background()
-	f := newFlow(t, s, "limited")
-	d, _, err := s.UpsertDeployment(ctx, decodeDeployment(t, jsonOf(t, map[string]any{
+	f := Flow(t, s, "limited")
+	d := Deployment(t, s, map[string]any{
 		"name": "one-at-a-time", "flow_id": f.ID, "concurrency_limit": limit,
-		"concurrency_options": map[string]any{"collision_strategy": strategy}})))
-	require.NoError(t, err)
+		"concurrency_options": map[string]any{"collision_strategy": strategy}})
 	var ids []uuid.UUID
 	past := time.Now().UTC().Add(-time.Minute)
 	for range n {

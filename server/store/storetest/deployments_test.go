@@ -64,7 +64,7 @@ func TestDeploymentUpsert(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f := newFlow(t, s, "etl")
+		f := Flow(t, s, "etl")
 		newPool(t, s, "k8s")
 
 		body := map[string]any{
@@ -171,14 +171,13 @@ func TestDeploymentUpdates(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f := newFlow(t, s, "updates")
+		f := Flow(t, s, "updates")
 		newPool(t, s, "pool")
-		d, _, err := s.UpsertDeployment(ctx, decodeDeployment(t, jsonOf(t, map[string]any{"name": "dep", "flow_id": f.ID,
+		d := Deployment(t, s, map[string]any{"name": "dep", "flow_id": f.ID,
 			"schedules": []any{
 				map[string]any{"schedule": map[string]any{"interval": 60}, "slug": "one"},
 				map[string]any{"schedule": map[string]any{"interval": 120}, "slug": "two"},
-			}})))
-		require.NoError(t, err)
+			}})
 		one, two := d.Schedules[0], d.Schedules[1]
 		require.Equal(t, "one", *one.Slug)
 
@@ -279,13 +278,11 @@ func TestDeploymentFilters(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		etl := newFlow(t, s, "etl-flow")
-		ml := newFlow(t, s, "ml-flow")
+		etl := Flow(t, s, "etl-flow")
+		ml := Flow(t, s, "ml-flow")
 		newPool(t, s, "gpu")
-		a, _, err := s.UpsertDeployment(ctx, decodeDeployment(t, jsonOf(t, map[string]any{"name": "alpha", "flow_id": etl.ID, "tags": []string{"x"}})))
-		require.NoError(t, err)
-		b, _, err := s.UpsertDeployment(ctx, decodeDeployment(t, jsonOf(t, map[string]any{"name": "beta", "flow_id": ml.ID, "work_pool_name": "gpu", "paused": true})))
-		require.NoError(t, err)
+		a := Deployment(t, s, map[string]any{"name": "alpha", "flow_id": etl.ID, "tags": []string{"x"}})
+		b := Deployment(t, s, map[string]any{"name": "beta", "flow_id": ml.ID, "work_pool_name": "gpu", "paused": true})
 
 		names := func(q schema.DeploymentQuery) []string {
 			ds, err := s.FilterDeployments(ctx, q)

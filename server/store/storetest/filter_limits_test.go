@@ -73,11 +73,10 @@ func TestFilterListsPastBackendLimits(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		flow, _, err := s.UpsertFlow(ctx, schema.FlowCreate{Name: "etl", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-		require.NoError(t, err)
+		flow := Flow(t, s, "etl")
 		run := newRun(flow.ID)
 		run.Name = `Brave_Otter\50%`
-		_, _, err = Writes(s).CreateFlowRun(ctx, run)
+		_, _, err := Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 		other := newRun(flow.ID)
 		other.Name = "calm-heron"

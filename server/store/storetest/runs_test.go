@@ -32,8 +32,7 @@ func TestFlowRunLifecycle(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f, _, err := s.UpsertFlow(ctx, schema.FlowCreate{Name: "lifecycle", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-		require.NoError(t, err)
+		f := Flow(t, s, "lifecycle")
 
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		run := newRun(f.ID)
@@ -112,14 +111,13 @@ func TestStateTimestampsAreUnique(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f, _, err := s.UpsertFlow(ctx, schema.FlowCreate{Name: "same-time", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-		require.NoError(t, err)
+		f := Flow(t, s, "same-time")
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		run := newRun(f.ID)
 		res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: schema.StateCreate{Type: schema.StatePending}.ToState(now), Force: true, Now: now})
 		run = res.Run
 		run.State = res.Write
-		_, _, err = Writes(s).CreateFlowRun(ctx, run)
+		_, _, err := Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 		// Proposed at the same instant as the initial state: stored 1µs later.
 		r, err := transition(s, run.ID, schema.StateRunning, now)
@@ -133,10 +131,9 @@ func TestTaskRunRecorderWrites(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f, _, err := s.UpsertFlow(ctx, schema.FlowCreate{Name: "tasks", Tags: []string{}, Labels: json.RawMessage(`{}`)})
-		require.NoError(t, err)
+		f := Flow(t, s, "tasks")
 		run := newRun(f.ID)
-		_, _, err = Writes(s).CreateFlowRun(ctx, run)
+		_, _, err := Writes(s).CreateFlowRun(ctx, run)
 		require.NoError(t, err)
 
 		t0 := time.Now().UTC().Truncate(time.Microsecond)

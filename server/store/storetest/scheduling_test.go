@@ -38,10 +38,9 @@ func TestInsertScheduledRunsIsIdempotent(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f := newFlow(t, s, "etl")
-		d, _, err := s.UpsertDeployment(ctx, decodeDeployment(t, jsonOf(t, map[string]any{"name": "d", "flow_id": f.ID,
-			"schedules": []any{map[string]any{"schedule": map[string]any{"interval": 60}}}})))
-		require.NoError(t, err)
+		f := Flow(t, s, "etl")
+		d := Deployment(t, s, map[string]any{"name": "d", "flow_id": f.ID,
+			"schedules": []any{map[string]any{"schedule": map[string]any{"interval": 60}}}})
 		sched := d.Schedules[0].ID
 		base := time.Now().Add(time.Hour).UTC().Truncate(time.Minute)
 		batch := func() []schema.FlowRun {
@@ -102,16 +101,14 @@ func TestDeploymentsToSchedule(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f := newFlow(t, s, "etl")
+		f := Flow(t, s, "etl")
 		mk := func(name string, extra map[string]any) schema.Deployment {
 			body := map[string]any{"name": name, "flow_id": f.ID,
 				"schedules": []any{map[string]any{"schedule": map[string]any{"interval": 60}}}}
 			for k, v := range extra {
 				body[k] = v
 			}
-			d, _, err := s.UpsertDeployment(ctx, decodeDeployment(t, jsonOf(t, body)))
-			require.NoError(t, err)
-			return d
+			return Deployment(t, s, body)
 		}
 		due := mk("due", nil)
 		paused := mk("paused", map[string]any{"paused": true})
@@ -162,7 +159,7 @@ func TestSetFlowRunStateSeesTheStateWrittenBeforeIt(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		f := newFlow(t, s, "etl")
+		f := Flow(t, s, "etl")
 		run := scheduledRun(t, s, f.ID, nil, time.Now().Add(-time.Hour).UTC())
 		var wg sync.WaitGroup
 		written := make(chan bool, 8)

@@ -67,13 +67,6 @@ func setRunState(t *testing.T, s store.Store, id uuid.UUID, typ schema.StateType
 	require.NoError(t, err)
 }
 
-func newFlow(t *testing.T, s store.Store, name string) schema.Flow {
-	t.Helper()
-	f, _, err := s.UpsertFlow(context.Background(), schema.FlowCreate{Name: name, Tags: []string{}, Labels: json.RawMessage(`{}`)})
-	require.NoError(t, err)
-	return f
-}
-
 func requireNotFoundDetail(t *testing.T, err error, detail string) {
 	t.Helper()
 	var nf *schema.NotFoundError
@@ -150,7 +143,7 @@ func TestWorkPools(t *testing.T) {
 		requireNotFoundDetail(t, err, `Work pool "missing" not found.`)
 
 		// Deleting a pool takes its queues and detaches its runs.
-		f := newFlow(t, s, "pool-flow")
+		f := Flow(t, s, "pool-flow")
 		run := scheduledRun(t, s, f.ID, &def, time.Now().Add(time.Hour))
 		require.NoError(t, s.DeleteWorkPool(ctx, "pool-a"))
 		_, err = s.ReadWorkQueue(ctx, def.ID)
@@ -331,7 +324,7 @@ func TestGetScheduledFlowRuns(t *testing.T) {
 		low, err := s.ReadWorkQueue(ctx, *p.DefaultQueueID) // priority 2 now
 		require.NoError(t, err)
 		require.Equal(t, 2, low.Priority)
-		f := newFlow(t, s, "polled")
+		f := Flow(t, s, "polled")
 		now := time.Now().UTC()
 
 		l1 := scheduledRun(t, s, f.ID, &low, now.Add(-2*time.Minute))
@@ -340,7 +333,7 @@ func TestGetScheduledFlowRuns(t *testing.T) {
 		later := scheduledRun(t, s, f.ID, &high, now.Add(time.Hour))
 		retrying := scheduledRun(t, s, f.ID, &high, now.Add(-time.Minute), func(r *schema.FlowRun) { r.EmpiricalPolicy.RetryType = ptr("in_process") })
 		_ = retrying
-		other := newFlow(t, s, "elsewhere")
+		other := Flow(t, s, "elsewhere")
 		scheduledRun(t, s, other.ID, nil, now.Add(-time.Minute)) // in no queue
 
 		before := now.Add(10 * time.Second)
