@@ -63,7 +63,6 @@ func newFlowRun(t *testing.T, st store.Store, flowID uuid.UUID, mutate func(*sch
 // one a millisecond later.
 func newFlowRunAt(t *testing.T, st store.Store, flowID uuid.UUID, start time.Time, mutate func(*schema.FlowRun), states ...schema.StateCreate) schema.FlowRun {
 	t.Helper()
-	ctx := context.Background()
 	now := start.UTC()
 	run := schema.FlowRun{ID: uuid.Must(uuid.NewV7()), Name: "run", FlowID: flowID, Parameters: json.RawMessage(`{}`),
 		Context: json.RawMessage(`{}`), Labels: json.RawMessage(`{}`), JobVariables: json.RawMessage(`{}`), Tags: []string{},
@@ -71,21 +70,12 @@ func newFlowRunAt(t *testing.T, st store.Store, flowID uuid.UUID, start time.Tim
 	if mutate != nil {
 		mutate(&run)
 	}
-	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: states[0].ToState(now), Force: true, Now: now})
-	run = res.Run
-	run.State = res.Write
-	stored, _, err := storetest.Writes(st).CreateFlowRun(ctx, run)
-	require.NoError(t, err)
+	stored := storetest.FlowRun(t, st, run, states[0], now)
 	for _, s := range states[1:] {
 		now = now.Add(time.Millisecond)
-		_, err := storetest.Writes(st).SetFlowRunState(ctx, stored.ID, func(r schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-			return orchestration.FlowRun(orchestration.FlowRunContext{Run: r, Deployment: dep, Proposed: s.ToState(now), Force: true, Now: now})
-		})
-		require.NoError(t, err)
+		storetest.ForceFlowRunState(t, st, stored.ID, s, now)
 	}
-	stored, err = st.ReadFlowRun(ctx, stored.ID)
-	require.NoError(t, err)
-	return stored
+	return readRun(t, st, stored.ID)
 }
 
 func newTaskRun(t *testing.T, st store.Store, flowRunID uuid.UUID, key string, state schema.StateType) schema.TaskRun {

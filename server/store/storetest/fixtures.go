@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
 )
@@ -35,4 +38,28 @@ func Deployment(tb testing.TB, st store.Store, body map[string]any) schema.Deplo
 	dep, _, err := st.UpsertDeployment(context.Background(), d)
 	require.NoError(tb, err)
 	return dep
+}
+
+// FlowRun creates run, forced into state at now as a client's initial state
+// is, and returns it as CreateFlowRun stored it. The run must be new (an
+// idempotency key of an existing run fails the test).
+func FlowRun(tb testing.TB, st store.Store, run schema.FlowRun, state schema.StateCreate, now time.Time) schema.FlowRun {
+	tb.Helper()
+	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: state.ToState(now), Force: true, Now: now})
+	run = res.Run
+	run.State = res.Write
+	stored, created, err := Writes(st).CreateFlowRun(context.Background(), run)
+	require.NoError(tb, err)
+	require.True(tb, created, "flow run %s already existed", run.ID)
+	return stored
+}
+
+// ForceFlowRunState forces the run into state at now through the
+// orchestration policy, as a forced proposal of a client is.
+func ForceFlowRunState(tb testing.TB, st store.Store, id uuid.UUID, state schema.StateCreate, now time.Time) {
+	tb.Helper()
+	_, err := Writes(st).SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
+		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: state.ToState(now), Force: true, Now: now})
+	})
+	require.NoError(tb, err)
 }

@@ -110,15 +110,9 @@ func TestStateTimestampsAreUnique(t *testing.T) {
 	t.Parallel()
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
-		ctx := context.Background()
 		f := Flow(t, s, "same-time")
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		run := newRun(f.ID)
-		res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: schema.StateCreate{Type: schema.StatePending}.ToState(now), Force: true, Now: now})
-		run = res.Run
-		run.State = res.Write
-		_, _, err := Writes(s).CreateFlowRun(ctx, run)
-		require.NoError(t, err)
+		run := FlowRun(t, s, newRun(f.ID), schema.StateCreate{Type: schema.StatePending}, now)
 		// Proposed at the same instant as the initial state: stored 1µs later.
 		r, err := transition(s, run.ID, schema.StateRunning, now)
 		require.NoError(t, err)

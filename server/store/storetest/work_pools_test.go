@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"prefectgo.dev/prefectgo/server/orchestration"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
 )
@@ -46,25 +45,14 @@ func scheduledRun(t *testing.T, s store.Store, flowID uuid.UUID, q *schema.WorkQ
 	for _, m := range mutate {
 		m(&run)
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	proposed := schema.StateCreate{Type: schema.StateScheduled, StateDetails: schema.StateDetails{ScheduledTime: &at}}.ToState(now)
-	res := orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Proposed: proposed, Force: true, Now: now})
-	run = res.Run
-	run.State = res.Write
-	stored, created, err := Writes(s).CreateFlowRun(context.Background(), run)
-	require.NoError(t, err)
-	require.True(t, created)
-	return stored
+	scheduled := schema.StateCreate{Type: schema.StateScheduled, StateDetails: schema.StateDetails{ScheduledTime: &at}}
+	return FlowRun(t, s, run, scheduled, time.Now().UTC().Truncate(time.Microsecond))
 }
 
 // setRunState forces a run into a state.
 func setRunState(t *testing.T, s store.Store, id uuid.UUID, typ schema.StateType) {
 	t.Helper()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	_, err := Writes(s).SetFlowRunState(context.Background(), id, func(run schema.FlowRun, dep *orchestration.DeploymentConcurrency) orchestration.FlowRunResult {
-		return orchestration.FlowRun(orchestration.FlowRunContext{Run: run, Deployment: dep, Proposed: schema.StateCreate{Type: typ}.ToState(now), Force: true, Now: now})
-	})
-	require.NoError(t, err)
+	ForceFlowRunState(t, s, id, schema.StateCreate{Type: typ}, time.Now().UTC().Truncate(time.Microsecond))
 }
 
 func requireNotFoundDetail(t *testing.T, err error, detail string) {
