@@ -23,10 +23,7 @@ func TestForemanMarksWhatStoppedCheckingIn(t *testing.T) {
 		st := open(t)
 		ctx := context.Background()
 		for _, p := range []string{"a", "b"} {
-			in := schema.WorkPoolCreate{Name: p, Type: "process"}
-			require.NoError(t, in.Validate())
-			_, err := st.CreateWorkPool(ctx, in)
-			require.NoError(t, err)
+			storetest.WorkPool(t, st, p)
 		}
 		sixty := 60
 		t0 := time.Now().UTC()

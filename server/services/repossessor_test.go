@@ -20,11 +20,8 @@ func TestRepossessorReclaimsExpiredLeases(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
 		st := open(t)
 		ctx := context.Background()
-		name, limit := "pool", 50
-		in := schema.ConcurrencyLimitV2Create{Name: &name, Limit: &limit}
-		require.NoError(t, in.Validate())
-		_, err := st.CreateConcurrencyLimit(ctx, in)
-		require.NoError(t, err)
+		name := "pool"
+		storetest.ConcurrencyLimit(t, st, name, 50)
 		waits := store.SlotWaits{Tag: 10, Max: 30}
 		take := func(ttl time.Duration) {
 			res, err := st.AcquireConcurrencySlots(ctx, store.SlotAcquisition{Names: []string{name}, Slots: 1,

@@ -19,19 +19,6 @@ import (
 
 var testWaits = store.SlotWaits{Tag: 10, Max: 30}
 
-// newLimit creates an active limit.
-func newLimit(t *testing.T, s store.Store, name string, limit int, opts ...func(*schema.ConcurrencyLimitV2Create)) schema.ConcurrencyLimitV2 {
-	t.Helper()
-	in := schema.ConcurrencyLimitV2Create{Name: &name, Limit: &limit}
-	for _, o := range opts {
-		o(&in)
-	}
-	require.NoError(t, in.Validate())
-	l, err := s.CreateConcurrencyLimit(context.Background(), in)
-	require.NoError(t, err)
-	return l
-}
-
 // slotsOf reads a limit's active and denied slots.
 func slotsOf(t *testing.T, s store.Store, name string) (active, denied int) {
 	t.Helper()
@@ -60,11 +47,11 @@ func TestConcurrencyLimits(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		l := newLimit(t, s, "db", 3)
+		l := ConcurrencyLimit(t, s, "db", 3)
 		require.True(t, l.Active)
 		require.Equal(t, 2.0, l.AvgSlotOccupancySeconds)
-		newLimit(t, s, "api", 1)
-		newLimit(t, s, "tag:etl", 2)
+		ConcurrencyLimit(t, s, "api", 1)
+		ConcurrencyLimit(t, s, "tag:etl", 2)
 
 		dup := schema.ConcurrencyLimitV2Create{Name: ptr("db"), Limit: ptr(1)}
 		require.NoError(t, dup.Validate())
@@ -120,9 +107,9 @@ func TestConcurrencySlotsAllOrNothing(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		newLimit(t, s, "a", 2)
-		newLimit(t, s, "b", 1)
-		newLimit(t, s, "off", 1, func(c *schema.ConcurrencyLimitV2Create) { c.Active = ptr(false) })
+		ConcurrencyLimit(t, s, "a", 2)
+		ConcurrencyLimit(t, s, "b", 1)
+		ConcurrencyLimit(t, s, "off", 1, func(c *schema.ConcurrencyLimitV2Create) { c.Active = ptr(false) })
 
 		res := acquire(t, s, 1, "a", "b", "missing")
 		require.True(t, res.Acquired)
@@ -186,7 +173,7 @@ func TestConcurrencyRateLimitDecay(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		newLimit(t, s, "rate", 1, func(c *schema.ConcurrencyLimitV2Create) { c.SlotDecayPerSecond = 10 })
+		ConcurrencyLimit(t, s, "rate", 1, func(c *schema.ConcurrencyLimitV2Create) { c.SlotDecayPerSecond = 10 })
 		rate := func() bool {
 			res, err := s.AcquireConcurrencySlots(ctx, store.SlotAcquisition{Names: []string{"rate"}, Slots: 1, Mode: schema.ModeRateLimit, Waits: testWaits})
 			require.NoError(t, err)
@@ -209,8 +196,8 @@ func TestConcurrencyNoOversubscription(t *testing.T) {
 	t.Parallel()
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
-		newLimit(t, s, "pool", 5)
-		newLimit(t, s, "wide", 100)
+		ConcurrencyLimit(t, s, "pool", 5)
+		ConcurrencyLimit(t, s, "wide", 100)
 		got := incrementConcurrently(t, []store.Store{s}, 20)
 		require.Equal(t, int64(5), got)
 		active, _ := slotsOf(t, s, "pool")
@@ -250,8 +237,8 @@ func TestConcurrencyReplicas(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			one, two := both(t)
-			newLimit(t, one, "pool", 5)
-			newLimit(t, one, "wide", 100)
+			ConcurrencyLimit(t, one, "pool", 5)
+			ConcurrencyLimit(t, one, "wide", 100)
 			require.Equal(t, int64(5), incrementConcurrently(t, []store.Store{one, two}, 20))
 			active, _ := slotsOf(t, two, "pool")
 			require.Equal(t, 5, active)
@@ -260,7 +247,7 @@ func TestConcurrencyReplicas(t *testing.T) {
 
 			// Expired leases released at once by their holders and by the
 			// repossessors of both replicas give their slots back once.
-			newLimit(t, one, "shared", 20)
+			ConcurrencyLimit(t, one, "shared", 20)
 			var short []uuid.UUID
 			for range 10 {
 				short = append(short, acquireLease(t, one, 10*time.Millisecond, nil, "shared").LeaseID)
@@ -341,8 +328,8 @@ func TestConcurrencyLeases(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		a := newLimit(t, s, "a", 2)
-		b := newLimit(t, s, "b", 2)
+		a := ConcurrencyLimit(t, s, "a", 2)
+		b := ConcurrencyLimit(t, s, "b", 2)
 		run := uuid.New()
 		holder := &schema.ConcurrencyLeaseHolder{Type: "task_run", ID: run}
 
@@ -391,7 +378,7 @@ func TestConcurrencyLeaseExpiry(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		newLimit(t, s, "a", 2)
+		ConcurrencyLimit(t, s, "a", 2)
 		short := acquireLease(t, s, 10*time.Millisecond, nil, "a")
 		long := acquireLease(t, s, time.Hour, nil, "a")
 		require.True(t, short.Acquired)
@@ -430,8 +417,8 @@ func TestConcurrencyLeaseHoldersAndReset(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		etl := newLimit(t, s, "tag:etl", 3)
-		db := newLimit(t, s, "tag:db", 3)
+		etl := ConcurrencyLimit(t, s, "tag:etl", 3)
+		db := ConcurrencyLimit(t, s, "tag:db", 3)
 		first, second, third := uuid.New(), uuid.New(), uuid.New()
 		both := acquireLease(t, s, time.Hour, &schema.ConcurrencyLeaseHolder{Type: "task_run", ID: first}, "tag:etl", "tag:db")
 		acquireLease(t, s, time.Hour, &schema.ConcurrencyLeaseHolder{Type: "task_run", ID: second}, "tag:etl")

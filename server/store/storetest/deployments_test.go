@@ -65,7 +65,7 @@ func TestDeploymentUpsert(t *testing.T) {
 		s := open(t)
 		ctx := context.Background()
 		f := Flow(t, s, "etl")
-		newPool(t, s, "k8s")
+		WorkPool(t, s, "k8s")
 
 		body := map[string]any{
 			"name": "nightly", "flow_id": f.ID, "work_pool_name": "k8s", "work_queue_name": "critical",
@@ -172,7 +172,7 @@ func TestDeploymentUpdates(t *testing.T) {
 		s := open(t)
 		ctx := context.Background()
 		f := Flow(t, s, "updates")
-		newPool(t, s, "pool")
+		WorkPool(t, s, "pool")
 		d := Deployment(t, s, map[string]any{"name": "dep", "flow_id": f.ID,
 			"schedules": []any{
 				map[string]any{"schedule": map[string]any{"interval": 60}, "slug": "one"},
@@ -280,7 +280,7 @@ func TestDeploymentFilters(t *testing.T) {
 		ctx := context.Background()
 		etl := Flow(t, s, "etl-flow")
 		ml := Flow(t, s, "ml-flow")
-		newPool(t, s, "gpu")
+		WorkPool(t, s, "gpu")
 		a := Deployment(t, s, map[string]any{"name": "alpha", "flow_id": etl.ID, "tags": []string{"x"}})
 		b := Deployment(t, s, map[string]any{"name": "beta", "flow_id": ml.ID, "work_pool_name": "gpu", "paused": true})
 

@@ -63,3 +63,31 @@ func ForceFlowRunState(tb testing.TB, st store.Store, id uuid.UUID, state schema
 	})
 	require.NoError(tb, err)
 }
+
+// WorkPool creates a work pool of type "process" called name, with mutate
+// applied to the request first.
+func WorkPool(tb testing.TB, st store.Store, name string, mutate ...func(*schema.WorkPoolCreate)) schema.WorkPool {
+	tb.Helper()
+	in := schema.WorkPoolCreate{Name: name, Type: "process"}
+	for _, m := range mutate {
+		m(&in)
+	}
+	require.NoError(tb, in.Validate())
+	p, err := st.CreateWorkPool(context.Background(), in)
+	require.NoError(tb, err)
+	return p
+}
+
+// ConcurrencyLimit creates an active global concurrency limit of limit
+// slots called name, with opts applied to the request first.
+func ConcurrencyLimit(tb testing.TB, st store.Store, name string, limit int, opts ...func(*schema.ConcurrencyLimitV2Create)) schema.ConcurrencyLimitV2 {
+	tb.Helper()
+	in := schema.ConcurrencyLimitV2Create{Name: &name, Limit: &limit}
+	for _, o := range opts {
+		o(&in)
+	}
+	require.NoError(tb, in.Validate())
+	l, err := st.CreateConcurrencyLimit(context.Background(), in)
+	require.NoError(tb, err)
+	return l
+}

@@ -14,18 +14,6 @@ import (
 	"prefectgo.dev/prefectgo/server/store"
 )
 
-func newPool(t *testing.T, s store.Store, name string, mutate ...func(*schema.WorkPoolCreate)) schema.WorkPool {
-	t.Helper()
-	in := schema.WorkPoolCreate{Name: name, Type: "process"}
-	for _, m := range mutate {
-		m(&in)
-	}
-	require.NoError(t, in.Validate())
-	p, err := s.CreateWorkPool(context.Background(), in)
-	require.NoError(t, err)
-	return p
-}
-
 func newQueue(t *testing.T, s store.Store, pool, name string, priority *int) schema.WorkQueue {
 	t.Helper()
 	in := schema.WorkQueueCreate{Name: name, Priority: priority}
@@ -69,7 +57,7 @@ func TestWorkPools(t *testing.T) {
 		s := open(t)
 		ctx := context.Background()
 
-		p := newPool(t, s, "pool-a", func(c *schema.WorkPoolCreate) {
+		p := WorkPool(t, s, "pool-a", func(c *schema.WorkPoolCreate) {
 			c.BaseJobTemplate = json.RawMessage(`{"job_configuration":{"command":"{{ command }}"},"variables":{"properties":{"command":{"type":"string"}}}}`)
 		})
 		require.Equal(t, "process", p.Type)
@@ -89,11 +77,11 @@ func TestWorkPools(t *testing.T) {
 		require.ErrorAs(t, err, &conflict)
 		require.Equal(t, "A work pool with this name already exists.", conflict.Msg)
 
-		paused := newPool(t, s, "pool-b", func(c *schema.WorkPoolCreate) { c.IsPaused = true; c.Type = "docker"; c.ConcurrencyLimit = ptr(2) })
+		paused := WorkPool(t, s, "pool-b", func(c *schema.WorkPoolCreate) { c.IsPaused = true; c.Type = "docker"; c.ConcurrencyLimit = ptr(2) })
 		require.Equal(t, schema.StatusPaused, *paused.Status)
 		require.Equal(t, 0, *paused.ActiveSlots)
 
-		agent := newPool(t, s, "agents", func(c *schema.WorkPoolCreate) { c.Type = schema.AgentPoolType })
+		agent := WorkPool(t, s, "agents", func(c *schema.WorkPoolCreate) { c.Type = schema.AgentPoolType })
 		require.Nil(t, agent.Status, "the agent pool has no status")
 
 		pools, err := s.FilterWorkPools(ctx, schema.WorkPoolQuery{})
@@ -175,7 +163,7 @@ func TestWorkQueues(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		p := newPool(t, s, "queues")
+		p := WorkPool(t, s, "queues")
 
 		b := newQueue(t, s, "queues", "b", nil)
 		require.Equal(t, 2, b.Priority, "the first free priority")
@@ -256,8 +244,8 @@ func TestWorkers(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		newPool(t, s, "workers")
-		newPool(t, s, "paused", func(c *schema.WorkPoolCreate) { c.IsPaused = true })
+		WorkPool(t, s, "workers")
+		WorkPool(t, s, "paused", func(c *schema.WorkPoolCreate) { c.IsPaused = true })
 
 		require.NoError(t, s.WorkerHeartbeat(ctx, "workers", "w1", ptr(15)))
 		require.NoError(t, s.WorkerHeartbeat(ctx, "workers", "w1", nil))
@@ -307,7 +295,7 @@ func TestGetScheduledFlowRuns(t *testing.T) {
 	ForEach(t, func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := context.Background()
-		p := newPool(t, s, "poll")
+		p := WorkPool(t, s, "poll")
 		high := newQueue(t, s, "poll", "high", ptr(1))
 		low, err := s.ReadWorkQueue(ctx, *p.DefaultQueueID) // priority 2 now
 		require.NoError(t, err)
