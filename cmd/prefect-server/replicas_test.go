@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,31 +19,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"prefectgo.dev/prefectgo/internal/testlog"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 )
-
-// syncBuffer collects a process's log output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type serverProc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 func freePort(t *testing.T) int {
@@ -69,7 +51,7 @@ func startServe(t *testing.T, bin, dbURL string, extraEnv ...string) *serverProc
 	)
 	env = append(env, extraEnv...)
 	cmd.Env = env
-	p := &serverProc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d/api", port), logs: &syncBuffer{}}
+	p := &serverProc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d/api", port), logs: &testlog.Buffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

@@ -11,13 +11,15 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/internal/testlog"
 )
 
 type wsBundle struct {
 	url    string
 	broker *Broker
 	sub    *Subscription
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 // setupWS serves InHandler(cfg) on a test server whose events go to a broker

@@ -1,7 +1,6 @@
 package services_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -11,33 +10,16 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"prefectgo.dev/prefectgo/internal/testlog"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 )
 
-// syncBuffer is a log sink the pass may write to from its goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newScheduler is a scheduler reading st, inserting through the runs
 // service over runs.
-func newScheduler(st services.SchedulerStore, runs store.Store, log *syncBuffer) services.Scheduler {
+func newScheduler(st services.SchedulerStore, runs store.Store, log *testlog.Buffer) services.Scheduler {
 	return services.Scheduler{Store: st, Runs: newRuns(runs, nil), DeploymentBatchSize: 2, InsertBatchSize: 50, MinRuns: 3, MaxRuns: 10,
 		MinScheduledTime: time.Hour, MaxScheduledTime: 100 * 24 * time.Hour, RecentWindow: time.Minute,
 		Log: slog.New(slog.NewTextHandler(log, nil))}
@@ -100,7 +82,7 @@ func TestSchedulerPassWithPathologicalSchedules(t *testing.T) {
 		}})
 		last := good("last")
 
-		log := &syncBuffer{}
+		log := &testlog.Buffer{}
 		res, err := pass(t, context.Background(), newScheduler(st, st, log))
 		require.NoError(t, err)
 		require.Equal(t, 3, res.Deployments)
@@ -161,14 +143,14 @@ func TestSchedulerPassEndsWithItsContext(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		res, err := pass(t, ctx, newScheduler(st, st, &syncBuffer{}))
+		res, err := pass(t, ctx, newScheduler(st, st, &testlog.Buffer{}))
 		require.ErrorIs(t, err, context.Canceled)
 		require.Zero(t, res.Runs)
 
 		ctx, cancel = context.WithCancel(context.Background())
 		defer cancel()
 		c := &cancelling{Store: st, cancel: cancel}
-		res, err = pass(t, ctx, newScheduler(c, st, &syncBuffer{}))
+		res, err = pass(t, ctx, newScheduler(c, st, &testlog.Buffer{}))
 		require.ErrorIs(t, err, context.Canceled)
 		require.Zero(t, res.Runs)
 		require.Equal(t, 2, c.reads, "the pass stopped at the deployment it was cancelled in")
