@@ -1,6 +1,7 @@
 // Package storetest is the behavioural suite every store backend must pass,
 // run against real SQLite and real PostgreSQL, and the helpers that open a
-// fresh database of each kind for tests elsewhere.
+// fresh database of each kind and build fixtures in it (fixtures.go) for
+// tests elsewhere.
 package storetest
 
 import (
