@@ -261,6 +261,24 @@ func TestEnvAndAliases(t *testing.T) {
 			want: testHome + "/elsewhere",
 		},
 		{
+			name: "the UI's API URL is the client's when set",
+			vars: map[string]string{"PREFECT_API_URL": "https://prefect.example/api"},
+			got:  func(s Settings) any { return s.UI.APIURL },
+			want: "https://prefect.example/api",
+		},
+		{
+			name: "the UI's own API URL wins",
+			vars: map[string]string{"PREFECT_UI_API_URL": "https://ui.example/api", "PREFECT_API_URL": "https://prefect.example/api"},
+			got:  func(s Settings) any { return s.UI.APIURL },
+			want: "https://ui.example/api",
+		},
+		{
+			name: "a serve base without a leading slash is taken, as Prefect takes it",
+			vars: map[string]string{"PREFECT_UI_SERVE_BASE": "prefect/"},
+			got:  func(s Settings) any { return s.UI.ServeBase },
+			want: "prefect/",
+		},
+		{
 			name: "strings are kept as given",
 			vars: map[string]string{"PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": " https://a.example, https://b.example"},
 			got:  func(s Settings) any { return s.API.CORSAllowedOrigins },

@@ -299,15 +299,16 @@ var table = []Setting{
 
 	// ui
 	{Name: "ui.enabled", Env: "PREFECT_SERVER_UI_ENABLED", Aliases: []string{"PREFECT_UI_ENABLED"}, Default: "true", Kind: KindBool,
-		Doc: "Serve the Prefect UI."},
+		Doc: "Serve the Prefect UI; /ui-settings is served either way."},
 	{Name: "ui.v2_enabled", Env: "PREFECT_SERVER_UI_V2_ENABLED", Default: "true", Kind: KindBool,
-		Doc: "Open the V2 UI for browsers with no saved UI preference."},
-	{Name: "ui.api_url", Env: "PREFECT_SERVER_UI_API_URL", Aliases: []string{"PREFECT_UI_API_URL"}, Kind: KindString,
-		Doc: "API URL the UI talks to; unset means derived from the API host, port and base path."},
-	{Name: "ui.serve_base", Env: "PREFECT_SERVER_UI_SERVE_BASE", Aliases: []string{"PREFECT_UI_SERVE_BASE"}, Default: "/", Kind: KindString, check: checkURLPath,
-		Doc: "URL path the UI is served under."},
+		Doc: "Open the V2 UI for browsers with no saved UI preference; false opens the V1 UI."},
+	// PREFECT_API_URL is the client's setting, which Prefect's UI falls back on.
+	{Name: "ui.api_url", Env: "PREFECT_SERVER_UI_API_URL", Aliases: []string{"PREFECT_UI_API_URL", "PREFECT_API_URL"}, Kind: KindString,
+		Doc: "API URL the UI talks to; unset (here and in PREFECT_API_URL) means http://<api.host>:<api.port>/api, as in Prefect (always /api, whatever the base path)."},
+	{Name: "ui.serve_base", Env: "PREFECT_SERVER_UI_SERVE_BASE", Aliases: []string{"PREFECT_UI_SERVE_BASE"}, Default: "/", Kind: KindString,
+		Doc: "URL path of the V1 UI; the V2 UI is at <base>/v2. A base ending in /v2 is the V2 UI's path, the V1 UI's being the rest."},
 	{Name: "ui.static_directory", Env: "PREFECT_SERVER_UI_STATIC_DIRECTORY", Aliases: []string{"PREFECT_UI_STATIC_DIRECTORY"}, Kind: KindString,
-		Doc: "Directory the UI bundle is written to and served from, for read-only images."},
+		Doc: "Directory of the UI bundles, laid out as Prefect lays it out: v1/ and v2/ (or the V1 bundle itself when it holds a UI_SERVE_BASE file, with v2/ inside). hack/ui-assets.sh prints one, taken from the prefect wheel; unset means no UI."},
 	{Name: "ui.show_promotional_content", Env: "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", Default: "true", Kind: KindBool,
 		Doc: "Show upgrade prompts and marketing banners in the UI."},
 
