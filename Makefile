@@ -48,11 +48,13 @@ run-server:
 test: verify build test-go test-imagebuild helm-lint helm-test test-compat
 
 ## test-go: Go unit, store (both backends), API and envtest controller tests; the API's request
-## keys are checked against Prefect's own models, read from the pinned prefect in the venv
+## keys are checked against Prefect's own models, read from the pinned prefect in the venv, and
+## the UI is served from the pinned prefect's own (hack/ui-assets.sh)
 test-go:
 	hack/python-env.sh
+	hack/ui-assets.sh >/dev/null
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" \
-		PREFECTGO_TEST_PYTHON="$(VENV)/bin/python" $(GO) test -count=1 ./...
+		PREFECTGO_TEST_PYTHON="$(VENV)/bin/python" PREFECTGO_TEST_UI="$$(hack/ui-assets.sh)" $(GO) test -count=1 ./...
 
 ## test-compat: the real prefect client (from PyPI) against bin/prefect-server, on SQLite and PostgreSQL
 test-compat: build
