@@ -40,9 +40,11 @@ build-installer:
 	mkdir -p dist
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 
-## run-server: the server on its embedded default (SQLite at ~/.prefect/prefect.db, port 4200)
+## run-server: the server on its embedded default (SQLite at ~/.prefect/prefect.db, port 4200), with
+## Prefect's UI at http://127.0.0.1:4200/ (hack/ui-assets.sh; the API alone if that fails)
 run-server:
-	$(GO) run ./cmd/prefect-server serve
+	PREFECT_SERVER_UI_STATIC_DIRECTORY="$${PREFECT_SERVER_UI_STATIC_DIRECTORY:-$${PREFECT_UI_STATIC_DIRECTORY:-$$(hack/ui-assets.sh)}}" \
+		$(GO) run ./cmd/prefect-server serve
 
 ## test: every test: vet, lint and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
 test: verify build test-go test-imagebuild helm-lint helm-test test-compat

@@ -15,6 +15,7 @@ import (
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/backend"
 	"prefectgo.dev/prefectgo/server/store/postgres"
+	"prefectgo.dev/prefectgo/server/ui"
 )
 
 // service is a background loop the serve command runs beside the API.
@@ -103,6 +104,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log, Socket: sock}),
 		EventsOut:    eventsOut(s, sock, broker, st, log),
 		IngestEvents: ingestor.Ingest,
+		UI:           ui.New(s, log),
 	}), broker: broker, fanout: fanout}
 	w.runs = rs
 	app.services = replica

@@ -1,7 +1,8 @@
 // Package httpapi is the server's HTTP and WebSocket surface: the Prefect 3
-// REST API under the base path (/api), plus /ui-settings. routes.go lists
-// every route; each endpoint is a small typed function run through endpoint,
-// which decodes, validates and renders errors in Prefect's shapes.
+// REST API under the base path (/api), with the UI (server/ui) on every
+// other path. routes.go lists every route; each endpoint is a small typed
+// function run through endpoint, which decodes, validates and renders errors
+// in Prefect's shapes.
 //
 // Handlers decode, call the store (reads and plain writes) and the runs
 // service (every run creation and state change), and publish events; they
@@ -56,6 +57,9 @@ type Deps struct {
 	EventsOut http.Handler
 	// IngestEvents validates and publishes a POST /events batch.
 	IngestEvents func(ctx context.Context, body []byte) error
+	// UI serves every path outside the base path (server/ui); nil answers
+	// them 404.
+	UI http.Handler
 	// Now is the clock; nil means the wall clock.
 	Now func() time.Time
 }
@@ -70,6 +74,7 @@ type API struct {
 	eventsIn  http.Handler
 	eventsOut http.Handler
 	ingest    func(ctx context.Context, body []byte) error
+	ui        http.Handler
 	now       func() time.Time
 }
 
@@ -81,7 +86,10 @@ func New(d Deps) http.Handler {
 
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
-		ingest: d.IngestEvents, now: d.Now}
+		ingest: d.IngestEvents, ui: d.UI, now: d.Now}
+	if a.ui == nil {
+		a.ui = http.HandlerFunc(notFoundRoute)
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

@@ -14,7 +14,7 @@ import (
 // (routes.go).
 func (a *API) middleware(next http.Handler) http.Handler {
 	h := a.limitBody(next)
-	h = stripTrailingSlash(h)
+	h = stripTrailingSlash(strings.TrimSuffix(a.settings.API.BasePath, "/"), h)
 	return a.accessLog(a.recover(h))
 }
 
@@ -33,9 +33,13 @@ func (a *API) recover(next http.Handler) http.Handler {
 	})
 }
 
-func stripTrailingSlash(next http.Handler) http.Handler {
+// stripTrailingSlash serves an API path with a trailing slash as without
+// one, as Prefect's clients send both. Paths outside the base path keep
+// theirs: the UI redirects /v2 to /v2/ and serves index.html there.
+func stripTrailingSlash(base string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+		p := r.URL.Path
+		if len(p) > 1 && strings.HasSuffix(p, "/") && (base == "" || strings.HasPrefix(p, base+"/")) {
 			r.URL.Path = strings.TrimRight(p, "/")
 			if r.URL.RawPath != "" {
 				r.URL.RawPath = strings.TrimRight(r.URL.RawPath, "/")

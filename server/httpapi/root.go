@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 
 	"prefectgo.dev/prefectgo/server/settings"
 )
@@ -52,20 +51,4 @@ func (a *API) csrfToken(r *http.Request, _ *none) (response, error) {
 		return response{}, err
 	}
 	return ok(t), nil
-}
-
-// uiSettings is what the Prefect UI reads first to find the API.
-func (a *API) uiSettings(r *http.Request, _ *none) (response, error) {
-	apiURL := "http://" + r.Host + a.settings.API.BasePath
-	if r.Host == "" {
-		apiURL = "http://" + a.settings.API.Host + ":" + strconv.Itoa(a.settings.API.Port) + a.settings.API.BasePath
-	}
-	var auth any
-	if a.settings.API.AuthString != "" {
-		auth = "BASIC"
-	}
-	return ok(map[string]any{
-		"api_url": apiURL, "csrf_enabled": a.settings.API.CSRFProtectionEnabled, "auth": auth, "flags": []string{},
-		"default_ui": "v2", "available_uis": []string{"v1", "v2"}, "v1_base_url": "/", "v2_base_url": "/v2",
-	}), nil
 }

@@ -210,7 +210,9 @@ func (a *API) routeTable() []apiRoute {
 
 // routes serves the route table under the base path, each request
 // authenticated as its route's access says, then through the API-version
-// gate and CSRF; plus the UI's /ui-settings.
+// gate and CSRF; every other path goes to the UI, which is open, as
+// Prefect's UI app: the UI reads /ui-settings, among them whether auth is
+// on, before it has credentials.
 func (a *API) routes() http.Handler {
 	api := http.NewServeMux()
 	accessOf := map[string]access{}
@@ -235,13 +237,12 @@ func (a *API) routes() http.Handler {
 
 	root := http.NewServeMux()
 	root.Handle(base+"/", underBase)
+	// The UI takes every other path; with the API at the root none is left,
+	// as in Prefect, where the API's mount would take them all.
 	if base != "" {
 		root.Handle(base, underBase)
-		root.Handle("/", http.HandlerFunc(notFoundRoute))
+		root.Handle("/", a.ui)
 	}
-	// The UI reads its settings (among them whether auth is on) before it
-	// has credentials, so this is open, as Prefect's UI app serves it.
-	root.Handle("GET /ui-settings", endpoint(a, a.uiSettings))
 	return root
 }
 
