@@ -22,6 +22,7 @@ import (
 // if you must.
 var exempt = map[string]string{
 	"home":                        "set by the operator: the data volume (SQLite) or the scratch volume",
+	"analytics_enabled":           "the UI's usage events; not in the spec yet (spec.extraEnv sets it)",
 	"api.host":                    "always 0.0.0.0 in the pod, so the Service and the probes reach it",
 	"api.base_path":               "fixed at /api so probes, the Service URL and status.url agree",
 	"database.connection_url":     "derived from spec.storage",

@@ -12,6 +12,9 @@ import (
 type Settings struct {
 	// Home is PREFECT_HOME with "~" resolved.
 	Home string `setting:"home"`
+	// AnalyticsEnabled lets the UI send anonymous usage events; the server
+	// itself sends none.
+	AnalyticsEnabled bool `setting:"analytics_enabled"`
 	// MetricsEnabled serves Prometheus metrics at /api/metrics.
 	MetricsEnabled bool `setting:"metrics_enabled"`
 	// RegisterBlocksOnStart seeds the built-in block types at start.

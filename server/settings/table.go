@@ -138,6 +138,8 @@ var (
 var table = []Setting{
 	{Name: "home", Env: "PREFECT_HOME", Default: "~/.prefect", Kind: KindString,
 		Doc: "Prefect's home directory; holds the SQLite database by default. A leading ~ is the user's home."},
+	{Name: "analytics_enabled", Env: "PREFECT_SERVER_ANALYTICS_ENABLED", Default: "true", Kind: KindBool,
+		Doc: "Let the V2 UI send anonymous usage events (it reads this from /api/admin/settings); false also has the UI's pages refuse connections to anywhere but this server and the UI's API URL (Content-Security-Policy connect-src), since the V2 UI contacts Amplitude on load whatever this says. The server itself sends none."},
 	{Name: "metrics_enabled", Env: "PREFECT_SERVER_METRICS_ENABLED", Aliases: []string{"PREFECT_API_ENABLE_METRICS"},
 		Default: "false", Kind: KindBool, Doc: "Serve Prometheus metrics at /api/metrics."},
 	{Name: "register_blocks_on_start", Env: "PREFECT_SERVER_REGISTER_BLOCKS_ON_START", Aliases: []string{"PREFECT_API_BLOCKS_REGISTER_ON_START"},

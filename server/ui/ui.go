@@ -49,6 +49,8 @@ type Handler struct {
 	settingsBody   []byte
 	defaultUI      version
 	bundles        map[version]*bundle // the UIs found; none when disabled
+	// csp confines the UI's connections when analytics are off; see connectPolicy.
+	csp string
 }
 
 // New loads the bundles under s.UI.StaticDirectory and logs, once, what it
@@ -73,7 +75,33 @@ func New(s settings.Settings, log *slog.Logger) *Handler {
 		apiURL = "http://" + s.API.Host + ":" + strconv.Itoa(s.API.Port) + "/api"
 	}
 	h.settingsBody = h.uiSettings(s, apiURL)
+	if !s.AnalyticsEnabled {
+		h.csp = connectPolicy(apiURL)
+	}
 	return h
+}
+
+// connectPolicy lets the UI's pages connect (fetch, XHR, WebSocket, beacon)
+// to this server and the UI's API URL only. With analytics off the V2 UI
+// sends no events (see httpapi's adminSettings), but its bundle initialises
+// the Amplitude SDK on every load all the same, and the SDK then fetches
+// its remote configuration from sr-client-cfg.amplitude.com, retrying;
+// Prefect's own server lets it. The policy has the browser refuse that, and
+// anything else the bundles might try; scripts, styles and images are left
+// alone (block types' logos, for one, are images at the URLs the types name).
+func connectPolicy(apiURL string) string {
+	policy := "connect-src 'self'"
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Host == "" {
+		return policy // a relative API URL is this server
+	}
+	switch u.Scheme {
+	case "http":
+		policy += " http://" + u.Host + " ws://" + u.Host
+	case "https":
+		policy += " https://" + u.Host + " wss://" + u.Host
+	}
+	return policy
 }
 
 // load reads the bundles of a static directory laid out as Prefect's
@@ -195,6 +223,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The most specific base wins: V2's lies under V1's.
 	for _, v := range []version{v2, v1} {
 		if b := h.bundles[v]; b != nil && under(r.URL.Path, b.base) {
+			if h.csp != "" {
+				// On every file: a worker's policy is its script's.
+				w.Header().Set("Content-Security-Policy", h.csp)
+			}
 			b.serveHTTP(w, r)
 			return
 		}

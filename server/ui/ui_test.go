@@ -337,3 +337,27 @@ func TestV1Only(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.True(t, strings.Contains(string(body), `"default_ui":"v1","available_uis":["v1"],"v1_base_url":"/","v2_base_url":null`), string(body))
 }
+
+// With analytics off the UI's files carry a policy that lets its pages
+// connect to this server and the UI's API URL only (the V2 bundle contacts
+// Amplitude on load whatever the setting says); with them on, as by
+// default, there is none, as in Prefect.
+func TestAnalyticsOffConfinesConnections(t *testing.T) {
+	t.Parallel()
+	off := serve(t, func(s *settings.Settings) {
+		s.AnalyticsEnabled = false
+		s.UI.APIURL = "https://prefect.example/api"
+	})
+	_, index := get(t, off, http.MethodGet, "/v2/")
+	script := regexp.MustCompile(`src="(/v2/assets/[^"]+\.js)"`).FindStringSubmatch(string(index))
+	require.NotNil(t, script)
+	for _, path := range []string{"/v2/", script[1], "/runs", "/v2/runs"} {
+		resp, _ := get(t, off, http.MethodGet, path, "Accept", html)
+		require.Equal(t, "connect-src 'self' https://prefect.example wss://prefect.example",
+			resp.Header.Get("Content-Security-Policy"), path)
+	}
+
+	on := serve(t, nil)
+	resp, _ := get(t, on, http.MethodGet, "/v2/")
+	require.Empty(t, resp.Header.Get("Content-Security-Policy"))
+}

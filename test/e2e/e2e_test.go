@@ -324,11 +324,12 @@ func adminSetting(api, env string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	var values map[string]string
+	var values map[string]any // the variables' strings, and the UI's "server" object
 	if err := json.NewDecoder(resp.Body).Decode(&values); err != nil {
 		return "", err
 	}
-	return values[env], nil
+	v, _ := values[env].(string)
+	return v, nil
 }
 
 // ---------------------------------------------------------------- scenarios
