@@ -3,11 +3,14 @@
 # One image, two static binaries: /manager (the operator) and /prefect-server
 # (the Prefect server it runs), so operator and server versions move together.
 # The operator's Deployment runs /manager; the server pods it renders run
-# /prefect-server serve; `docker run <image>` starts a server.
+# /prefect-server serve; `docker run <image>` starts a server, with Prefect's
+# web UIs in /ui, taken from the pinned prefect wheel as the build runs.
 #
 #   docker build -t ghcr.io/prefectgo/prefectgo:dev .
 
 ARG GO_VERSION=1.26
+# As the Makefile's PREFECT_VERSION (hack/imagebuild's test checks).
+ARG PREFECT_VERSION=3.9.1
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS=linux
@@ -23,10 +26,19 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/manager ./cmd/prefect-server
 
+# The UIs, by the script that fetches them for make run-server and the tests.
+FROM --platform=$BUILDPLATFORM python:3.12-slim AS ui
+ARG PREFECT_VERSION
+COPY hack/ui-assets.sh /ui-assets.sh
+RUN dir=$(CACHE=/tmp/cache VENV=/nonexistent PREFECT_VERSION=${PREFECT_VERSION} /ui-assets.sh) && \
+    mkdir /ui && mv "$dir/v1" "$dir/v2" /ui/
+
 # distroless static: CA certificates and tzdata, no shell, user 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/manager /manager
 COPY --from=build /out/prefect-server /prefect-server
+COPY --from=ui /ui /ui
+ENV PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui
 USER 65532:65532
 EXPOSE 4200
 ENTRYPOINT ["/prefect-server"]

@@ -39,10 +39,11 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 # The slow, cached parts first, outside the timed cluster start: Kubernetes (15 minutes the
-# first time) and the prefect virtualenv.
+# first time), the prefect virtualenv and the UIs from its package.
 hack/kube-bin.sh >/dev/null
 hack/python-env.sh
-phase "binaries and venv (cached after the first run)"
+ui=$(hack/ui-assets.sh)
+phase "binaries, venv and UI (cached after the first run)"
 
 hack/cluster.sh up
 phase "cluster up"
@@ -50,7 +51,7 @@ phase "cluster up"
 img="$PWD/bin/image"
 mkdir -p "$img"
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$img/" ./cmd/manager ./cmd/prefect-server
-go run -C hack/imagebuild . -bin "$img" -tag "$IMAGE" -o "$img/prefectgo.tar"
+go run -C hack/imagebuild . -bin "$img" -ui "$ui" -tag "$IMAGE" -o "$img/prefectgo.tar"
 hack/cluster.sh import "$img/prefectgo.tar"
 phase "image build and import"
 

@@ -55,17 +55,29 @@ func finalStage(t *testing.T) imageSpec {
 			spec.User = args
 		case "EXPOSE":
 			spec.Ports = append(spec.Ports, strings.Fields(args)...)
-		case "WORKDIR", "ENV", "VOLUME", "RUN", "ADD":
+		case "ENV":
+			if !strings.Contains(args, "=") || strings.ContainsAny(args, " \t\"") {
+				t.Fatalf("Dockerfile: ENV %q: imagebuild knows one unquoted key=value per ENV", args)
+			}
+			spec.Env = append(spec.Env, args)
+		case "WORKDIR", "VOLUME", "RUN", "ADD":
 			t.Errorf("Dockerfile's final stage has %s, which imagebuild does not know: teach it, then this test", instr)
 		case "COPY":
 			f := strings.Fields(args)
 			if len(f) != 3 || !strings.HasPrefix(f[0], "--from=") {
 				t.Fatalf("Dockerfile: unexpected COPY %q", args)
 			}
-			if spec.Binaries == nil {
-				spec.Binaries = map[string]string{}
+			switch strings.TrimPrefix(f[0], "--from=") {
+			case "build":
+				if spec.Binaries == nil {
+					spec.Binaries = map[string]string{}
+				}
+				spec.Binaries[f[2]] = filepath.Base(f[1])
+			case "ui":
+				spec.UI = f[2]
+			default:
+				t.Fatalf("Dockerfile: COPY %q from a stage imagebuild does not know", args)
 			}
-			spec.Binaries[f[2]] = filepath.Base(f[1])
 		}
 	}
 	return spec
@@ -90,6 +102,33 @@ func TestImageMatchesDockerfile(t *testing.T) {
 	if !reflect.DeepEqual(got.Binaries, want.Binaries) {
 		t.Errorf("binaries: imagebuild %v, Dockerfile %v", got.Binaries, want.Binaries)
 	}
+	if got.UI != want.UI {
+		t.Errorf("UI directory: imagebuild %q, Dockerfile %q", got.UI, want.UI)
+	}
+	if !reflect.DeepEqual(got.Env, want.Env) {
+		t.Errorf("env: imagebuild %q, Dockerfile %q", got.Env, want.Env)
+	}
+}
+
+// TestPrefectVersionMatchesMakefile: the Dockerfile fetches the UIs of the prefect the
+// Makefile pins, as hack/ui-assets.sh does for imagebuild.
+func TestPrefectVersionMatchesMakefile(t *testing.T) {
+	pinned := func(file, prefix string) string {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(data)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("%s: no line starting %q", file, prefix)
+		return ""
+	}
+	if d, m := pinned("../../Dockerfile", "ARG PREFECT_VERSION="), pinned("../../Makefile", "PREFECT_VERSION :="); d != m {
+		t.Errorf("PREFECT_VERSION: Dockerfile %s, Makefile %s", d, m)
+	}
 }
 
 // TestBuild writes the image from stand-in binaries and reads the tarball back.
@@ -104,8 +143,17 @@ func TestBuild(t *testing.T) {
 	if err := os.WriteFile(ca, []byte("CERTS"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ui := filepath.Join(dir, "ui")
+	for _, f := range []string{"v1/index.html", "v2/index.html", "v2/assets/index-abc.js"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(ui, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ui, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(dir, "image.tar")
-	if err := build(prefectgo, dir, ca, "localhost/prefectgo:test", out); err != nil {
+	if err := build(prefectgo, inputs{bin: dir, ui: ui, caCerts: ca}, "localhost/prefectgo:test", out); err != nil {
 		t.Fatal(err)
 	}
 	tag, _ := name.NewTag("localhost/prefectgo:test")
@@ -154,5 +202,16 @@ func TestBuild(t *testing.T) {
 	}
 	if h := files["tmp"]; h == nil || h.Mode != 0o1777 {
 		t.Errorf("/tmp: %+v", h)
+	}
+	for _, f := range []string{"v1/index.html", "v2/index.html", "v2/assets/index-abc.js"} {
+		if h := files["ui/"+f]; h == nil || h.Mode != 0o644 || h.Uid != 0 || contents["ui/"+f] != f {
+			t.Errorf("/ui/%s: %+v %q", f, h, contents["ui/"+f])
+		}
+	}
+	if h := files["ui/v2/assets"]; h == nil || h.Typeflag != tar.TypeDir {
+		t.Errorf("/ui/v2/assets: %+v", h)
+	}
+	if !slices.Contains(c.Env, "PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui") || !slices.Contains(c.Env, baseEnv[0]) {
+		t.Errorf("env: %q", c.Env)
 	}
 }

@@ -3,13 +3,15 @@
 // imports the tarball with `ctr images import`). The distroless base cannot be pulled here,
 // so the base layer holds what the binaries use of it: /etc/passwd and /etc/group with the
 // nonroot user, the CA certificates (copied from the host), /tmp and the nonroot home.
-// Time zones need no files: the server embeds time/tzdata.
+// Time zones need no files: the server embeds time/tzdata. Prefect's web UIs come from the
+// directory hack/ui-assets.sh prints (the Dockerfile runs that script in a stage of its own;
+// here it has run before, so this builder downloads nothing).
 //
-//	imagebuild -bin bin -tag localhost/prefectgo:e2e -o prefectgo.tar   # bin/manager, bin/prefect-server
+//	imagebuild -bin bin -ui "$(hack/ui-assets.sh)" -tag localhost/prefectgo:e2e -o prefectgo.tar
 //	imagebuild -pause bin/pause -tag localhost/pause:e2e -o pause.tar   # the pod sandbox image
 //
-// dockerfile_test.go keeps the image's entrypoint, command, user, ports and binary paths
-// equal to the Dockerfile's.
+// dockerfile_test.go keeps the image's entrypoint, command, user, ports, environment, binary
+// paths and UI directory equal to the Dockerfile's.
 package main
 
 import (
@@ -18,8 +20,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -39,9 +43,16 @@ type imageSpec struct {
 	User       string            // USER, as written
 	Ports      []string          // EXPOSE, as written ("4200" means 4200/tcp)
 	Binaries   map[string]string // path in the image -> file name in the -bin directory
+	UI         string            // where the -ui directory's v1/ and v2/ go; "" for no UI
 	WorkingDir string
-	Env        []string
-	Base       bool // the distroless-like base layer
+	Env        []string // ENV, as written, after the base's
+	Base       bool     // the distroless-like base layer
+}
+
+// baseEnv is the environment distroless static:nonroot sets.
+var baseEnv = []string{
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
 }
 
 // prefectgo is the Dockerfile's final stage.
@@ -51,13 +62,10 @@ var prefectgo = imageSpec{
 	User:       "65532:65532",
 	Ports:      []string{"4200"},
 	Binaries:   map[string]string{"/manager": "manager", "/prefect-server": "prefect-server"},
-	// As distroless static:nonroot sets them.
-	WorkingDir: "/home/nonroot",
-	Env: []string{
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
-	},
-	Base: true,
+	UI:         "/ui",
+	WorkingDir: "/home/nonroot", // as distroless static:nonroot sets it
+	Env:        []string{"PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui"},
+	Base:       true,
 }
 
 // pause is the pod sandbox image; 65535 is the user the usual pause image runs as.
@@ -74,6 +82,7 @@ var epoch = time.Unix(0, 0).UTC()
 
 func main() {
 	binDir := flag.String("bin", "bin", "directory holding the static binaries manager and prefect-server")
+	uiDir := flag.String("ui", "", "directory holding the web UIs as v1/ and v2/ (what hack/ui-assets.sh prints)")
 	pauseBin := flag.String("pause", "", "build the pause image from this binary instead")
 	tag := flag.String("tag", "localhost/prefectgo:e2e", "image name and tag")
 	out := flag.String("o", "image.tar", "output tarball")
@@ -84,36 +93,56 @@ func main() {
 	if *pauseBin != "" {
 		spec, dir = pause, filepath.Dir(*pauseBin)
 		spec.Binaries = map[string]string{"/pause": filepath.Base(*pauseBin)}
+	} else if *uiDir == "" {
+		fmt.Fprintln(os.Stderr, "imagebuild: -ui is required: the directory hack/ui-assets.sh prints")
+		os.Exit(2)
 	}
-	if err := build(spec, dir, *caCerts, *tag, *out); err != nil {
+	if err := build(spec, inputs{bin: dir, ui: *uiDir, caCerts: *caCerts}, *tag, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)
 	}
 }
 
-func build(spec imageSpec, binDir, caCerts, tag, out string) error {
+// inputs are the files an image is made of, from the host.
+type inputs struct {
+	bin     string // the binaries
+	ui      string // the UIs' v1/ and v2/
+	caCerts string // the CA bundle of the base layer
+}
+
+func build(spec imageSpec, in inputs, tag, out string) error {
 	ref, err := name.NewTag(tag)
 	if err != nil {
 		return err
 	}
-	img, err := image(spec, binDir, caCerts)
+	img, err := image(spec, in)
 	if err != nil {
 		return err
 	}
 	return tarball.WriteToFile(out, ref, img)
 }
 
-// image is spec as an image: the base layer (if any), then one layer with the binaries.
-func image(spec imageSpec, binDir, caCerts string) (v1.Image, error) {
+// image is spec as an image: the base layer (if any), the UIs (if any), then one layer with
+// the binaries, which change most often.
+func image(spec imageSpec, in inputs) (v1.Image, error) {
 	var layers []v1.Layer
+	env := slices.Clone(spec.Env)
 	if spec.Base {
-		base, err := baseLayer(caCerts)
+		base, err := baseLayer(in.caCerts)
 		if err != nil {
 			return nil, err
 		}
 		layers = append(layers, base)
+		env = append(slices.Clone(baseEnv), env...)
 	}
-	bins, err := binariesLayer(spec.Binaries, binDir)
+	if spec.UI != "" {
+		ui, err := uiLayer(in.ui, spec.UI)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, ui)
+	}
+	bins, err := binariesLayer(spec.Binaries, in.bin)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +161,7 @@ func image(spec imageSpec, binDir, caCerts string) (v1.Image, error) {
 	cf.Config.Cmd = slices.Clone(spec.Cmd)
 	cf.Config.User = spec.User
 	cf.Config.WorkingDir = spec.WorkingDir
-	cf.Config.Env = slices.Clone(spec.Env)
+	cf.Config.Env = env
 	if len(spec.Ports) > 0 {
 		cf.Config.ExposedPorts = map[string]struct{}{}
 		for _, p := range spec.Ports {
@@ -188,6 +217,39 @@ func binariesLayer(binaries map[string]string, dir string) (v1.Layer, error) {
 			return nil, err
 		}
 		entries = append(entries, entry{path: dst[1:], mode: 0o755, data: data})
+	}
+	return layer(entries)
+}
+
+// uiLayer holds the v1/ and v2/ directories of dir under dest, readable by the nonroot user
+// and owned by root, so the server cannot change them.
+func uiLayer(dir, dest string) (v1.Layer, error) {
+	entries := []entry{{path: strings.TrimPrefix(dest, "/"), mode: 0o755, dir: true}}
+	for _, v := range []string{"v1", "v2"} {
+		root := filepath.Join(dir, v)
+		if _, err := os.Stat(filepath.Join(root, "index.html")); err != nil {
+			return nil, fmt.Errorf("the %s UI: %w (hack/ui-assets.sh prints a directory with both)", v, err)
+		}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				return err
+			}
+			e := entry{path: path.Join(strings.TrimPrefix(dest, "/"), filepath.ToSlash(rel)), mode: 0o644}
+			if d.IsDir() {
+				e.mode, e.dir = 0o755, true
+			} else if e.data, err = os.ReadFile(p); err != nil {
+				return err
+			}
+			entries = append(entries, e)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return layer(entries)
 }
