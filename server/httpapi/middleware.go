@@ -9,13 +9,14 @@ import (
 )
 
 // middleware wraps the routes with what applies to every request, outermost
-// first: the access log, panic recovery, trailing-slash tolerance and the
-// body limit. Auth, the API-version gate and CSRF apply to the API's routes
-// (routes.go).
+// first: the access log, CORS, panic recovery, trailing-slash tolerance and
+// the body limit. Auth, the API-version gate and CSRF apply to the API's
+// routes (routes.go). CORS sits around the API and the UI alike, and
+// outside recovery so that a 500 carries its headers, as in Prefect.
 func (a *API) middleware(next http.Handler) http.Handler {
 	h := a.limitBody(next)
 	h = stripTrailingSlash(strings.TrimSuffix(a.settings.API.BasePath, "/"), h)
-	return a.accessLog(a.recover(h))
+	return a.accessLog(CORS(a.settings.API, a.recover(h)))
 }
 
 func (a *API) recover(next http.Handler) http.Handler {
