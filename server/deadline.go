@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -103,8 +104,15 @@ func (d *deadlineWriter) WriteHeader(code int) {
 			d.committed, d.discard = true, true
 			d.log.Warn("request timed out", "method", d.method, "path", d.path, "status", status,
 				"request_timeout", d.timeout.String())
+			// Drop what the handler said about its own answer; keep the CORS
+			// headers (httpapi.CORS, which runs inside this wrapper), so a
+			// browser on another origin can read this answer too.
 			h := d.Header()
-			clear(h)
+			for k := range h {
+				if k != "Vary" && !strings.HasPrefix(k, "Access-Control-") {
+					delete(h, k)
+				}
+			}
 			h.Set("Content-Type", "application/json")
 			if status == http.StatusRequestTimeout {
 				// The rest of the body is still on its way: the connection

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"prefectgo.dev/prefectgo/server/httpapi"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store/backend"
 )
@@ -308,8 +309,8 @@ func TestShutdownWithEverySlotAWebSocket(t *testing.T) {
 }
 
 // A handler that runs past PREFECT_SERVER_API_REQUEST_TIMEOUT has its context
-// cancelled, and its error becomes a 503 in Prefect's shape; a handler that
-// succeeds late keeps its answer.
+// cancelled, and its error becomes a 503 in Prefect's shape, which keeps the
+// CORS headers; a handler that succeeds late keeps its answer.
 func TestRequestTimeoutCancelsTheHandler(t *testing.T) {
 	t.Parallel()
 	s := settings.Defaults()
@@ -332,14 +333,21 @@ func TestRequestTimeoutCancelsTheHandler(t *testing.T) {
 		http.Error(w, r.Context().Err().Error(), http.StatusInternalServerError)
 	})
 	done := make(chan error, 1)
-	go func() { done <- serveHTTP(ctx, httpServer(s, h, NewLogger(io.Discard, "ERROR")), l) }()
+	go func() {
+		done <- serveHTTP(ctx, httpServer(s, httpapi.CORS(s.API, h), NewLogger(io.Discard, "ERROR")), l)
+	}()
 
-	res, err := http.Get("http://" + l.Addr().String() + "/slow")
+	req, err := http.NewRequest(http.MethodGet, "http://"+l.Addr().String()+"/slow", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", "http://localhost:4200")
+	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+	require.Equal(t, "*", res.Header.Get("Access-Control-Allow-Origin"))
+	require.Equal(t, []string{"Origin"}, res.Header.Values("Vary"))
 	require.JSONEq(t, `{"exception_message":"Service Unavailable","detail":"The request did not complete within PREFECT_SERVER_API_REQUEST_TIMEOUT (0.1s) and was cancelled."}`, string(body))
 
 	res, err = http.Get("http://" + l.Addr().String() + "/late-success")
