@@ -17,6 +17,10 @@ const (
 	// ConditionBackgroundJobs says where retention and scheduling run: in
 	// CronJobs, or in process (ephemeral storage).
 	ConditionBackgroundJobs = "BackgroundJobs"
+	// ConditionExposed is True when the Ingress and HTTPRoute the spec asks
+	// for are applied, False when one cannot be (the Gateway API's CRDs are
+	// not installed); absent when the spec asks for neither.
+	ConditionExposed = "Exposed"
 )
 
 // PrefectServerStatus is what the operator last observed.
@@ -24,7 +28,7 @@ type PrefectServerStatus struct {
 	// ObservedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs.
+	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -32,9 +36,18 @@ type PrefectServerStatus struct {
 	// ReadyReplicas is the number of server pods ready to serve.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
-	// URL is the in-cluster API URL clients set as PREFECT_API_URL.
+	// URL is the API's in-cluster URL, through the Service
+	// (http://<name>.<namespace>.svc:<port>/api): what clients in the cluster
+	// set as PREFECT_API_URL, exposed or not.
 	// +optional
 	URL string `json:"url,omitempty"`
+	// UIURL is where a browser opens the web UI: the Ingress's URL
+	// (https://<host>/ with TLS) or the HTTPRoute's when the server is
+	// exposed, else the Service's, which only pods resolve: from a machine
+	// outside the cluster, `kubectl port-forward svc/<name> 4200:<port>`
+	// and open http://localhost:4200/ (the UI needs no setting for that).
+	// +optional
+	UIURL string `json:"uiUrl,omitempty"`
 	// Version is the Prefect server version the pods run.
 	// +optional
 	Version string `json:"version,omitempty"`

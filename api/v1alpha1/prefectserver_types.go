@@ -18,6 +18,7 @@ import (
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
+// +kubebuilder:printcolumn:name="UI",type=string,JSONPath=`.status.uiUrl`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 42",message="the name may be at most 42 characters: the CronJobs and Jobs made from it must stay within Kubernetes' name limits"
 type PrefectServer struct {
@@ -158,6 +159,18 @@ type PrefectServerSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Service ServiceSpec `json:"service,omitzero"`
+	// Ingress exposes the web UI and the API outside the cluster through an
+	// Ingress on ingress.host; unset means none (a previous one is deleted).
+	// It may be set together with httpRoute, say while moving from one to the
+	// other: both route to the same Service, and status.uiUrl names the
+	// Ingress's URL.
+	// +optional
+	Ingress *IngressSpec `json:"ingress,omitempty"`
+	// HTTPRoute exposes the web UI and the API through a Gateway API
+	// HTTPRoute attached to an existing Gateway; unset means none (a
+	// previous one is deleted).
+	// +optional
+	HTTPRoute *HTTPRouteSpec `json:"httpRoute,omitempty"`
 	// PodSecurityContext replaces the operator's default (non-root, seccomp RuntimeDefault).
 	// +optional
 	PodSecurityContext *corev1.PodSecurityContext `json:"podSecurityContext,omitempty"`

@@ -276,24 +276,36 @@ type LogsSettings struct {
 	StreamPublishingEnabled *bool `json:"streamPublishingEnabled,omitempty" setting:"logs.stream_publishing_enabled"`
 }
 
-// UISettings holds the web UI.
+// UISettings holds the web UI: Prefect's two UIs, served by the server
+// itself beside the API, from the image's /ui.
 type UISettings struct {
-	// Serve the web UI.
+	// Serve the web UI; /ui-settings is answered either way.
 	// +kubebuilder:default=true
 	// +optional
 	Enabled *bool `json:"enabled,omitempty" setting:"ui.enabled"`
-	// Serve the v2 UI by default.
+	// Open the V2 (React) UI for a browser that has not chosen one; false
+	// opens the V1 (Vue) UI. Both stay served, and the UIs let a user switch.
 	// +kubebuilder:default=true
 	// +optional
 	V2Enabled *bool `json:"v2Enabled,omitempty" setting:"ui.v2_enabled"`
-	// API URL the UI calls; unset means the URL it was loaded from.
+	// API URL the UI's pages call (PREFECT_SERVER_UI_API_URL, which
+	// /ui-settings hands the browser). Unset, the operator sets "/api": a
+	// URL relative to the page, so the browser calls the API on whatever
+	// origin it loaded the UI from: the Ingress or HTTPRoute host, a
+	// `kubectl port-forward` (http://localhost:4200/), a NodePort or
+	// LoadBalancer address. (Prefect's own default, http://<api.host>:<port>/api,
+	// would be http://0.0.0.0:4200/api in a pod.) Set it only when browsers
+	// reach the API at another origin or path than the UI, as an absolute
+	// URL ending in /api.
 	// +optional
 	APIURL string `json:"apiURL,omitempty" setting:"ui.api_url"`
-	// Path the UI is served under.
+	// Path of the V1 UI; the V2 UI is at <serveBase>/v2, and a base ending in
+	// /v2 is the V2 UI's path, the V1 UI's being the rest. The API stays at
+	// /api whatever the base, so an Ingress or HTTPRoute routes the whole host.
 	// +kubebuilder:default="/"
 	// +optional
 	ServeBase string `json:"serveBase,omitempty" setting:"ui.serve_base"`
-	// Show promotional content in the UI.
+	// Show upgrade prompts and marketing banners in the UI.
 	// +kubebuilder:default=true
 	// +optional
 	ShowPromotionalContent *bool `json:"showPromotionalContent,omitempty" setting:"ui.show_promotional_content"`
