@@ -80,9 +80,13 @@ func TestContract(t *testing.T) {
 				{Name: "PREFECT_SERVER_UI_STATIC_DIRECTORY", Value: "$(PREFECT_HOME)/ui"},
 			}
 		}},
+		{name: "ui under a serve base", sample: "minimal", edit: func(t *testing.T, ps *v1alpha1.PrefectServer, _ map[string][]byte) {
+			ps.Spec.UI.ServeBase = "/prefect"
+		}},
 		{name: "ephemeral", sample: "minimal", edit: func(t *testing.T, ps *v1alpha1.PrefectServer, _ map[string][]byte) {
 			ps.Spec.Storage = v1alpha1.Storage{Ephemeral: &v1alpha1.EphemeralStorage{}}
 		}},
+		{name: "ingress", sample: "ingress"},
 		{name: "postgres", sample: "postgres", edit: usePostgres(false)},
 		{name: "postgres from a URL Secret", sample: "postgres", edit: usePostgres(true)},
 	} {
@@ -170,6 +174,9 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 		overridden["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] = true
 		overridden["PREFECT_SERVER_SERVICES_RETENTION_ENABLED"] = true
 	}
+	if ps.Spec.UI.APIURL == "" {
+		overridden["PREFECT_SERVER_UI_API_URL"] = true
+	}
 	walkSettings(reflect.ValueOf(ps.Spec), func(name string, f reflect.Value) {
 		st := rows()[name]
 		if overridden[st.Env] {
@@ -207,6 +214,19 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 		require.Equal(t, "false", got["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"])
 		require.True(t, strings.HasPrefix(got["PREFECT_SERVER_DATABASE_CONNECTION_URL"], "postgres"), got["PREFECT_SERVER_DATABASE_CONNECTION_URL"])
 	}
+	// The UI is told the API URL the operator derived, and a browser that
+	// resolves it against the page it loaded (here the server's own origin,
+	// as through a port-forward) reaches the API.
+	var uiSettings struct {
+		APIURL string `json:"api_url"`
+	}
+	require.Equal(t, http.StatusOK, get(t, base+uiPath(ps)+"ui-settings", "", &uiSettings))
+	require.Equal(t, UIAPIURL(ps), uiSettings.APIURL)
+	page, err := url.Parse(base + uiPath(ps))
+	require.NoError(t, err)
+	apiURL, err := page.Parse(uiSettings.APIURL)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, get(t, apiURL.String()+"/health", "", nil), "the UI's API URL %s", apiURL)
 	wantInProcess := strconv.FormatBool(!hasCronJobs(ps))
 	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"])
 	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_RETENTION_ENABLED"])

@@ -196,6 +196,7 @@ var sampleFiles = []string{
 	"prefectgo_v1alpha1_prefectserver_minimal.yaml",
 	"prefectgo_v1alpha1_prefectserver_sqlite.yaml",
 	"prefectgo_v1alpha1_prefectserver_postgres.yaml",
+	"prefectgo_v1alpha1_prefectserver_ingress.yaml",
 }
 
 func loadSample(t testing.TB, file string) sample {

@@ -1,10 +1,6 @@
 package builders
 
-import (
-	"strconv"
-
-	"prefectgo.dev/prefectgo/api/v1alpha1"
-)
+import "prefectgo.dev/prefectgo/api/v1alpha1"
 
 const (
 	// DataDir is where the SQLite volume is mounted; PREFECT_HOME lives here.
@@ -105,10 +101,15 @@ func RetentionCronJobName(ps *v1alpha1.PrefectServer) string { return ps.Name + 
 // SchedulerCronJobName names the CronJob running `prefect-server schedule`.
 func SchedulerCronJobName(ps *v1alpha1.PrefectServer) string { return ps.Name + "-scheduler" }
 
+// IngressName is the name of the Ingress (spec.ingress).
+func IngressName(ps *v1alpha1.PrefectServer) string { return ps.Name }
+
+// HTTPRouteName is the name of the HTTPRoute (spec.httpRoute).
+func HTTPRouteName(ps *v1alpha1.PrefectServer) string { return ps.Name }
+
 // APIURL is the in-cluster URL clients set as PREFECT_API_URL.
 func APIURL(ps *v1alpha1.PrefectServer) string {
-	return "http://" + ServiceName(ps) + "." + ps.Namespace + ".svc:" +
-		strconv.Itoa(int(servicePort(ps))) + APIBasePath
+	return serviceOrigin(ps) + APIBasePath
 }
 
 // StorageKind is ephemeral, sqlite or postgres; a spec with no storage at

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 )
@@ -31,6 +32,12 @@ func children(ps *v1alpha1.PrefectServer, in Inputs) []metav1.Object {
 	}
 	for _, cj := range CronJobs(ps, in) {
 		objs = append(objs, cj)
+	}
+	if ing := Ingress(ps); ing != nil {
+		objs = append(objs, ing)
+	}
+	if route := HTTPRoute(ps); route != nil {
+		objs = append(objs, route)
 	}
 	return objs
 }
@@ -56,6 +63,16 @@ func TestChildrenPerStorage(t *testing.T) {
 		wantKinds:    []string{"Deployment", "Service"},
 		wantStrategy: appsv1.RecreateDeploymentStrategyType,
 		wantVolumes:  []string{"scratch"},
+	}, {
+		name: "sqlite, exposed both ways",
+		edit: func(s *v1alpha1.PrefectServerSpec) {
+			s.Ingress = &v1alpha1.IngressSpec{Host: "p.example"}
+			s.HTTPRoute = &v1alpha1.HTTPRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "gw"}}}
+		},
+		wantKinds:    []string{"Deployment", "Service", "PersistentVolumeClaim", "CronJob", "CronJob", "Ingress", "HTTPRoute"},
+		wantStrategy: appsv1.RecreateDeploymentStrategyType,
+		wantVolumes:  []string{"scratch", "data"},
+		wantAffinity: true,
 	}, {
 		name:         "postgres",
 		edit:         postgresParts(&v1alpha1.PostgresStorage{Host: "h", User: "u"}),

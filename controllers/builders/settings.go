@@ -24,7 +24,7 @@ var exempt = map[string]string{
 	"home":                        "set by the operator: the data volume (SQLite) or the scratch volume",
 	"analytics_enabled":           "the UI's usage events; not in the spec yet (spec.extraEnv sets it)",
 	"api.host":                    "always 0.0.0.0 in the pod, so the Service and the probes reach it",
-	"api.base_path":               "fixed at /api so probes, the Service URL and status.url agree",
+	"api.base_path":               "fixed at /api so probes, the Service URL, status.url and the UI's API URL agree",
 	"database.connection_url":     "derived from spec.storage",
 	"database.driver":             "derived from spec.storage",
 	"database.host":               "derived from spec.storage (storage.postgres.host)",
@@ -64,8 +64,8 @@ func envName(name string) string {
 
 // ServerEnv is the environment of the server container (and of the Job and
 // CronJob containers, which read the same settings), in a stable order:
-// what the operator derives (listen address, home, database, the services
-// the CronJobs take over), then every set spec field in declaration order,
+// what the operator derives (listen address, home, database, the UI's API
+// URL unless spec.ui.apiURL sets it, the services the CronJobs take over), then every set spec field in declaration order,
 // then spec.extraEnv, which overrides: a rendered variable that extraEnv
 // sets again is left out, so the list has no duplicate names.
 //
@@ -107,6 +107,10 @@ func ServerEnv(ps *v1alpha1.PrefectServer) []corev1.EnvVar {
 			add("database.connection_url", postgresURL(pg))
 		}
 		add("database.migrate_on_start", "false")
+	}
+	if ps.Spec.UI.APIURL == "" {
+		// Prefect's default would be http://0.0.0.0:<port>/api here.
+		add("ui.api_url", UIAPIURL(ps))
 	}
 	if hasCronJobs(ps) {
 		// The CronJobs do this work; two schedulers would race.
