@@ -35,6 +35,12 @@ type pass struct {
 	// cronJobs names the CronJobs applied; cronJobsDone says the step ran.
 	cronJobs     []string
 	cronJobsDone bool
+	// exposedBy names the Ingress and HTTPRoute applied; exposureDone says
+	// the step ran; gatewayAPIMissing, that it could not apply the
+	// HTTPRoute the spec asks for, the cluster serving no HTTPRoutes.
+	exposedBy         []string
+	exposureDone      bool
+	gatewayAPIMissing bool
 }
 
 // loadSecrets reads every Secret the spec references and computes the

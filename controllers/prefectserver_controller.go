@@ -6,10 +6,13 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -19,6 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/controllers/builders"
@@ -45,6 +50,24 @@ type PrefectServerReconciler struct {
 	// DefaultImage runs the server when spec.image is unset: the operator's
 	// own image, which bundles the server of the same version.
 	DefaultImage string
+	// GatewayAPIRetry is how long a PrefectServer that asks for an HTTPRoute
+	// waits for the Gateway API's CRDs before the next look; zero means
+	// DefaultGatewayAPIRetry.
+	GatewayAPIRetry time.Duration
+
+	// gateway knows whether the cluster serves HTTPRoutes, and watches them
+	// from the first time it does.
+	gateway *gatewayAPI
+}
+
+// DefaultGatewayAPIRetry is GatewayAPIRetry's default.
+const DefaultGatewayAPIRetry = 2 * time.Minute
+
+func (r *PrefectServerReconciler) gatewayAPIRetry() time.Duration {
+	if r.GatewayAPIRetry > 0 {
+		return r.GatewayAPIRetry
+	}
+	return DefaultGatewayAPIRetry
 }
 
 // +kubebuilder:rbac:groups=prefectgo.dev,resources=prefectservers,verbs=get;list;watch
@@ -53,6 +76,8 @@ type PrefectServerReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -76,6 +101,7 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	err := r.runSteps(ctx, p, []step{
 		{"secrets", r.loadSecrets},        // a missing Secret or key stops the pass here
 		{"service", r.applyService},       // the API's Service
+		{"exposure", r.reconcileExposure}, // the Ingress and HTTPRoute to the Service, as asked
 		{"volume", r.applyVolume},         // SQLite: the PVC, owned unless retainOnDelete
 		{"migration", r.migrateDatabase},  // PostgreSQL: stops until this hash's Job succeeded
 		{"deployment", r.applyDeployment}, // the server pods; the config hash rolls them
@@ -86,6 +112,10 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			return ctrl.Result{}, fmt.Errorf("%w (and status: %w)", err, statusErr)
 		}
 		return ctrl.Result{}, fmt.Errorf("status: %w", statusErr)
+	}
+	if err == nil && p.gatewayAPIMissing {
+		// No watch tells when the Gateway API's CRDs arrive: look again later.
+		return ctrl.Result{RequeueAfter: r.gatewayAPIRetry()}, nil
 	}
 	return ctrl.Result{}, err
 }
@@ -124,7 +154,7 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 	if err != nil {
 		return fmt.Errorf("index PrefectServers by Secret: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectserver").
 		// Our own status writes change neither generation, labels nor
 		// annotations, so they do not come back as another pass.
@@ -140,10 +170,30 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(volumeServer)).
 		Owns(&batchv1.Job{}).
 		Owns(&batchv1.CronJob{}).
+		Owns(&networkingv1.Ingress{}).
 		// Secrets are inputs, not children: a change to one (its data moves
 		// its resourceVersion) reaches every PrefectServer that references it.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversReferencing), builder.OnlyMetadata).
-		Complete(rec)
+		Build(rec)
+	if err != nil {
+		return err
+	}
+	// HTTPRoutes are watched only once the cluster serves them: a watch on
+	// a kind without a CRD would keep the manager from starting.
+	r.gateway = &gatewayAPI{watch: func() error {
+		return c.Watch(source.Kind(mgr.GetCache(), &gatewayv1.HTTPRoute{},
+			handler.TypedEnqueueRequestForOwner[*gatewayv1.HTTPRoute](mgr.GetScheme(), mgr.GetRESTMapper(),
+				&v1alpha1.PrefectServer{}, handler.OnlyControllerOwner())))
+	}}
+	_, err = mgr.GetRESTMapper().RESTMapping(httpRouteKind.GroupKind(), httpRouteKind.Version)
+	switch {
+	case err == nil:
+		return r.gateway.found()
+	case meta.IsNoMatchError(err):
+		return nil // the first HTTPRoute applied starts the watch
+	default:
+		return fmt.Errorf("look up the Gateway API's HTTPRoute: %w", err)
+	}
 }
 
 // volumeServer maps a PersistentVolumeClaim to its PrefectServer: its

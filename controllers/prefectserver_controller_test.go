@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,9 +88,19 @@ func TestSamples(t *testing.T) {
 			if kind == builders.StorageEphemeral {
 				background = ReasonInProcess
 			}
+			if ps.Spec.Ingress != nil {
+				ing := b.waitFor(t, builders.IngressName(ps), &networkingv1.Ingress{}).(*networkingv1.Ingress)
+				require.True(t, metav1.IsControlledBy(ing, ps))
+				require.Equal(t, ps.Spec.Ingress.Host, ing.Spec.Rules[0].Host)
+				b.waitForCondition(t, name, v1alpha1.ConditionExposed, metav1.ConditionTrue, ReasonRoutesApplied)
+			} else {
+				b.requireAbsent(t, builders.IngressName(ps), &networkingv1.Ingress{})
+			}
+
 			ps = b.waitForCondition(t, name, v1alpha1.ConditionBackgroundJobs, metav1.ConditionTrue, background)
 			require.Equal(t, kind, ps.Status.Storage)
 			require.Equal(t, builders.APIURL(ps), ps.Status.URL)
+			require.Equal(t, builders.UIURL(ps), ps.Status.UIURL)
 			require.Equal(t, "v0.1.0-test", ps.Status.Version)
 		})
 	}
@@ -116,6 +128,21 @@ func TestValidation(t *testing.T) {
 		{"APIPortIsTheDefaultProbePort", `{"api": {"port": 4201}}`, "probePort must differ from port"},
 		{"PostgresWithoutHost", `{"storage": {"postgres": {"user": "prefect"}}}`,
 			"set connectionURLSecretRef, or host and user (with passwordSecretRef)"},
+		{"IngressWithoutHost", `{"ingress": {"className": "nginx"}}`, "spec.ingress.host: Required value"},
+		{"IngressHostWithUppercase", `{"ingress": {"host": "Prefect.example.com"}}`, "host must be a DNS name such as prefect.example.com"},
+		{"IngressHostWildcard", `{"ingress": {"host": "*.example.com"}}`, "host must be a DNS name such as prefect.example.com"},
+		{"IngressHostWithPort", `{"ingress": {"host": "prefect.example.com:443"}}`, "host must be a DNS name such as prefect.example.com"},
+		{"IngressHostURL", `{"ingress": {"host": "https://prefect.example.com/"}}`, "host must be a DNS name such as prefect.example.com"},
+		{"IngressHostLongLabel", `{"ingress": {"host": "` + strings.Repeat("a", 64) + `.example.com"}}`,
+			"host must be a DNS name such as prefect.example.com"},
+		{"IngressEmptyClassName", `{"ingress": {"host": "p.example", "className": ""}}`,
+			"spec.ingress.className: Invalid value"},
+		{"HTTPRouteWithoutParents", `{"httpRoute": {"hostnames": ["p.example"]}}`, "spec.httpRoute.parentRefs: Required value"},
+		{"HTTPRouteNoParents", `{"httpRoute": {"parentRefs": []}}`, "spec.httpRoute.parentRefs: Invalid value"},
+		{"HTTPRouteHostnameWithUppercase", `{"httpRoute": {"parentRefs": [{"name": "gw"}], "hostnames": ["P.example"]}}`,
+			"spec.httpRoute.hostnames[0]: Invalid value"},
+		{"HTTPRouteHostnameIP", `{"httpRoute": {"parentRefs": [{"name": "gw"}], "hostnames": ["10.0.0.1:80"]}}`,
+			"spec.httpRoute.hostnames[0]: Invalid value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -371,6 +398,7 @@ func TestStatus(t *testing.T) {
 	require.Equal(t, got.Generation, got.Status.ObservedGeneration)
 	require.Equal(t, "sqlite", got.Status.Storage)
 	require.Equal(t, "http://prefect."+b.ns+".svc:4200/api", got.Status.URL)
+	require.Equal(t, "http://prefect."+b.ns+".svc:4200/", got.Status.UIURL)
 	require.Equal(t, "3.9.1", got.Status.Version)
 	require.Zero(t, got.Status.ReadyReplicas)
 	requireCondition(t, got, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonRollingOut)

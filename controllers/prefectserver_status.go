@@ -41,6 +41,8 @@ const (
 	ReasonInProcess           = "InProcess"
 	ReasonWaitingForMigration = "WaitingForMigration"
 	ReasonPending             = "Pending"
+	ReasonRoutesApplied       = "RoutesApplied"
+	ReasonGatewayAPIMissing   = "GatewayAPINotInstalled"
 )
 
 // writeStatus summarises the pass into the status and writes it, once, and
@@ -60,6 +62,7 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 	st := &ps.Status
 	st.ObservedGeneration = ps.Generation
 	st.URL = builders.APIURL(ps)
+	st.UIURL = uiURL(p)
 	st.Storage = builders.StorageKind(ps)
 	st.ReadyReplicas = 0
 	image := ps.Spec.Image
@@ -79,6 +82,9 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 		c.ObservedGeneration = ps.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
 	}
+	if ps.Spec.Ingress == nil && ps.Spec.HTTPRoute == nil {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionExposed)
+	}
 
 	r.recordTransitions(ps, before.Status.Conditions)
 	if equality.Semantic.DeepEqual(before.Status, ps.Status) {
@@ -86,6 +92,17 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 	}
 	// Gone since the pass began: nothing left to report on.
 	return client.IgnoreNotFound(r.Status().Patch(ctx, ps, client.MergeFrom(before)))
+}
+
+// uiURL is status.uiUrl: the builders' URL, except that an HTTPRoute the
+// pass could not apply (no Gateway API) leads nowhere yet.
+func uiURL(p *pass) string {
+	ps := p.ps
+	if p.gatewayAPIMissing && ps.Spec.HTTPRoute != nil {
+		ps = ps.DeepCopy()
+		ps.Spec.HTTPRoute = nil
+	}
+	return builders.UIURL(ps)
 }
 
 // observeDeployment reads the server Deployment from the cache; nil if absent.
@@ -126,6 +143,8 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 			p.migration.Name, jobFailureText(failed)))
 	case stepErr != nil:
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonReconcileError, "%s", stepErr.Error()))
+	case p.gatewayAPIMissing:
+		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonGatewayAPIMissing, "%s", gatewayAPIMissingText))
 	default:
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, ""))
 	}
@@ -188,6 +207,21 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 			"0 of %d replicas ready", desiredReplicas(dep)))
 	}
 
+	// Exposed: the Ingress and HTTPRoute the spec asks for (writeStatus
+	// drops the condition when it asks for neither).
+	switch {
+	case p.ps.Spec.Ingress == nil && p.ps.Spec.HTTPRoute == nil:
+	case p.gatewayAPIMissing:
+		out = append(out, c(v1alpha1.ConditionExposed, metav1.ConditionFalse, ReasonGatewayAPIMissing, "%s", gatewayAPIMissingText))
+	case p.exposureDone:
+		out = append(out, c(v1alpha1.ConditionExposed, metav1.ConditionTrue, ReasonRoutesApplied,
+			"%s route the UI (%s) and the API to Service %s", strings.Join(p.exposedBy, " and "),
+			builders.UIURL(p.ps), builders.ServiceName(p.ps)))
+	case meta.FindStatusCondition(p.ps.Status.Conditions, v1alpha1.ConditionExposed) == nil:
+		out = append(out, c(v1alpha1.ConditionExposed, metav1.ConditionUnknown, ReasonPending,
+			"the Ingress and HTTPRoute are applied after the Service"))
+	}
+
 	// BackgroundJobs: where retention and scheduling run.
 	switch {
 	case p.ps.Spec.Storage.Ephemeral != nil:
@@ -207,6 +241,11 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 	return out
 }
 
+// gatewayAPIMissingText says why spec.httpRoute has no HTTPRoute.
+const gatewayAPIMissingText = "spec.httpRoute asks for an HTTPRoute, but the cluster does not serve " +
+	"gateway.networking.k8s.io/v1 HTTPRoutes: install the Gateway API's CRDs (the operator looks again " +
+	"every few minutes), or remove spec.httpRoute; everything else is reconciled"
+
 // recordTransitions emits an Event for each transition worth a human's
 // attention. Events follow the conditions, so a steady state emits none.
 func (r *PrefectServerReconciler) recordTransitions(ps *v1alpha1.PrefectServer, old []metav1.Condition) {
@@ -225,6 +264,9 @@ func (r *PrefectServerReconciler) recordTransitions(ps *v1alpha1.PrefectServer, 
 		if c, ok := entered(v1alpha1.ConditionDegraded, metav1.ConditionTrue, reason); ok {
 			r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, reason, "LoadSecrets", "%s", c.Message)
 		}
+	}
+	if c, ok := entered(v1alpha1.ConditionExposed, metav1.ConditionFalse, ReasonGatewayAPIMissing); ok {
+		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonGatewayAPIMissing, "Expose", "%s", c.Message)
 	}
 	if c, ok := entered(v1alpha1.ConditionDatabaseMigrated, metav1.ConditionFalse, ReasonMigrationFailed); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMigrationFailed, "Migrate", "%s", c.Message)

@@ -27,6 +27,9 @@ func TestConditions(t *testing.T) {
 	}
 	postgres := sqlite.DeepCopy()
 	postgres.Spec.Storage = v1alpha1.Storage{Postgres: &v1alpha1.PostgresStorage{Host: "h", User: "u"}}
+	exposed := sqlite.DeepCopy()
+	exposed.Spec.Ingress = &v1alpha1.IngressSpec{Host: "p.example"}
+	exposed.Spec.HTTPRoute = &v1alpha1.HTTPRouteSpec{}
 	ephemeral := sqlite.DeepCopy()
 	ephemeral.Spec.Storage = v1alpha1.Storage{Ephemeral: &v1alpha1.EphemeralStorage{}}
 
@@ -125,6 +128,29 @@ func TestConditions(t *testing.T) {
 			pass: pass{ps: ephemeral, cronJobsDone: true},
 			dep:  dep(1, 1, 1, 1, 1),
 			want: want{"BackgroundJobs": "True/InProcess", "DatabaseMigrated": "True/MigratesOnStart"},
+		},
+		{
+			name: "NotExposed",
+			pass: pass{ps: sqlite, exposureDone: true},
+			dep:  dep(1, 1, 1, 1, 1),
+			want: want{"Exposed": "", "Degraded": "False/AsExpected"},
+		},
+		{
+			name: "Exposed",
+			pass: pass{ps: exposed, exposureDone: true, exposedBy: []string{"Ingress p", "HTTPRoute p"}},
+			dep:  dep(1, 1, 1, 1, 1),
+			want: want{"Exposed": "True/RoutesApplied", "Degraded": "False/AsExpected"},
+		},
+		{
+			name: "GatewayAPIMissing",
+			pass: pass{ps: exposed, exposureDone: true, exposedBy: []string{"Ingress p"}, gatewayAPIMissing: true},
+			dep:  dep(1, 1, 1, 1, 1),
+			want: want{"Exposed": "False/GatewayAPINotInstalled", "Degraded": "True/GatewayAPINotInstalled", "Ready": "True/ReplicasReady"},
+		},
+		{
+			name: "ExposureNotReachedYet",
+			pass: pass{ps: exposed, missingSecret: "auth"},
+			want: want{"Exposed": "Unknown/Pending", "Degraded": "True/SecretNotFound"},
 		},
 		{
 			name: "ApplyFailed",

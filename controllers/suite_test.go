@@ -17,11 +17,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 )
@@ -44,6 +46,7 @@ type env struct {
 	// c talks to the API server directly, uncached, so a test sees what the
 	// API server holds.
 	c     client.Client
+	cfg   *rest.Config
 	calls *countingReconciler
 }
 
@@ -103,6 +106,10 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
+	if err := gatewayv1.Install(scheme); err != nil {
+		stop()
+		return nil, nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -116,6 +123,8 @@ func startEnv() (*env, func(), error) {
 		APIReader:    mgr.GetAPIReader(),
 		Recorder:     mgr.GetEventRecorder(FieldOwner),
 		DefaultImage: testImage,
+		// Short, so a test sees the Gateway API found soon after it is installed.
+		GatewayAPIRetry: time.Second,
 	}
 	calls := &countingReconciler{inner: r, calls: map[string]int{}}
 	if err := r.setupWithManager(mgr, calls); err != nil {
@@ -132,7 +141,7 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	return &env{c: c, calls: calls}, func() {
+	return &env{c: c, cfg: cfg, calls: calls}, func() {
 		cancel()
 		if err := <-done; err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
