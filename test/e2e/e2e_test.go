@@ -17,7 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +34,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -262,6 +266,98 @@ func apiURL(t *testing.T, ns, name string) string {
 	return fmt.Sprintf("http://%s:4200/api", svc.Spec.ClusterIP)
 }
 
+func podNames(pods []corev1.Pod) []string {
+	names := make([]string, len(pods))
+	for i, p := range pods {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// checkUI loads both web UIs from base (the server's root through its Service) as a
+// browser would: a page load of / goes to the V2 UI (the default) and, with the V1 UI
+// chosen by cookie, to the V1 UI; each answers its index.html, whose module script
+// loads; /ui-settings gives the API URL the operator derived, which resolved against
+// the page reaches the API.
+func checkUI(t *testing.T, base string) {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second}
+	get := func(path string, header http.Header) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(req.Header, header)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s: %s", path, resp.Status, tail(string(body), 300))
+		}
+		return resp, body
+	}
+	script := regexp.MustCompile(`<script type="module"[^>]* src="([^"]+)"`)
+	for _, tc := range []struct {
+		name, cookie, wantPath, wantRoot, wantScript string
+	}{
+		{"V2 by default", "", "/v2/", `<div id="root"`, "/v2/assets/"},
+		{"V1 when chosen", "v1", "/", `<div id="app"`, "/assets/"},
+	} {
+		header := http.Header{"Accept": {"text/html,application/xhtml+xml"}}
+		if tc.cookie != "" {
+			header.Set("Cookie", "prefect_ui_version="+tc.cookie)
+		}
+		resp, body := get("/", header)
+		if resp.Request.URL.Path != tc.wantPath {
+			t.Errorf("%s: a page load of / ended at %s, want %s", tc.name, resp.Request.URL.Path, tc.wantPath)
+		}
+		if !strings.Contains(string(body), tc.wantRoot) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: not the UI's index.html (%s):\n%s", tc.name, resp.Header.Get("Content-Type"), tail(string(body), 500))
+		}
+		m := script.FindStringSubmatch(string(body))
+		if m == nil || !strings.HasPrefix(m[1], tc.wantScript) {
+			t.Fatalf("%s: no module script under %s in index.html: %v", tc.name, tc.wantScript, m)
+		}
+		resp, _ = get(m[1], nil)
+		if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "javascript") {
+			t.Errorf("%s: %s is %s", tc.name, m[1], ct)
+		}
+	}
+
+	var settings struct {
+		APIURL       string   `json:"api_url"`
+		DefaultUI    string   `json:"default_ui"`
+		AvailableUIs []string `json:"available_uis"`
+	}
+	_, body := get("/ui-settings", nil)
+	if err := json.Unmarshal(body, &settings); err != nil {
+		t.Fatalf("/ui-settings: %v: %s", err, body)
+	}
+	if settings.APIURL != "/api" || settings.DefaultUI != "v2" || fmt.Sprint(settings.AvailableUIs) != "[v1 v2]" {
+		t.Errorf("/ui-settings: %s", body)
+	}
+	page, err := url.Parse(base + "/v2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiURL, err := page.Parse(settings.APIURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := c.Get(apiURL.String() + "/health"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("the UI's API URL %s: %v %v", apiURL, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
+
 // ---------------------------------------------------------------- the prefect client
 
 // client runs test/e2e/testdata/client.py with the real prefect client against api and
@@ -356,7 +452,71 @@ func TestSQLite(t *testing.T) {
 		if want := "http://" + name + "." + ns + ".svc:4200/api"; ps.Status.URL != want {
 			t.Errorf("status.url %q, want %q", ps.Status.URL, want)
 		}
+		if want := "http://" + name + "." + ns + ".svc:4200/"; ps.Status.UIURL != want {
+			t.Errorf("status.uiUrl %q, want %q", ps.Status.UIURL, want)
+		}
 		api = apiURL(t, ns, name)
+	})
+
+	step("UIThroughTheService", func(t *testing.T) {
+		checkUI(t, strings.TrimSuffix(api, "/api"))
+	})
+
+	step("ExposedByTheSpec", func(t *testing.T) {
+		// No ingress controller and no Gateway API here: what the operator does with the
+		// spec, under its real RBAC, is what is checked.
+		host := name + ".e2e.example"
+		before, err := serverPods(ns, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustKubectl(t, nil, "-n", ns, "patch", "prefectserver", name, "--type=merge", "-p",
+			`{"spec":{"ingress":{"host":"`+host+`"},"httpRoute":{"parentRefs":[{"name":"gw"}],"hostnames":["`+host+`"]}}}`)
+		eventually(t, time.Minute, "the Ingress, and a condition for the missing Gateway API", func() error {
+			var ing networkingv1.Ingress
+			if err := getJSON(&ing, "-n", ns, "ingress", name); err != nil {
+				return err
+			}
+			if len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host != host {
+				return fmt.Errorf("ingress rules %+v", ing.Spec.Rules)
+			}
+			ps, err := prefectServer(ns, name)
+			if err != nil {
+				return err
+			}
+			exposed := meta.FindStatusCondition(ps.Status.Conditions, "Exposed")
+			if exposed == nil || exposed.Status != metav1.ConditionFalse || exposed.Reason != "GatewayAPINotInstalled" {
+				return fmt.Errorf("Exposed: %+v", exposed)
+			}
+			if want := "http://" + host + "/"; ps.Status.UIURL != want {
+				return fmt.Errorf("status.uiUrl %q, want %q", ps.Status.UIURL, want)
+			}
+			return nil
+		})
+		waitReady(t, ns, name, 1)
+		mustKubectl(t, nil, "-n", ns, "patch", "prefectserver", name, "--type=json", "-p",
+			`[{"op":"remove","path":"/spec/ingress"},{"op":"remove","path":"/spec/httpRoute"}]`)
+		eventually(t, time.Minute, "the Ingress deleted", func() error {
+			if _, err := kubectl(nil, "-n", ns, "get", "ingress", name); err == nil {
+				return errors.New("the Ingress is still there")
+			}
+			ps, err := prefectServer(ns, name)
+			if err != nil {
+				return err
+			}
+			if c := meta.FindStatusCondition(ps.Status.Conditions, "Exposed"); c != nil {
+				return fmt.Errorf("Exposed: %+v", c)
+			}
+			return nil
+		})
+		// Exposure is not configuration (the UI's API URL is relative): no pod rolled.
+		after, err := serverPods(ns, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) != 1 || len(before) != 1 || after[0].UID != before[0].UID {
+			t.Errorf("the server pod changed: %s before, %s after", podNames(before), podNames(after))
+		}
 	})
 
 	step("FlowWithTasksAndLogs", func(t *testing.T) {
