@@ -31,11 +31,13 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /flows", "/flows", `{"name":"fuzz-flow-2","tags":["a"],"labels":{"k":"v"}}`},
 	{"POST /flows/filter", "/flows/filter", `{"flows":{"name":{"any_":["fuzz-flow"]},"tags":{"all_":["a"]}},"sort":"NAME_ASC","limit":5,"offset":0}`},
 	{"POST /flows/count", "/flows/count", `{"flows":{"name":{"like_":"fuzz"}}}`},
+	{"POST /flows/paginate", "/flows/paginate", `{"flows":{"name":{"like_":"fuzz"}},"sort":"NAME_DESC","limit":5,"page":2}`},
 	{"PATCH /flows/{id}", "/flows/@flow@", `{"tags":["x","y"],"labels":{"team":"a"}}`},
 
 	{"POST /flow_runs", "/flow_runs", `{"flow_id":"@flow@","name":"run-2","parameters":{"x":1},"tags":["t"],"labels":{"k":"v"},"state":{"type":"SCHEDULED","state_details":{"scheduled_time":"2030-01-01T00:00:00Z"}},"empirical_policy":{"retries":1,"retry_delay":2}}`},
 	{"POST /flow_runs/filter", "/flow_runs/filter", `{"flow_runs":{"state":{"type":{"any_":["RUNNING","SCHEDULED"]}},"start_time":{"before_":"2030-01-01T00:00:00Z"}},"flows":{"name":{"any_":["fuzz-flow"]}},"sort":"START_TIME_DESC","limit":5}`},
 	{"POST /flow_runs/count", "/flow_runs/count", `{"flow_runs":{"tags":{"all_":["t"]}},"deployments":{"id":{"any_":["@deployment@"]}}}`},
+	{"POST /flow_runs/paginate", "/flow_runs/paginate", `{"flow_runs":{"tags":{"all_":["t"]}},"flows":{"id":{"any_":["@flow@"]}},"sort":"START_TIME_DESC","limit":5,"page":1}`},
 	{"PATCH /flow_runs/{id}", "/flow_runs/@flow_run@", `{"name":"renamed","job_variables":{"image":"x"},"labels":{"a":"b"}}`},
 	{"PATCH /flow_runs/{id}/labels", "/flow_runs/@flow_run@/labels", `{"env":"prod","n":3,"ok":true}`},
 	{"POST /flow_runs/{id}/set_state", "/flow_runs/@flow_run@/set_state", `{"state":{"type":"PENDING","name":"Pending","message":"m"},"force":false}`},
@@ -43,6 +45,7 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /task_runs", "/task_runs", `{"flow_run_id":"@flow_run@","task_key":"k","dynamic_key":"1","name":"task-2","tags":["t"],"state":{"type":"PENDING"},"task_inputs":{"x":[{"input_type":"parameter","name":"x"}]}}`},
 	{"POST /task_runs/filter", "/task_runs/filter", `{"task_runs":{"name":{"like_":"task"},"state":{"type":{"any_":["PENDING"]}}},"flow_runs":{"id":{"any_":["@flow_run@"]}},"sort":"EXPECTED_START_TIME_DESC","limit":5}`},
 	{"POST /task_runs/count", "/task_runs/count", `{"task_runs":{"tags":{"all_":["t"]}}}`},
+	{"POST /task_runs/paginate", "/task_runs/paginate", `{"task_runs":{"tags":{"all_":["t"]}},"flow_runs":{"id":{"any_":["@flow_run@"]}},"sort":"NAME_ASC","limit":5,"page":3}`},
 	{"PATCH /task_runs/{id}", "/task_runs/@task_run@", `{"name":"renamed-task"}`},
 	{"POST /task_runs/{id}/set_state", "/task_runs/@task_run@/set_state", `{"state":{"type":"RUNNING"},"force":false}`},
 

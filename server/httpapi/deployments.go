@@ -148,32 +148,9 @@ func (a *API) countDeployments(r *http.Request, q *schema.DeploymentQuery) (resp
 }
 
 func (a *API) paginateDeployments(r *http.Request, q *schema.DeploymentQuery) (response, error) {
-	q.Offset = 0
-	if err := a.checkPage(&q.Page); err != nil {
-		return response{}, err
-	}
-	page := 1
-	if q.PageNumber != nil {
-		page = *q.PageNumber
-	}
-	if page < 1 {
-		return response{}, invalid([]string{"body", "page"}, "Input should be greater than or equal to 1", "greater_than_equal", nil)
-	}
-	limit := *q.Limit
-	q.Offset = (page - 1) * limit
-	ds, err := a.store.FilterDeployments(r.Context(), *q)
-	if err != nil {
-		return response{}, err
-	}
-	count, err := a.store.CountDeployments(r.Context(), *q)
-	if err != nil {
-		return response{}, err
-	}
-	pages := 0
-	if limit > 0 {
-		pages = (count + limit - 1) / limit
-	}
-	return ok(schema.DeploymentPage{Results: ds, Count: count, Limit: limit, Pages: pages, Page: page}), nil
+	return paginate(a, &q.Page, q.PageNumber,
+		func() ([]schema.Deployment, error) { return a.store.FilterDeployments(r.Context(), *q) },
+		func() (int, error) { return a.store.CountDeployments(r.Context(), *q) })
 }
 
 // updateDeployment applies a PATCH, after Prefect's checks of schedule slugs

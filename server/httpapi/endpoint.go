@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"unicode"
@@ -173,4 +174,41 @@ func (a *API) checkPage(p *schema.Page) error {
 		return detail(http.StatusUnprocessableEntity, "Invalid limit: must be less than or equal to "+strconv.Itoa(max)+".")
 	}
 	return nil
+}
+
+// paginate answers a /paginate route as Prefect does: the page (from 1, the
+// default) of limit results, which list reads with p's offset set from it,
+// and the count of everything under the same filters. Prefect's paginate
+// routes take no offset, so one sent is ignored.
+func paginate[T any](a *API, p *schema.Page, pageNumber *int, list func() ([]T, error), count func() (int, error)) (response, error) {
+	p.Offset = 0
+	if err := a.checkPage(p); err != nil {
+		return response{}, err
+	}
+	page := 1
+	if pageNumber != nil {
+		page = *pageNumber
+	}
+	if page < 1 {
+		return response{}, invalid([]string{"body", "page"}, "Input should be greater than or equal to 1", "greater_than_equal", nil)
+	}
+	limit := *p.Limit
+	p.Offset = (page - 1) * limit
+	if limit > 0 && page-1 > math.MaxInt/limit {
+		// Past any table: an empty page, not an overflowed offset.
+		p.Offset = math.MaxInt
+	}
+	results, err := list()
+	if err != nil {
+		return response{}, err
+	}
+	n, err := count()
+	if err != nil {
+		return response{}, err
+	}
+	pages := 0
+	if limit > 0 {
+		pages = (n + limit - 1) / limit
+	}
+	return ok(schema.Pagination[T]{Results: results, Count: n, Limit: limit, Pages: pages, Page: page}), nil
 }

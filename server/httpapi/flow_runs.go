@@ -87,6 +87,12 @@ func (a *API) countFlowRuns(r *http.Request, q *schema.Query) (response, error) 
 	return ok(n), err
 }
 
+func (a *API) paginateFlowRuns(r *http.Request, q *schema.Query) (response, error) {
+	return paginate(a, &q.Page, q.PageNumber,
+		func() ([]schema.FlowRun, error) { return a.store.FilterFlowRuns(r.Context(), *q) },
+		func() (int, error) { return a.store.CountFlowRuns(r.Context(), *q) })
+}
+
 // setFlowRunState proposes a state through the runs service, whose rules
 // decide inside the store's transaction. 201 means a new state was written,
 // 200 not.

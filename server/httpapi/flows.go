@@ -65,3 +65,9 @@ func orNotFound(err error, what string) error {
 	}
 	return err
 }
+
+func (a *API) paginateFlows(r *http.Request, q *schema.Query) (response, error) {
+	return paginate(a, &q.Page, q.PageNumber,
+		func() ([]schema.Flow, error) { return a.store.FilterFlows(r.Context(), *q) },
+		func() (int, error) { return a.store.CountFlows(r.Context(), *q) })
+}

@@ -69,6 +69,12 @@ func (a *API) countTaskRuns(r *http.Request, q *schema.Query) (response, error) 
 	return ok(n), err
 }
 
+func (a *API) paginateTaskRuns(r *http.Request, q *schema.Query) (response, error) {
+	return paginate(a, &q.Page, q.PageNumber,
+		func() ([]schema.TaskRun, error) { return a.store.FilterTaskRuns(r.Context(), *q) },
+		func() (int, error) { return a.store.CountTaskRuns(r.Context(), *q) })
+}
+
 // setTaskRunState proposes a state through the runs service. 201 means a
 // new state was written, 200 not.
 func (a *API) setTaskRunState(r *http.Request, req *schema.SetStateRequest) (response, error) {

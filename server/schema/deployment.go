@@ -503,13 +503,14 @@ type DeploymentQuery struct {
 	Page
 }
 
-// DeploymentPage is the answer of POST /deployments/paginate.
-type DeploymentPage struct {
-	Results []Deployment `json:"results"`
-	Count   int          `json:"count"`
-	Limit   int          `json:"limit"`
-	Pages   int          `json:"pages"`
-	Page    int          `json:"page"`
+// Pagination is the answer of the /paginate routes: one page of results,
+// with the count of everything the filters match.
+type Pagination[T any] struct {
+	Results []T `json:"results"`
+	Count   int `json:"count"`
+	Limit   int `json:"limit"`
+	Pages   int `json:"pages"`
+	Page    int `json:"page"`
 }
 
 func isListOrNull(raw json.RawMessage) bool {

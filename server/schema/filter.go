@@ -175,6 +175,8 @@ type Query struct {
 	WorkPools      *WorkPoolFilter   `json:"work_pools"`
 	WorkPoolQueues *WorkQueueFilter  `json:"work_pool_queues"`
 	Sort           string            `json:"sort"`
+	// PageNumber is the page of /paginate, from 1.
+	PageNumber *int `json:"page"`
 	Page
 }
 
