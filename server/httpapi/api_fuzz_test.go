@@ -41,6 +41,9 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"PATCH /flow_runs/{id}", "/flow_runs/@flow_run@", `{"name":"renamed","job_variables":{"image":"x"},"labels":{"a":"b"}}`},
 	{"PATCH /flow_runs/{id}/labels", "/flow_runs/@flow_run@/labels", `{"env":"prod","n":3,"ok":true}`},
 	{"POST /flow_runs/{id}/set_state", "/flow_runs/@flow_run@/set_state", `{"state":{"type":"PENDING","name":"Pending","message":"m"},"force":false}`},
+	{"POST /flow_runs/lateness", "/flow_runs/lateness", `{"flow_runs":{"tags":{"all_":["t"]}},"work_pool_queues":{"name":{"any_":["default"]}}}`},
+	{"POST /ui/flow_runs/history", "/ui/flow_runs/history", `{"flows":{"id":{"any_":["@flow@"]}},"sort":"EXPECTED_START_TIME_DESC","limit":50,"offset":1}`},
+	{"POST /ui/flow_runs/count-task-runs", "/ui/flow_runs/count-task-runs", `{"flow_run_ids":["@flow_run@","@flow_run@"]}`},
 
 	{"POST /task_runs", "/task_runs", `{"flow_run_id":"@flow_run@","task_key":"k","dynamic_key":"1","name":"task-2","tags":["t"],"state":{"type":"PENDING"},"task_inputs":{"x":[{"input_type":"parameter","name":"x"}]}}`},
 	{"POST /task_runs/filter", "/task_runs/filter", `{"task_runs":{"name":{"like_":"task"},"state":{"type":{"any_":["PENDING"]}}},"flow_runs":{"id":{"any_":["@flow_run@"]}},"sort":"EXPECTED_START_TIME_DESC","limit":5}`},
@@ -48,6 +51,8 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /task_runs/paginate", "/task_runs/paginate", `{"task_runs":{"tags":{"all_":["t"]}},"flow_runs":{"id":{"any_":["@flow_run@"]}},"sort":"NAME_ASC","limit":5,"page":3}`},
 	{"PATCH /task_runs/{id}", "/task_runs/@task_run@", `{"name":"renamed-task"}`},
 	{"POST /task_runs/{id}/set_state", "/task_runs/@task_run@/set_state", `{"state":{"type":"RUNNING"},"force":false}`},
+	{"POST /ui/task_runs/dashboard/counts", "/ui/task_runs/dashboard/counts", `{"task_runs":{"start_time":{"after_":"2026-01-01T00:00:00Z","before_":"2026-01-02T00:00:00Z"}},"work_queues":{"name":{"any_":["default"]}}}`},
+	{"POST /ui/task_runs/count", "/ui/task_runs/count", `{"task_runs":{"tags":{"all_":["t"]}},"deployments":{"id":{"any_":["@deployment@"]}}}`},
 
 	{"POST /logs", "/logs", `[{"name":"prefect.flow_runs","level":20,"message":"hello","timestamp":"2026-01-01T00:00:00Z","flow_run_id":"@flow_run@","task_run_id":"@task_run@"}]`},
 	{"POST /logs/filter", "/logs/filter", `{"logs":{"level":{"ge_":10,"le_":50},"flow_run_id":{"any_":["@flow_run@"]},"timestamp":{"after_":"2020-01-01T00:00:00Z"}},"sort":"TIMESTAMP_ASC","limit":5}`},

@@ -63,6 +63,7 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /flow_runs/filter", endpoint(a, a.filterFlowRuns))
 	route("POST /flow_runs/count", endpoint(a, a.countFlowRuns))
 	route("POST /flow_runs/paginate", endpoint(a, a.paginateFlowRuns))
+	route("POST /flow_runs/lateness", endpoint(a, a.flowRunLateness))
 	route("GET /flow_runs/{id}", endpoint(a, a.readFlowRun))
 	route("PATCH /flow_runs/{id}", endpoint(a, a.updateFlowRun))
 	route("PATCH /flow_runs/{id}/labels", endpoint(a, a.updateFlowRunLabels))
@@ -70,6 +71,8 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /flow_runs/{id}/set_state", endpoint(a, a.setFlowRunState))
 	route("GET /flow_run_states", endpoint(a, a.readFlowRunStates))
 	route("GET /flow_run_states/{id}", endpoint(a, a.readFlowRunState))
+	route("POST /ui/flow_runs/history", endpoint(a, a.uiFlowRunHistory))
+	route("POST /ui/flow_runs/count-task-runs", endpoint(a, a.countTaskRunsByFlowRun))
 
 	// Task runs and their states.
 	route("POST /task_runs", endpoint(a, a.createTaskRun))
@@ -82,6 +85,9 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /task_runs/{id}/set_state", endpoint(a, a.setTaskRunState))
 	route("GET /task_run_states", endpoint(a, a.readTaskRunStates))
 	route("GET /task_run_states/{id}", endpoint(a, a.readTaskRunState))
+	route("POST /ui/task_runs/dashboard/counts", endpoint(a, a.dashboardTaskRunCounts))
+	route("POST /ui/task_runs/count", endpoint(a, a.countTaskRunsByState))
+	route("GET /ui/task_runs/{id}", endpoint(a, a.readUITaskRun))
 
 	// Logs.
 	route("POST /logs", endpoint(a, a.createLogs))

@@ -2,8 +2,11 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"prefectgo.dev/prefectgo/server/store/storetest"
@@ -63,5 +66,106 @@ func TestPaginateRuns(t *testing.T) {
 			requireDetail(t, http.StatusUnprocessableEntity, "Invalid limit: must be less than or equal to 200.",
 				s.do(t, http.MethodPost, path, map[string]any{"limit": 201}))
 		}
+	})
+}
+
+// TestUIRunViews covers the UI's views of runs: the scatter, lateness, task
+// run counts (by flow run, by state, by dashboard bucket) and the task run
+// with its flow run's name.
+func TestUIRunViews(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, open storetest.Opener) {
+		s := newServer(t, open)
+		flowID := s.createFlow(t, "views")
+		now := time.Now().UTC()
+		scheduled := func(name string, at time.Time) string {
+			r := s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID, "name": name,
+				"state": map[string]any{"type": "SCHEDULED", "state_details": map[string]any{"scheduled_time": at.Format(time.RFC3339Nano)}}})
+			requireStatus(t, http.StatusCreated, r)
+			return r.Object(t)["id"].(string)
+		}
+		late := scheduled("late", now.Add(-time.Hour))
+		early := scheduled("early", now.Add(time.Hour))
+
+		// Scatter: newest expected start first; the late run is an hour late.
+		r := s.do(t, http.MethodPost, "/ui/flow_runs/history", map[string]any{})
+		requireStatus(t, http.StatusOK, r)
+		points := r.List(t)
+		require.Len(t, points, 2)
+		first, second := points[0].(map[string]any), points[1].(map[string]any)
+		require.Equal(t, early, first["id"])
+		require.Equal(t, "SCHEDULED", first["state_type"])
+		require.InDelta(t, 0, first["lateness"], 0)
+		require.Equal(t, late, second["id"])
+		require.InDelta(t, 3600, second["lateness"], 30)
+		require.InDelta(t, 0, second["duration"], 0)
+		requireValidationError(t, s.do(t, http.MethodPost, "/ui/flow_runs/history", map[string]any{"limit": 1001}), "body", "limit")
+
+		// Lateness: the average of an hour and nothing; null when none match.
+		r = s.do(t, http.MethodPost, "/flow_runs/lateness", map[string]any{})
+		requireStatus(t, http.StatusOK, r)
+		require.InDelta(t, 1800, r.JSON(t), 15)
+		r = s.do(t, http.MethodPost, "/flow_runs/lateness", map[string]any{"flows": map[string]any{"name": map[string]any{"any_": []string{"none"}}}})
+		requireStatus(t, http.StatusOK, r)
+		require.Nil(t, r.JSON(t))
+
+		// Task runs of the late run: one completed, one failed, one pending,
+		// and one that stands for a subflow.
+		task := func(key string, states ...string) string {
+			r := s.do(t, http.MethodPost, "/task_runs/", map[string]any{"flow_run_id": late, "task_key": key, "dynamic_key": "0", "name": "task-" + key})
+			requireStatus(t, http.StatusCreated, r)
+			id := r.Object(t)["id"].(string)
+			for _, st := range states {
+				requireStatus(t, http.StatusCreated, s.do(t, http.MethodPost, "/task_runs/"+id+"/set_state", map[string]any{"state": map[string]any{"type": st}, "force": true}))
+			}
+			return id
+		}
+		done := task("done", "RUNNING", "COMPLETED")
+		task("bad", "RUNNING", "FAILED")
+		task("waiting")
+		parent := task("subflow")
+		requireStatus(t, http.StatusCreated, s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID, "parent_task_run_id": parent}))
+
+		missing := uuid.NewString()
+		r = s.do(t, http.MethodPost, "/ui/flow_runs/count-task-runs", map[string]any{"flow_run_ids": []string{late, missing, late, early}})
+		requireStatus(t, http.StatusOK, r)
+		require.JSONEq(t, `{"`+late+`": 3, "`+missing+`": 0, "`+early+`": 0}`, string(r.Body))
+		require.Less(t, strings.Index(string(r.Body), late), strings.Index(string(r.Body), missing), "keys keep the order asked")
+		requireValidationError(t, s.do(t, http.MethodPost, "/ui/flow_runs/count-task-runs", map[string]any{}), "body", "flow_run_ids")
+		requireStatus(t, http.StatusUnprocessableEntity, s.do(t, http.MethodPost, "/ui/flow_runs/count-task-runs", map[string]any{"flow_run_ids": []string{"not-a-uuid"}}))
+		tooMany := make([]string, 201)
+		for i := range tooMany {
+			tooMany[i] = missing
+		}
+		requireValidationError(t, s.do(t, http.MethodPost, "/ui/flow_runs/count-task-runs", map[string]any{"flow_run_ids": tooMany}), "body", "flow_run_ids")
+
+		r = s.do(t, http.MethodPost, "/ui/task_runs/count", map[string]any{"flow_runs": map[string]any{"id": map[string]any{"any_": []string{late}}}})
+		requireStatus(t, http.StatusOK, r)
+		require.JSONEq(t, `{"COMPLETED":1,"PENDING":2,"RUNNING":0,"FAILED":1,"CANCELLED":0,"CRASHED":0,"PAUSED":0,"CANCELLING":0,"SCHEDULED":0}`, string(r.Body))
+
+		// Dashboard: 20 buckets; only the finished runs count, whatever the
+		// state filter says.
+		window := map[string]any{"start_time": map[string]any{"after_": now.Add(-10 * time.Minute).Format(time.RFC3339Nano)},
+			"state": map[string]any{"type": map[string]any{"any_": []string{"PENDING"}}}}
+		r = s.do(t, http.MethodPost, "/ui/task_runs/dashboard/counts", map[string]any{"task_runs": window})
+		requireStatus(t, http.StatusOK, r)
+		buckets := r.List(t)
+		require.Len(t, buckets, 20)
+		var completed, failed float64
+		for _, b := range buckets {
+			completed += b.(map[string]any)["completed"].(float64)
+			failed += b.(map[string]any)["failed"].(float64)
+		}
+		require.Equal(t, []float64{1, 1}, []float64{completed, failed})
+		require.Equal(t, map[string]any{"completed": 0.0, "failed": 0.0}, buckets[0])
+		requireValidationError(t, s.do(t, http.MethodPost, "/ui/task_runs/dashboard/counts", map[string]any{}), "body", "task_runs")
+		requireDetail(t, http.StatusUnprocessableEntity, "task_runs.start_time.after_ is required",
+			s.do(t, http.MethodPost, "/ui/task_runs/dashboard/counts", map[string]any{"task_runs": map[string]any{}}))
+
+		r = s.do(t, http.MethodGet, "/ui/task_runs/"+done, nil)
+		requireStatus(t, http.StatusOK, r)
+		require.Equal(t, "late", r.Object(t)["flow_run_name"])
+		require.Equal(t, "task-done", r.Object(t)["name"])
+		requireDetail(t, http.StatusNotFound, "Task not found", s.do(t, http.MethodGet, "/ui/task_runs/"+missing, nil))
 	})
 }

@@ -71,7 +71,14 @@ func (a *API) countTaskRuns(r *http.Request, q *schema.Query) (response, error) 
 
 func (a *API) paginateTaskRuns(r *http.Request, q *schema.Query) (response, error) {
 	return paginate(a, &q.Page, q.PageNumber,
-		func() ([]schema.TaskRun, error) { return a.store.FilterTaskRuns(r.Context(), *q) },
+		func() ([]schema.TaskRunResponse, error) {
+			runs, err := a.store.FilterTaskRuns(r.Context(), *q)
+			out := make([]schema.TaskRunResponse, len(runs))
+			for i, run := range runs {
+				out[i] = run.Response()
+			}
+			return out, err
+		},
 		func() (int, error) { return a.store.CountTaskRuns(r.Context(), *q) })
 }
 

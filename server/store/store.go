@@ -22,6 +22,7 @@ type Store interface {
 	Flows
 	FlowRuns
 	TaskRuns
+	RunViews
 	Logs
 	Artifacts
 	Events

@@ -57,6 +57,12 @@ type Dialect struct {
 	AsText func(col string) string
 	// Contains renders "the text hay contains the bound text".
 	Contains func(hay string) string
+	// Seconds renders the fractional seconds from timestamp b to timestamp a;
+	// each is a column or TimeArg.
+	Seconds func(a, b string) string
+	// TimeArg is a bound timestamp inside an expression, where PostgreSQL
+	// cannot infer the parameter's type.
+	TimeArg string
 }
 
 // SQLite is the dialect of the embedded default.
@@ -88,6 +94,10 @@ var SQLite = Dialect{
 	ILike:    func(col, pattern string) string { return col + " LIKE " + pattern },
 	AsText:   func(col string) string { return col },
 	Contains: func(hay string) string { return "instr(" + hay + ", ?) > 0" },
+	// julianday keeps milliseconds; rounding to them, as Prefect does for its
+	// history buckets, keeps its float error off the bucket boundaries.
+	Seconds: func(a, b string) string { return "round((julianday(" + a + ") - julianday(" + b + ")) * 86400.0, 3)" },
+	TimeArg: "?",
 }
 
 // PostgreSQL is the dialect for several replicas on one database.
@@ -120,6 +130,10 @@ var PostgreSQL = Dialect{
 	ILike:    func(col, pattern string) string { return col + " ILIKE " + pattern + " ESCAPE ''" },
 	AsText:   func(col string) string { return col + "::text" },
 	Contains: func(hay string) string { return "strpos(" + hay + ", ?) > 0" },
+	Seconds: func(a, b string) string {
+		return "CAST(EXTRACT(EPOCH FROM (" + a + ") - (" + b + ")) AS DOUBLE PRECISION)"
+	},
+	TimeArg: "CAST(? AS timestamptz)",
 }
 
 // rebind turns `?` placeholders into the dialect's form. A `?` inside a

@@ -172,8 +172,11 @@ var taskRunSorts = map[string]string{
 func (s *Store) taskRunWhere(q schema.Query) *where {
 	w := newWhere(s.d)
 	s.taskRunFilter(w, "task_run", q.TaskRuns)
-	if q.FlowRuns != nil || q.Flows != nil {
-		fr := s.flowRunWhere(schema.Query{Flows: q.Flows, FlowRuns: q.FlowRuns})
+	// Prefect selects task runs by their flow run's flow, deployment, pool
+	// and queue as well.
+	if q.FlowRuns != nil || q.Flows != nil || q.Deployments != nil || q.WorkPools != nil || q.WorkPoolQueues != nil {
+		fr := s.flowRunWhere(schema.Query{Flows: q.Flows, FlowRuns: q.FlowRuns, Deployments: q.Deployments,
+			WorkPools: q.WorkPools, WorkPoolQueues: q.WorkPoolQueues})
 		w.sub("task_run.flow_run_id IN (SELECT flow_run.id FROM flow_run WHERE "+fr.sql()+")", fr)
 	}
 	return w

@@ -1,0 +1,109 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
+)
+
+const (
+	terminalStates = `('COMPLETED', 'CANCELLED', 'FAILED', 'CRASHED')`
+	failedStates   = `('FAILED', 'CRASHED')`
+)
+
+// CountTaskRunsByFlowRun counts each flow run's task runs that are not a
+// subflow's (no flow run names them its parent).
+func (s *Store) CountTaskRunsByFlowRun(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]int, error) {
+	w := newWhere(s.d)
+	w.inIDs("task_run.flow_run_id", ids, false)
+	out := map[uuid.UUID]int{}
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT task_run.flow_run_id, count(*) FROM task_run WHERE `+w.sql()+
+			` AND NOT EXISTS (SELECT 1 FROM flow_run sub WHERE sub.parent_task_run_id = task_run.id)
+			GROUP BY task_run.flow_run_id`, w.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				return classify(err)
+			}
+			out[id] = n
+		}
+		return classify(rows.Err())
+	})
+	return out, err
+}
+
+// CountTaskRunsByState counts the task runs matching q by state type.
+func (s *Store) CountTaskRunsByState(ctx context.Context, q schema.Query) (schema.CountByState, error) {
+	w := s.taskRunWhere(q)
+	var out schema.CountByState
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, `SELECT task_run.state_type, count(*) FROM task_run WHERE `+w.sql()+
+			` AND task_run.state_type IS NOT NULL GROUP BY task_run.state_type`, w.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t string
+			var n int
+			if err := rows.Scan(&t, &n); err != nil {
+				return classify(err)
+			}
+			out.Add(schema.StateType(t), n)
+		}
+		return classify(rows.Err())
+	})
+	return out, err
+}
+
+// CountTaskRunsByBucket counts the task runs matching q by bucket of start
+// time, failed or not.
+func (s *Store) CountTaskRunsByBucket(ctx context.Context, q schema.Query, start time.Time, width float64) ([]store.TaskRunBucket, error) {
+	w := s.taskRunWhere(q)
+	bucket := `CAST(floor(` + s.d.Seconds("task_run.start_time", s.d.TimeArg) + ` / ?) AS INTEGER)`
+	var out []store.TaskRunBucket
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		var err error
+		out, err = queryAll(ctx, c, func(row interface{ Scan(...any) error }) (store.TaskRunBucket, error) {
+			var b store.TaskRunBucket
+			return b, classify(row.Scan(&b.Index, &b.Failed, &b.Completed))
+		}, `SELECT `+bucket+` AS bucket,
+			sum(CASE WHEN task_run.state_type IN `+failedStates+` THEN 1 ELSE 0 END),
+			sum(CASE WHEN task_run.state_type NOT IN `+failedStates+` THEN 1 ELSE 0 END)
+			FROM task_run WHERE `+w.sql()+` AND task_run.start_time IS NOT NULL GROUP BY bucket`,
+			append([]any{start, width}, w.args...)...)
+		return err
+	})
+	return out, err
+}
+
+// FlowRunLateness averages Prefect's estimated_start_time_delta at now: how
+// late a run started, or, not started nor finished, how late it is now.
+func (s *Store) FlowRunLateness(ctx context.Context, q schema.Query, now time.Time) (*float64, error) {
+	w := s.flowRunWhere(q)
+	lateness := `CASE WHEN flow_run.start_time > flow_run.expected_start_time THEN ` +
+		s.d.Seconds("flow_run.start_time", "flow_run.expected_start_time") + `
+		WHEN flow_run.start_time IS NULL AND flow_run.state_type NOT IN ` + terminalStates + `
+			AND flow_run.expected_start_time < ` + s.d.TimeArg + ` THEN ` + s.d.Seconds(s.d.TimeArg, "flow_run.expected_start_time") + `
+		ELSE 0 END`
+	var avg sql.NullFloat64
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		return classify(c.queryRow(ctx, `SELECT avg(`+lateness+`) FROM flow_run WHERE `+w.sql(),
+			append([]any{now, now}, w.args...)...).Scan(&avg))
+	})
+	if err != nil || !avg.Valid {
+		return nil, err
+	}
+	return &avg.Float64, nil
+}
