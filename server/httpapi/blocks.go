@@ -29,7 +29,7 @@ func (a *API) createBlockType(r *http.Request, req *schema.BlockTypeCreate) (res
 }
 
 func (a *API) readBlockType(r *http.Request, _ *none) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -51,7 +51,7 @@ func (a *API) filterBlockTypes(r *http.Request, q *schema.BlockTypeQuery) (respo
 }
 
 func (a *API) updateBlockType(r *http.Request, u *schema.BlockTypeUpdate) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -68,7 +68,7 @@ func (a *API) updateBlockType(r *http.Request, u *schema.BlockTypeUpdate) (respo
 }
 
 func (a *API) deleteBlockType(r *http.Request, _ *none) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -126,7 +126,7 @@ func (a *API) createBlockSchema(r *http.Request, req *schema.BlockSchemaCreate) 
 }
 
 func (a *API) readBlockSchema(r *http.Request, _ *none) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -152,7 +152,7 @@ func (a *API) filterBlockSchemas(r *http.Request, q *schema.BlockSchemaQuery) (r
 }
 
 func (a *API) deleteBlockSchema(r *http.Request, _ *none) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -174,7 +174,7 @@ func (a *API) createBlockDocument(r *http.Request, req *schema.BlockDocumentCrea
 }
 
 func (a *API) readBlockDocument(r *http.Request, _ *none) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -200,7 +200,7 @@ func (a *API) countBlockDocuments(r *http.Request, q *schema.BlockDocumentQuery)
 }
 
 func (a *API) updateBlockDocument(r *http.Request, u *schema.BlockDocumentUpdate) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -216,7 +216,7 @@ func (a *API) updateBlockDocument(r *http.Request, u *schema.BlockDocumentUpdate
 }
 
 func (a *API) deleteBlockDocument(r *http.Request, _ *none) (response, error) {
-	id, err := blockID(r)
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
@@ -247,9 +247,9 @@ func (a *API) emitBlockEvent(ctx context.Context, ev schema.Event) {
 	}
 }
 
-// blockID parses the {id} of a block route. Prefect declares these routes
-// with {id:uuid}, so an id that is not a UUID matches no route: 404.
-func blockID(r *http.Request) (uuid.UUID, error) {
+// uuidRouteID parses the {id} of a route Prefect declares with {id:uuid}
+// (blocks, saved searches): an id that is not a UUID matches no route, 404.
+func uuidRouteID(r *http.Request) (uuid.UUID, error) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
 		return uuid.Nil, detail(http.StatusNotFound, "Not Found")

@@ -131,6 +131,8 @@ func TestBodyKeysMatchPrefect(t *testing.T) {
 		{"POST /variables/count", "POST /variables/count", a.countVariables},
 		{"PATCH /variables/name/{name}", "PATCH /variables/name/{name}", a.updateVariableByName},
 		{"PATCH /variables/{id}", "PATCH /variables/{id}", a.updateVariable},
+		{"PUT /saved_searches", "PUT /saved_searches/", a.upsertSavedSearch},
+		{"POST /saved_searches/filter", "POST /saved_searches/filter", a.filterSavedSearches},
 		{"POST /v2/concurrency_limits", "POST /v2/concurrency_limits/", a.createConcurrencyLimit},
 		{"POST /v2/concurrency_limits/filter", "POST /v2/concurrency_limits/filter", a.filterConcurrencyLimits},
 		{"POST /v2/concurrency_limits/increment", "POST /v2/concurrency_limits/increment", a.incrementSlots},

@@ -159,6 +159,12 @@ func (a *API) routeTable() []apiRoute {
 	route("PATCH /variables/{id}", endpoint(a, a.updateVariable))
 	route("DELETE /variables/{id}", endpoint(a, a.deleteVariable))
 
+	// Saved searches: the UI's named filter sets.
+	route("PUT /saved_searches", endpoint(a, a.upsertSavedSearch))
+	route("POST /saved_searches/filter", endpoint(a, a.filterSavedSearches))
+	route("GET /saved_searches/{id}", endpoint(a, a.readSavedSearch))
+	route("DELETE /saved_searches/{id}", endpoint(a, a.deleteSavedSearch))
+
 	// Concurrency limits (v2 with leases, and the v1 tag routes on top).
 	route("POST /v2/concurrency_limits", endpoint(a, a.createConcurrencyLimit))
 	route("POST /v2/concurrency_limits/filter", endpoint(a, a.filterConcurrencyLimits))

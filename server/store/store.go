@@ -29,6 +29,7 @@ type Store interface {
 	Vacuum
 	CSRFTokens
 	Variables
+	SavedSearches
 	ConcurrencyLimits
 	Blocks
 	WorkPools
