@@ -100,6 +100,9 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"PUT /saved_searches", "/saved_searches", `{"name":"fuzz-search","filters":[{"object":"flow_run","property":"state","type":"string","operation":"equals","value":["Failed"]}]}`},
 	{"POST /saved_searches/filter", "/saved_searches/filter", `{"limit":5,"offset":0}`},
 
+	{"POST /ui/flows/count-deployments", "/ui/flows/count-deployments", `{"flow_ids":["@flow@"]}`},
+	{"POST /ui/flows/next-runs", "/ui/flows/next-runs", `{"flow_ids":["@flow@"]}`},
+
 	{"POST /v2/concurrency_limits", "/v2/concurrency_limits", `{"name":"fuzz-limit-2","limit":2,"slot_decay_per_second":0.5}`},
 	{"POST /v2/concurrency_limits/filter", "/v2/concurrency_limits/filter", `{"offset":0,"limit":10}`},
 	{"POST /v2/concurrency_limits/increment", "/v2/concurrency_limits/increment", `{"names":["fuzz-limit"],"slots":1,"mode":"concurrency"}`},

@@ -133,6 +133,8 @@ func TestBodyKeysMatchPrefect(t *testing.T) {
 		{"PATCH /variables/{id}", "PATCH /variables/{id}", a.updateVariable},
 		{"PUT /saved_searches", "PUT /saved_searches/", a.upsertSavedSearch},
 		{"POST /saved_searches/filter", "POST /saved_searches/filter", a.filterSavedSearches},
+		{"POST /ui/flows/count-deployments", "POST /ui/flows/count-deployments", a.countDeploymentsByFlow},
+		{"POST /ui/flows/next-runs", "POST /ui/flows/next-runs", a.nextRunsByFlow},
 		{"POST /v2/concurrency_limits", "POST /v2/concurrency_limits/", a.createConcurrencyLimit},
 		{"POST /v2/concurrency_limits/filter", "POST /v2/concurrency_limits/filter", a.filterConcurrencyLimits},
 		{"POST /v2/concurrency_limits/increment", "POST /v2/concurrency_limits/increment", a.incrementSlots},

@@ -165,6 +165,10 @@ func (a *API) routeTable() []apiRoute {
 	route("GET /saved_searches/{id}", endpoint(a, a.readSavedSearch))
 	route("DELETE /saved_searches/{id}", endpoint(a, a.deleteSavedSearch))
 
+	// UI: what the flows page shows beside each flow.
+	route("POST /ui/flows/count-deployments", endpoint(a, a.countDeploymentsByFlow))
+	route("POST /ui/flows/next-runs", endpoint(a, a.nextRunsByFlow))
+
 	// Concurrency limits (v2 with leases, and the v1 tag routes on top).
 	route("POST /v2/concurrency_limits", endpoint(a, a.createConcurrencyLimit))
 	route("POST /v2/concurrency_limits/filter", endpoint(a, a.filterConcurrencyLimits))

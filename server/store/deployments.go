@@ -25,6 +25,8 @@ type Deployments interface {
 	ReadDeploymentByName(ctx context.Context, flowName, name string) (schema.Deployment, error)
 	FilterDeployments(ctx context.Context, q schema.DeploymentQuery) ([]schema.Deployment, error)
 	CountDeployments(ctx context.Context, q schema.DeploymentQuery) (int, error)
+	// CountDeploymentsByFlow counts the deployments of each flow that has any.
+	CountDeploymentsByFlow(ctx context.Context, flowIDs []uuid.UUID) (map[uuid.UUID]int, error)
 	// UpdateDeployment changes the fields u sets. Sent schedules replace the
 	// deployment's, unless every sent and every existing schedule has a
 	// slug: then they update the schedules with those slugs (or the slug

@@ -73,6 +73,9 @@ type FlowRuns interface {
 	ReadFlowRunState(ctx context.Context, id uuid.UUID) (schema.State, error)
 	// ReadFlowRunStates returns a run's state history, oldest first.
 	ReadFlowRunStates(ctx context.Context, flowRunID uuid.UUID) ([]schema.State, error)
+	// NextScheduledFlowRuns returns, for each of the flows that has one, its
+	// SCHEDULED run with the earliest next_scheduled_start_time.
+	NextScheduledFlowRuns(ctx context.Context, flowIDs []uuid.UUID) (map[uuid.UUID]schema.SimpleNextFlowRun, error)
 }
 
 // TaskRuns are read, updated and deleted here; they are created and change
