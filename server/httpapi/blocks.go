@@ -248,7 +248,8 @@ func (a *API) emitBlockEvent(ctx context.Context, ev schema.Event) {
 }
 
 // uuidRouteID parses the {id} of a route Prefect declares with {id:uuid}
-// (blocks, saved searches): an id that is not a UUID matches no route, 404.
+// (blocks, saved searches, a work queue's status): an id that is not a UUID
+// matches no route, 404.
 func uuidRouteID(r *http.Request) (uuid.UUID, error) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {

@@ -398,7 +398,7 @@ type workQueueStatus struct {
 // readWorkQueueStatus says whether a queue is healthy: polled within the
 // last minute and without Late runs.
 func (a *API) readWorkQueueStatus(r *http.Request, _ *none) (response, error) {
-	id, err := pathID(r, "id")
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}

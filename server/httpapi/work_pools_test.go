@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"prefectgo.dev/prefectgo/server/store/storetest"
@@ -275,5 +276,43 @@ func TestWorkerPolling(t *testing.T) {
 		require.Equal(t, pool["id"], placed.Object(t)["work_pool_id"])
 		requireDetail(t, http.StatusNotFound, "Work pool queue 'poll-pool/zzz' not found.",
 			s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID, "work_pool_name": "poll-pool", "work_queue_name": "zzz"}))
+	})
+}
+
+// GET /work_queues/{id}/status as the UI's work-queue page reads it: healthy
+// only when polled in the last minute and without Late runs.
+func TestWorkQueueStatus(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, open storetest.Opener) {
+		s := newServer(t, open)
+		r := s.do(t, http.MethodPost, "/work_queues/", map[string]any{"name": "lq"})
+		requireStatus(t, http.StatusCreated, r)
+		queueID := r.Object(t)["id"].(string)
+		policy := map[string]any{"maximum_late_runs": float64(0), "maximum_seconds_since_last_polled": float64(60)}
+
+		r = s.do(t, http.MethodGet, "/work_queues/"+queueID+"/status", nil)
+		requireStatus(t, http.StatusOK, r)
+		require.Equal(t, map[string]any{"healthy": false, "late_runs_count": float64(0), "last_polled": nil, "health_check_policy": policy},
+			r.Object(t), "never polled")
+
+		flowID := s.createFlow(t, "lq-flow")
+		r = s.do(t, http.MethodPost, "/deployments/", map[string]any{"name": "lq-dep", "flow_id": flowID, "work_queue_name": "lq"})
+		requireStatus(t, http.StatusCreated, r)
+		requireStatus(t, http.StatusCreated, s.do(t, http.MethodPost, "/deployments/"+r.Object(t)["id"].(string)+"/create_flow_run",
+			map[string]any{"state": map[string]any{"type": "SCHEDULED", "name": "Late", "state_details": map[string]any{"scheduled_time": "2020-01-01T00:00:00Z"}}}))
+		requireStatus(t, http.StatusOK, s.do(t, http.MethodPost, "/work_queues/"+queueID+"/get_runs", map[string]any{}))
+
+		r = s.do(t, http.MethodGet, "/work_queues/"+queueID+"/status", nil)
+		requireStatus(t, http.StatusOK, r)
+		status := r.Object(t)
+		require.Equal(t, false, status["healthy"], "polled just now, but a run is Late")
+		require.Equal(t, float64(1), status["late_runs_count"])
+		require.NotNil(t, status["last_polled"])
+
+		missing := s.do(t, http.MethodGet, "/work_queues/"+uuid.NewString()+"/status", nil)
+		requireStatus(t, http.StatusNotFound, missing)
+		require.Contains(t, missing.Object(t)["exception_message"], "not found")
+		// {id:uuid} in Prefect: anything else matches no route.
+		requireDetail(t, http.StatusNotFound, "Not Found", s.do(t, http.MethodGet, "/work_queues/nope/status", nil))
 	})
 }
