@@ -92,6 +92,7 @@ func (a *API) routeTable() []apiRoute {
 	// Logs.
 	route("POST /logs", endpoint(a, a.createLogs))
 	route("POST /logs/filter", endpoint(a, a.filterLogs))
+	route("GET /flow_runs/{id}/logs/download", http.HandlerFunc(a.downloadFlowRunLogs))
 
 	// Artifacts.
 	route("POST /artifacts", endpoint(a, a.createArtifact))
