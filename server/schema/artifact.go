@@ -22,6 +22,23 @@ type Artifact struct {
 	TaskRunID   *uuid.UUID      `json:"task_run_id"`
 }
 
+// ArtifactCollection is the latest artifact of a key, as the artifacts page
+// and `prefect artifact ls` list them: the latest artifact's fields, with
+// its id as latest_id, under an id and created time of the key's own.
+type ArtifactCollection struct {
+	ID          uuid.UUID       `json:"id"`
+	Created     time.Time       `json:"created"`
+	Updated     time.Time       `json:"updated"`
+	Key         string          `json:"key"`
+	LatestID    uuid.UUID       `json:"latest_id"`
+	Type        *string         `json:"type"`
+	Description *string         `json:"description"`
+	Data        json.RawMessage `json:"data"`
+	Metadata    json.RawMessage `json:"metadata_"`
+	FlowRunID   *uuid.UUID      `json:"flow_run_id"`
+	TaskRunID   *uuid.UUID      `json:"task_run_id"`
+}
+
 // ArtifactCreate is the body of POST /artifacts/.
 type ArtifactCreate struct {
 	Key         *string         `json:"key"`

@@ -142,7 +142,8 @@ type ArtifactFilter struct {
 	FlowRunID *IDFilter    `json:"flow_run_id"`
 	TaskRunID *IDFilter    `json:"task_run_id"`
 	Type      *TextFilter  `json:"type"`
-	_         *IDFilter    `ignored:"latest_id"`
+	// LatestID selects collections by their latest artifact (the latest routes only).
+	LatestID *IDFilter `json:"latest_id"`
 }
 
 // ArtifactKey matches artifact keys; exists_ selects keyed or unkeyed ones.

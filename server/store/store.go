@@ -112,8 +112,9 @@ type Artifacts interface {
 	DeleteArtifact(ctx context.Context, id uuid.UUID) error
 	FilterArtifacts(ctx context.Context, q schema.ArtifactQuery) ([]schema.Artifact, error)
 	CountArtifacts(ctx context.Context, q schema.ArtifactQuery) (int, error)
-	// FilterLatestArtifacts is FilterArtifacts over the latest artifact of each key.
-	FilterLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) ([]schema.Artifact, error)
+	// FilterLatestArtifacts is FilterArtifacts over the latest artifact of
+	// each key, as collections.
+	FilterLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) ([]schema.ArtifactCollection, error)
 	CountLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) (int, error)
 }
 

@@ -117,6 +117,9 @@ func (s *Store) artifactWhere(q schema.ArtifactQuery, latest bool) *where {
 			in.ids("artifact.flow_run_id", f.FlowRunID)
 			in.ids("artifact.task_run_id", f.TaskRunID)
 			in.text("artifact.type", f.Type)
+			if latest {
+				in.ids("artifact.id", f.LatestID)
+			}
 		})
 	}
 	if q.FlowRuns != nil {
@@ -156,9 +159,52 @@ func (s *Store) CountArtifacts(ctx context.Context, q schema.ArtifactQuery) (int
 	return s.count(ctx, `SELECT count(*) FROM artifact WHERE `+w.sql(), w.args)
 }
 
-// FilterLatestArtifacts returns the latest artifact of each key matching q.
-func (s *Store) FilterLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) ([]schema.Artifact, error) {
-	return s.filterArtifacts(ctx, q, true)
+// collectionSorts are Prefect's ArtifactCollectionSort, ID_DESC by default.
+var collectionSorts = map[string]string{
+	"":             "oldest.id DESC",
+	"ID_DESC":      "oldest.id DESC",
+	"CREATED_DESC": "oldest.created DESC",
+	"UPDATED_DESC": "artifact.updated DESC",
+	"KEY_DESC":     "artifact.key DESC",
+	"KEY_ASC":      "artifact.key ASC",
+}
+
+// oldestOfKey joins each artifact to the oldest artifact of its key (aliased
+// oldest), whose id and created time stand for the collection's: Prefect
+// keeps a row per key, created with the key's first artifact.
+const oldestOfKey = `JOIN artifact oldest ON oldest.key = artifact.key AND NOT EXISTS (SELECT 1 FROM artifact older
+	WHERE older.key = oldest.key AND (older.created < oldest.created OR (older.created = oldest.created AND older.id < oldest.id)))`
+
+func scanArtifactCollection(row interface{ Scan(...any) error }) (schema.ArtifactCollection, error) {
+	var a schema.ArtifactCollection
+	err := row.Scan(&a.ID, ts(&a.Created), ts(&a.Updated), &a.Key, &a.LatestID, nullString{&a.Type},
+		nullString{&a.Description}, jsonCol{&a.Data}, jsonCol{&a.Metadata}, nullUUID{&a.FlowRunID}, nullUUID{&a.TaskRunID})
+	if a.Data == nil {
+		a.Data = json.RawMessage("null")
+	}
+	if a.Metadata == nil {
+		a.Metadata = json.RawMessage("null")
+	}
+	return a, classify(err)
+}
+
+// FilterLatestArtifacts returns the latest artifact of each key matching q,
+// as collections.
+func (s *Store) FilterLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) ([]schema.ArtifactCollection, error) {
+	order, err := sortClause(collectionSorts, q.Sort)
+	if err != nil {
+		return nil, err
+	}
+	w := s.artifactWhere(q, true)
+	var out []schema.ArtifactCollection
+	err = s.read(ctx, func(ctx context.Context, c conn) error {
+		var err error
+		out, err = queryAll(ctx, c, scanArtifactCollection, `SELECT oldest.id, oldest.created, artifact.updated, artifact.key, artifact.id,
+			artifact.type, artifact.description, artifact.data, artifact.metadata_, artifact.flow_run_id, artifact.task_run_id
+			FROM artifact `+oldestOfKey+` WHERE `+w.sql()+` ORDER BY `+order+`, artifact.id`+s.page(q.Page), w.args...)
+		return err
+	})
+	return nonNil(out), err
 }
 
 // CountLatestArtifacts counts the keys whose latest artifact matches q.
