@@ -20,7 +20,7 @@ HELM_LDFLAGS   := $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT  := $(CACHE)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
-.PHONY: all help build build-installer run-server test fuzz soak helm-chart helm-lint helm-test test-go test-compat test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet lint verify clean
+.PHONY: all help build build-installer run-server test fuzz soak helm-chart helm-lint helm-test test-go test-compat test-browser test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet lint verify clean
 
 ## all: the default goal: build
 all: build
@@ -63,6 +63,15 @@ test-compat: build
 	hack/python-env.sh
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \
 		$(VENV)/bin/python -m pytest -q test/compat
+
+## test-browser: Prefect's own web UIs (v1 at /, v2 at /v2) in headless Chromium (hack/chromium.sh) against
+## bin/prefect-server seeded by the real client: every page settles with its texts, no /api answer >= 400, no
+## console error (test/browser; PREFECTGO_BROWSER_TARGET=python for Prefect's server, PREFECTGO_BROWSER_RECORD=1
+## to rewrite test/browser/testdata/ui-api-calls.txt); not part of make test yet
+test-browser: build
+	hack/python-env.sh
+	PREFECTGO_BROWSER_CHROMIUM="$$(hack/chromium.sh)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \
+		PREFECTGO_BROWSER_PYTHON="$(VENV)/bin/python" $(GO) test -tags browser -count=1 -v -timeout 30m ./test/browser
 
 ## fuzz: every Go fuzz target for FUZZTIME each (default 1m; hack/fuzz.sh), on SQLite and PostgreSQL;
 ## make test runs their seed corpora (testdata/fuzz) as ordinary tests
@@ -143,11 +152,12 @@ docs:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## vet: go vet, including the packages behind the e2e and soak build tags
+## vet: go vet, including the packages behind the e2e, soak and browser build tags
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
 	$(GO) vet -tags soak ./test/soak
+	$(GO) vet -tags browser ./test/browser
 
 ## lint: golangci-lint with .golangci.yml (its standard linters), over every package and build tag
 lint: $(GOLANGCI_LINT)
