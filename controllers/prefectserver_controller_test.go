@@ -471,10 +471,13 @@ func TestSteadyStateDoesNotLoop(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	require.Equal(t, before, b.env.calls.count(b.ns), "the reconciler kept running with nothing changing")
 
-	// Events are transitions, not a log of passes: none for this healthy server.
+	// Events are transitions, not a log of passes: none from the operator for
+	// this healthy server. The API server's own controllers may report on its
+	// objects (ipallocator-repair on a new Service's ClusterIP, under load).
 	var events eventsv1.EventList
 	require.NoError(t, b.c.List(b.ctx, &events, client.InNamespace(b.ns)))
-	require.Empty(t, events.Items)
+	ours := slices.DeleteFunc(events.Items, func(e eventsv1.Event) bool { return e.ReportingController != FieldOwner })
+	require.Empty(t, ours)
 }
 
 // --- helpers ---
