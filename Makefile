@@ -71,6 +71,7 @@ test-compat: build
 test-browser: build
 	hack/python-env.sh
 	PREFECTGO_BROWSER_CHROMIUM="$$(hack/chromium.sh)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \
+		PREFECT_UI_STATIC_DIRECTORY="$$(hack/ui-assets.sh)" \
 		PREFECTGO_BROWSER_PYTHON="$(VENV)/bin/python" $(GO) test -tags browser -count=1 -v -timeout 30m ./test/browser
 
 ## fuzz: every Go fuzz target for FUZZTIME each (default 1m; hack/fuzz.sh), on SQLite and PostgreSQL;
