@@ -12,7 +12,7 @@ import (
 const artifactColumns = `artifact.id, artifact.created, artifact.updated, artifact.key, artifact.type,
 	artifact.description, artifact.data, artifact.metadata_, artifact.flow_run_id, artifact.task_run_id`
 
-func scanArtifact(row interface{ Scan(...any) error }) (schema.Artifact, error) {
+func scanArtifact(row scanner) (schema.Artifact, error) {
 	var a schema.Artifact
 	err := row.Scan(&a.ID, ts(&a.Created), ts(&a.Updated), nullString{&a.Key}, nullString{&a.Type},
 		nullString{&a.Description}, jsonCol{&a.Data}, jsonCol{&a.Metadata}, nullUUID{&a.FlowRunID}, nullUUID{&a.TaskRunID})
@@ -175,7 +175,7 @@ var collectionSorts = map[string]string{
 const oldestOfKey = `JOIN artifact oldest ON oldest.key = artifact.key AND NOT EXISTS (SELECT 1 FROM artifact older
 	WHERE older.key = oldest.key AND (older.created < oldest.created OR (older.created = oldest.created AND older.id < oldest.id)))`
 
-func scanArtifactCollection(row interface{ Scan(...any) error }) (schema.ArtifactCollection, error) {
+func scanArtifactCollection(row scanner) (schema.ArtifactCollection, error) {
 	var a schema.ArtifactCollection
 	err := row.Scan(&a.ID, ts(&a.Created), ts(&a.Updated), &a.Key, &a.LatestID, nullString{&a.Type},
 		nullString{&a.Description}, jsonCol{&a.Data}, jsonCol{&a.Metadata}, nullUUID{&a.FlowRunID}, nullUUID{&a.TaskRunID})

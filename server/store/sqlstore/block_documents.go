@@ -36,7 +36,7 @@ type storedDocument struct {
 	schemaFields map[string]any
 }
 
-func scanBlockDocument(row interface{ Scan(...any) error }) (storedDocument, error) {
+func scanBlockDocument(row scanner) (storedDocument, error) {
 	var d storedDocument
 	var bt schema.BlockType
 	var fields json.RawMessage

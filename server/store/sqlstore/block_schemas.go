@@ -32,7 +32,7 @@ type storedSchema struct {
 	fields map[string]any
 }
 
-func scanBlockSchema(row interface{ Scan(...any) error }) (storedSchema, error) {
+func scanBlockSchema(row scanner) (storedSchema, error) {
 	var s storedSchema
 	var fields json.RawMessage
 	var bt schema.BlockType

@@ -21,7 +21,7 @@ func blockTypeDest(t *schema.BlockType) []any {
 		&t.IsProtected}
 }
 
-func scanBlockType(row interface{ Scan(...any) error }) (schema.BlockType, error) {
+func scanBlockType(row scanner) (schema.BlockType, error) {
 	var t schema.BlockType
 	err := row.Scan(blockTypeDest(&t)...)
 	return t, classify(err)

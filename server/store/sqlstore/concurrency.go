@@ -44,7 +44,7 @@ type limitRow struct {
 	deniedAsOf time.Time
 }
 
-func scanLimit(row interface{ Scan(...any) error }) (limitRow, error) {
+func scanLimit(row scanner) (limitRow, error) {
 	var l limitRow
 	err := row.Scan(&l.ID, ts(&l.Created), ts(&l.Updated), &l.Active, &l.Name, &l.Limit,
 		&l.ActiveSlots, &l.DeniedSlots, &l.SlotDecayPerSecond, &l.AvgSlotOccupancySeconds,

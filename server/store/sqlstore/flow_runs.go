@@ -24,7 +24,7 @@ const flowRunColumns = `flow_run.id, flow_run.created, flow_run.updated, flow_ru
 
 const flowRunFrom = ` FROM flow_run LEFT JOIN flow_run_state st ON st.id = flow_run.state_id`
 
-func scanFlowRun(row interface{ Scan(...any) error }) (schema.FlowRun, error) {
+func scanFlowRun(row scanner) (schema.FlowRun, error) {
 	var r schema.FlowRun
 	var st stateScan
 	var stateType *string

@@ -10,7 +10,7 @@ import (
 
 const flowColumns = `flow.id, flow.created, flow.updated, flow.name, flow.tags, flow.labels`
 
-func scanFlow(row interface{ Scan(...any) error }) (schema.Flow, error) {
+func scanFlow(row scanner) (schema.Flow, error) {
 	var f schema.Flow
 	err := row.Scan(&f.ID, ts(&f.Created), ts(&f.Updated), &f.Name, jsonInto{&f.Tags}, jsonCol{&f.Labels})
 	return f, classify(err)

@@ -75,7 +75,7 @@ func (s *Store) CountTaskRunsByBucket(ctx context.Context, q schema.Query, start
 	var out []store.TaskRunBucket
 	err := s.read(ctx, func(ctx context.Context, c conn) error {
 		var err error
-		out, err = queryAll(ctx, c, func(row interface{ Scan(...any) error }) (store.TaskRunBucket, error) {
+		out, err = queryAll(ctx, c, func(row scanner) (store.TaskRunBucket, error) {
 			var b store.TaskRunBucket
 			return b, classify(row.Scan(&b.Index, &b.Failed, &b.Completed))
 		}, `SELECT `+bucket+` AS bucket,

@@ -10,7 +10,7 @@ import (
 
 const savedSearchColumns = `saved_search.id, saved_search.created, saved_search.updated, saved_search.name, saved_search.filters`
 
-func scanSavedSearch(row interface{ Scan(...any) error }) (schema.SavedSearch, error) {
+func scanSavedSearch(row scanner) (schema.SavedSearch, error) {
 	var s schema.SavedSearch
 	err := row.Scan(&s.ID, ts(&s.Created), ts(&s.Updated), &s.Name, jsonInto{&s.Filters})
 	s.Filters = nonNil(s.Filters)

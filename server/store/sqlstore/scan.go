@@ -145,7 +145,7 @@ func idsOf(ctx context.Context, c conn, q string, args ...any) ([]uuid.UUID, err
 }
 
 // queryAll runs a query and turns every row into a T with scan.
-func queryAll[T any](ctx context.Context, c conn, scan func(interface{ Scan(...any) error }) (T, error), q string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, c conn, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := c.query(ctx, q, args...)
 	if err != nil {
 		return nil, err

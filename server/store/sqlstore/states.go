@@ -50,7 +50,7 @@ func (x *stateScan) state() (*schema.State, error) {
 	return st, nil
 }
 
-func scanState(row interface{ Scan(...any) error }) (schema.State, error) {
+func scanState(row scanner) (schema.State, error) {
 	var x stateScan
 	if err := row.Scan(x.dest()...); err != nil {
 		return schema.State{}, classify(err)

@@ -19,7 +19,7 @@ const taskRunColumns = `task_run.id, task_run.created, task_run.updated, task_ru
 
 const taskRunFrom = ` FROM task_run LEFT JOIN task_run_state st ON st.id = task_run.state_id`
 
-func scanTaskRun(row interface{ Scan(...any) error }) (schema.TaskRun, error) {
+func scanTaskRun(row scanner) (schema.TaskRun, error) {
 	var r schema.TaskRun
 	var st stateScan
 	var stateType *string

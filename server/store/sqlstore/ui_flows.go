@@ -32,7 +32,7 @@ func (s *Store) CountDeploymentsByFlow(ctx context.Context, flowIDs []uuid.UUID)
 	return out, err
 }
 
-func scanSimpleNextFlowRun(row interface{ Scan(...any) error }) (schema.SimpleNextFlowRun, error) {
+func scanSimpleNextFlowRun(row scanner) (schema.SimpleNextFlowRun, error) {
 	var r schema.SimpleNextFlowRun
 	err := row.Scan(&r.ID, &r.FlowID, &r.Name, &r.StateName, &r.StateType, ts(&r.NextScheduledStartTime))
 	return r, classify(err)

@@ -10,7 +10,7 @@ import (
 
 const variableColumns = `variable.id, variable.created, variable.updated, variable.name, variable.value, variable.tags`
 
-func scanVariable(row interface{ Scan(...any) error }) (schema.Variable, error) {
+func scanVariable(row scanner) (schema.Variable, error) {
 	var v schema.Variable
 	err := row.Scan(&v.ID, ts(&v.Created), ts(&v.Updated), &v.Name, jsonCol{&v.Value}, jsonInto{&v.Tags})
 	v.Tags = nonNil(v.Tags)
