@@ -16,12 +16,7 @@ func scanArtifact(row scanner) (schema.Artifact, error) {
 	var a schema.Artifact
 	err := row.Scan(&a.ID, ts(&a.Created), ts(&a.Updated), nullString{&a.Key}, nullString{&a.Type},
 		nullString{&a.Description}, jsonCol{&a.Data}, jsonCol{&a.Metadata}, nullUUID{&a.FlowRunID}, nullUUID{&a.TaskRunID})
-	if a.Data == nil {
-		a.Data = json.RawMessage("null")
-	}
-	if a.Metadata == nil {
-		a.Metadata = json.RawMessage("null")
-	}
+	orNull(&a.Data, &a.Metadata)
 	return a, classify(err)
 }
 
@@ -179,12 +174,7 @@ func scanArtifactCollection(row scanner) (schema.ArtifactCollection, error) {
 	var a schema.ArtifactCollection
 	err := row.Scan(&a.ID, ts(&a.Created), ts(&a.Updated), &a.Key, &a.LatestID, nullString{&a.Type},
 		nullString{&a.Description}, jsonCol{&a.Data}, jsonCol{&a.Metadata}, nullUUID{&a.FlowRunID}, nullUUID{&a.TaskRunID})
-	if a.Data == nil {
-		a.Data = json.RawMessage("null")
-	}
-	if a.Metadata == nil {
-		a.Metadata = json.RawMessage("null")
-	}
+	orNull(&a.Data, &a.Metadata)
 	return a, classify(err)
 }
 
@@ -211,4 +201,13 @@ func (s *Store) FilterLatestArtifacts(ctx context.Context, q schema.ArtifactQuer
 func (s *Store) CountLatestArtifacts(ctx context.Context, q schema.ArtifactQuery) (int, error) {
 	w := s.artifactWhere(q, true)
 	return s.count(ctx, `SELECT count(*) FROM artifact WHERE `+w.sql(), w.args)
+}
+
+// orNull makes unset JSON fields the JSON null that Prefect answers.
+func orNull(fields ...*json.RawMessage) {
+	for _, f := range fields {
+		if *f == nil {
+			*f = json.RawMessage("null")
+		}
+	}
 }

@@ -21,26 +21,9 @@ const (
 func (s *Store) CountTaskRunsByFlowRun(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]int, error) {
 	w := newWhere(s.d)
 	w.inIDs("task_run.flow_run_id", ids, false)
-	out := map[uuid.UUID]int{}
-	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT task_run.flow_run_id, count(*) FROM task_run WHERE `+w.sql()+
-			` AND NOT EXISTS (SELECT 1 FROM flow_run sub WHERE sub.parent_task_run_id = task_run.id)
-			GROUP BY task_run.flow_run_id`, w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			var n int
-			if err := rows.Scan(&id, &n); err != nil {
-				return classify(err)
-			}
-			out[id] = n
-		}
-		return classify(rows.Err())
-	})
-	return out, err
+	return s.countsByID(ctx, `SELECT task_run.flow_run_id, count(*) FROM task_run WHERE `+w.sql()+
+		` AND NOT EXISTS (SELECT 1 FROM flow_run sub WHERE sub.parent_task_run_id = task_run.id)
+		GROUP BY task_run.flow_run_id`, w.args...)
 }
 
 // CountTaskRunsByState counts the task runs matching q by state type.

@@ -154,3 +154,25 @@ func sortClause(sorts map[string]string, key string) (string, error) {
 	}
 	return o, nil
 }
+
+// countsByID runs a query of (id, count) rows on the reader, as a map.
+func (s *Store) countsByID(ctx context.Context, q string, args ...any) (map[uuid.UUID]int, error) {
+	out := map[uuid.UUID]int{}
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		rows, err := c.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				return classify(err)
+			}
+			out[id] = n
+		}
+		return classify(rows.Err())
+	})
+	return out, err
+}

@@ -12,24 +12,7 @@ import (
 func (s *Store) CountDeploymentsByFlow(ctx context.Context, flowIDs []uuid.UUID) (map[uuid.UUID]int, error) {
 	w := newWhere(s.d)
 	w.ids("deployment.flow_id", &schema.IDFilter{Any: flowIDs})
-	out := map[uuid.UUID]int{}
-	err := s.read(ctx, func(ctx context.Context, c conn) error {
-		rows, err := c.query(ctx, `SELECT deployment.flow_id, count(*) FROM deployment WHERE `+w.sql()+` GROUP BY deployment.flow_id`, w.args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			var n int
-			if err := rows.Scan(&id, &n); err != nil {
-				return classify(err)
-			}
-			out[id] = n
-		}
-		return classify(rows.Err())
-	})
-	return out, err
+	return s.countsByID(ctx, `SELECT deployment.flow_id, count(*) FROM deployment WHERE `+w.sql()+` GROUP BY deployment.flow_id`, w.args...)
 }
 
 func scanSimpleNextFlowRun(row scanner) (schema.SimpleNextFlowRun, error) {
