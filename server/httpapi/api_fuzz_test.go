@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"prefectgo.dev/prefectgo/server"
-	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 )
 
@@ -250,12 +249,7 @@ func pickRoute(route string) (r struct{ pattern, path, seed string }) {
 // in a temporary directory, and creates one of each object the routes name.
 func newFuzzServer(f *testing.F) (http.Handler, *strings.Replacer, *errorLog) {
 	st := storetest.NewSQLite(f)
-	s := settings.Defaults()
-	s.Services.Scheduler.Enabled = false
-	s.Services.LateRuns.Enabled = false
-	s.Services.PauseExpirations.Enabled = false
-	s.Services.CancellationCleanup.Enabled = false
-	s.Services.Foreman.Enabled = false
+	s := quietSettings()
 	errs := &errorLog{}
 	app := server.New(s, st, slog.New(slog.NewTextHandler(errs, &slog.HandlerOptions{Level: slog.LevelError})))
 	require.NoError(f, app.Start(context.Background()))

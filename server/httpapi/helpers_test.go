@@ -42,6 +42,19 @@ func forEachBackend(t *testing.T, body func(t *testing.T, open storetest.Opener)
 	storetest.ForEach(t, body)
 }
 
+// quietSettings are the defaults without the services that change runs on
+// a timer (scheduler, late runs, ...), which would race the assertions of
+// API tests; a test that wants one turns it on.
+func quietSettings() settings.Settings {
+	s := settings.Defaults()
+	s.Services.Scheduler.Enabled = false
+	s.Services.LateRuns.Enabled = false
+	s.Services.PauseExpirations.Enabled = false
+	s.Services.CancellationCleanup.Enabled = false
+	s.Services.Foreman.Enabled = false
+	return s
+}
+
 // newServer opens a fresh store with open and serves the API over it with
 // default settings, changed by opts.
 func newServer(t *testing.T, open storetest.Opener, opts ...func(*settings.Settings)) *testServer {
@@ -54,14 +67,7 @@ func newServer(t *testing.T, open storetest.Opener, opts ...func(*settings.Setti
 func newServerWrapped(t *testing.T, open storetest.Opener, wrap func(http.Handler) http.Handler, opts ...func(*settings.Settings)) *testServer {
 	t.Helper()
 	st := open(t)
-	s := settings.Defaults()
-	// Services that change runs on a timer (scheduler, late runs, ...) would
-	// race the assertions of API tests; a test that wants one turns it on.
-	s.Services.Scheduler.Enabled = false
-	s.Services.LateRuns.Enabled = false
-	s.Services.PauseExpirations.Enabled = false
-	s.Services.CancellationCleanup.Enabled = false
-	s.Services.Foreman.Enabled = false
+	s := quietSettings()
 	for _, o := range opts {
 		o(&s)
 	}
