@@ -180,11 +180,18 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 	}
 	// HTTPRoutes are watched only once the cluster serves them: a watch on
 	// a kind without a CRD would keep the manager from starting.
-	r.gateway = &gatewayAPI{watch: func() error {
-		return c.Watch(source.Kind(mgr.GetCache(), &gatewayv1.HTTPRoute{},
-			handler.TypedEnqueueRequestForOwner[*gatewayv1.HTTPRoute](mgr.GetScheme(), mgr.GetRESTMapper(),
-				&v1alpha1.PrefectServer{}, handler.OnlyControllerOwner())))
-	}}
+	r.gateway = &gatewayAPI{
+		watch: func() error {
+			return c.Watch(source.Kind(mgr.GetCache(), &gatewayv1.HTTPRoute{},
+				handler.TypedEnqueueRequestForOwner[*gatewayv1.HTTPRoute](mgr.GetScheme(), mgr.GetRESTMapper(),
+					&v1alpha1.PrefectServer{}, handler.OnlyControllerOwner())))
+		},
+		// GetInformer blocks until the informer has synced (or ctx ends).
+		synced: func(ctx context.Context) error {
+			_, err := mgr.GetCache().GetInformer(ctx, &gatewayv1.HTTPRoute{})
+			return err
+		},
+	}
 	_, err = mgr.GetRESTMapper().RESTMapping(httpRouteKind.GroupKind(), httpRouteKind.Version)
 	switch {
 	case err == nil:

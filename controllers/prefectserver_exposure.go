@@ -28,6 +28,10 @@ var httpRouteKind = schema.GroupVersionKind{
 // first applies one), not declared with Owns().
 type gatewayAPI struct {
 	watch func() error
+	// synced waits until the HTTPRoute informer has listed what exists: a
+	// watch started by a pass is otherwise not yet looking, and a route
+	// deleted just after that pass would never be seen to go.
+	synced func(context.Context) error
 
 	mu       sync.Mutex
 	watching bool
@@ -79,6 +83,9 @@ func (r *PrefectServerReconciler) reconcileExposure(ctx context.Context, p *pass
 		default:
 			if err := r.gateway.found(); err != nil {
 				return false, err
+			}
+			if err := r.gateway.synced(ctx); err != nil {
+				return false, fmt.Errorf("sync the HTTPRoute watch: %w", err)
 			}
 			p.exposedBy = append(p.exposedBy, "HTTPRoute "+route.Name)
 		}
