@@ -129,11 +129,11 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 
 	var body map[string]any
 	require.Equal(t, http.StatusOK, get(t, base+"/api/admin/settings", env.get("PREFECT_SERVER_API_AUTH_STRING"), &body))
-	// The variables; "server" holds, as booleans, the few the UI reads.
+	// By variable, read from the nested shape as Print writes them.
 	got := make(map[string]string)
-	for k, v := range body {
-		if s, ok := v.(string); ok {
-			got[k] = s
+	for _, st := range settings.Table() {
+		if v, ok := st.In(body); ok {
+			got[st.Env] = v
 		}
 	}
 

@@ -21,25 +21,15 @@ func (a *API) apiVersion(*http.Request, *none) (response, error)    { return ok(
 func (a *API) hello(*http.Request, *none) (response, error)         { return ok("👋"), nil }
 func (a *API) serverVersion(*http.Request, *none) (response, error) { return ok(Version), nil }
 
-// adminSettings returns the effective settings, secrets redacted, by
-// variable name; plus, under "server", the two the UIs read in the shape of
-// Prefect's settings model, where the V2 UI looks for them (the V1 UI reads
-// PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT from the flat names).
-//
+// adminSettings returns the effective settings, secrets redacted, nested as
+// Prefect's settings model is, which is where its UIs read them:
 // server.analytics_enabled decides whether the V2 UI sends usage events to
-// Amplitude (its bundle tracks "Web App Loaded" and UI switches only when
-// it is true, and takes a missing value as true); the V1 bundle has no
-// analytics. So with PREFECT_SERVER_ANALYTICS_ENABLED=false it must be here.
+// Amplitude (a missing value counts as true), and the V1 UI looks for
+// PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT at the top, which Prefect's
+// shape never has, so its promotions and its community pop-up stay hidden
+// as they do with Prefect's server.
 func (a *API) adminSettings(*http.Request, *none) (response, error) {
-	values := map[string]any{}
-	for _, st := range settings.Table() {
-		values[st.Env] = st.Redacted(a.settings)
-	}
-	values["server"] = map[string]any{
-		"analytics_enabled": a.settings.AnalyticsEnabled,
-		"ui":                map[string]any{"show_promotional_content": a.settings.UI.ShowPromotionalContent},
-	}
-	return ok(values), nil
+	return ok(settings.Tree(a.settings)), nil
 }
 
 // adminStorage reports no server-side default result storage: clients then

@@ -2,6 +2,7 @@ package settings
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -154,4 +155,68 @@ func UnknownEnv(environ []string) []string {
 	}
 	slices.Sort(unknown)
 	return slices.Compact(unknown)
+}
+
+// Tree is every effective value nested by its name, the shape of Prefect's
+// /api/admin/settings (its Settings model: PREFECT_SERVER_* under "server",
+// PREFECT_HOME at the top), typed as JSON: booleans and numbers as such,
+// unset values null, secrets redacted. Prefect's UIs read it by those paths.
+func Tree(s Settings) map[string]any {
+	tree := map[string]any{}
+	for _, st := range table {
+		node := tree
+		path := st.path()
+		for _, key := range path[:len(path)-1] {
+			child, ok := node[key].(map[string]any)
+			if !ok {
+				child = map[string]any{}
+				node[key] = child
+			}
+			node = child
+		}
+		node[path[len(path)-1]] = st.jsonValue(s)
+	}
+	return tree
+}
+
+// path is where the setting sits in Prefect's Settings model.
+func (st Setting) path() []string {
+	path := strings.Split(st.Name, ".")
+	if strings.HasPrefix(st.Env, "PREFECT_SERVER_") {
+		path = append([]string{"server"}, path...)
+	}
+	return path
+}
+
+func (st Setting) jsonValue(s Settings) any {
+	v := st.Redacted(s)
+	if v == "" && st.Kind != KindString {
+		return nil
+	}
+	switch st.Kind {
+	case KindBool:
+		return v == "true"
+	case KindInt, KindFloat:
+		return json.Number(v)
+	}
+	return v
+}
+
+// In reads the setting's value from a Tree (as decoded from JSON) as Print
+// writes it, for callers that check a server's /api/admin/settings.
+func (st Setting) In(tree map[string]any) (string, bool) {
+	var node any = tree
+	for _, key := range st.path() {
+		m, ok := node.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		if node, ok = m[key]; !ok {
+			return "", false
+		}
+	}
+	if node == nil {
+		return "", true
+	}
+	return fmt.Sprint(node), true
 }

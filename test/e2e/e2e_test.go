@@ -39,6 +39,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
+	"prefectgo.dev/prefectgo/server/settings"
 )
 
 // The environment hack/e2e.sh sets.
@@ -420,12 +421,17 @@ func adminSetting(api, env string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	var values map[string]any // the variables' strings, and the UI's "server" object
-	if err := json.NewDecoder(resp.Body).Decode(&values); err != nil {
+	var tree map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&tree); err != nil {
 		return "", err
 	}
-	v, _ := values[env].(string)
-	return v, nil
+	for _, st := range settings.Table() {
+		if st.Env == env {
+			v, _ := st.In(tree)
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no setting %s", env)
 }
 
 // ---------------------------------------------------------------- scenarios
