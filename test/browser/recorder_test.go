@@ -29,6 +29,7 @@ type call struct {
 	failure  string // the browser's error, for a request that failed
 	canceled bool   // the page gave up on it (navigation, an aborted fetch): not the server's doing
 	socket   bool
+	basic    bool // sent with an Authorization header (the UIs' login)
 }
 
 // message is a console error, an uncaught exception or a browser log error.
@@ -69,7 +70,8 @@ func (r *recorder) handle(ev any) {
 		if prev := r.byID[e.RequestID]; prev != nil && e.RedirectResponse != nil {
 			prev.status = e.RedirectResponse.Status
 		}
-		c := &call{page: r.page, method: e.Request.Method, url: e.Request.URL}
+		_, basic := e.Request.Headers["Authorization"]
+		c := &call{page: r.page, method: e.Request.Method, url: e.Request.URL, basic: basic}
 		r.calls = append(r.calls, c)
 		r.byID[e.RequestID] = c
 		r.inflight[e.RequestID] = true
@@ -168,6 +170,27 @@ func (r *recorder) snapshot() ([]call, []message) {
 		calls[i] = *c
 	}
 	return calls, slices.Clone(r.messages)
+}
+
+// answered says whether the tab has had an answer to METHOD /api<path>.
+func (r *recorder) answered(method, path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.calls {
+		if c.method == method && c.status != 0 && apiPath(r.origin, c.url) == path {
+			return true
+		}
+	}
+	return false
+}
+
+// mark is a point in what a tab recorded: how many calls and messages came before it.
+type mark struct{ calls, messages int }
+
+func (r *recorder) mark() mark {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return mark{len(r.calls), len(r.messages)}
 }
 
 // sameOrigin says whether u is on the server's origin (the UIs and the API share it).

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,11 +34,13 @@ type server struct {
 	origin string // http://127.0.0.1:PORT, where both UIs are served
 	api    string // origin + /api
 	log    string
+	auth   string // user:password when the server requires basic auth
 }
 
-// startServer starts the target on a free port, on a fresh SQLite database in a temp dir, and
-// waits for /api/health, following the compat suite's conventions (test/compat/conftest.py).
-func startServer(t *testing.T, cfg config) *server {
+// startServer starts the target on a free port, on a fresh SQLite database in a temp dir, with
+// extra settings as NAME=value, and waits for /api/health, following the compat suite's
+// conventions (test/compat/conftest.py).
+func startServer(t *testing.T, cfg config, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
@@ -48,6 +51,7 @@ func startServer(t *testing.T, cfg config) *server {
 		"PREFECT_SERVER_DATABASE_CONNECTION_URL=sqlite+aiosqlite:///"+filepath.Join(dir, "prefect.db"),
 		"PREFECT_SERVER_ANALYTICS_ENABLED=false",
 	)
+	env = append(env, extra...)
 	var argv []string
 	timeout := goStartTimeout
 	if cfg.target == "python" {
@@ -69,6 +73,11 @@ func startServer(t *testing.T, cfg config) *server {
 		log:    filepath.Join(cfg.artifacts, "server.log"),
 	}
 	srv.api = srv.origin + "/api"
+	for _, kv := range extra {
+		if v, ok := strings.CutPrefix(kv, "PREFECT_SERVER_API_AUTH_STRING="); ok {
+			srv.auth = v
+		}
+	}
 	logFile, err := os.Create(srv.log)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +154,11 @@ func (s *server) requireUI(t *testing.T, u ui) {
 
 // call sends one request to the API; body, when not nil, is sent as JSON.
 func (s *server) call(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	return s.callWith(ctx, method, path, body, nil)
+}
+
+// callWith is call with extra headers.
+func (s *server) callWith(ctx context.Context, method, path string, body any, headers map[string]string) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -161,6 +175,12 @@ func (s *server) call(ctx context.Context, method, path string, body any) (int, 
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if s.auth != "" {
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(s.auth)))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
