@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 	"time"
 
 	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/store"
 )
 
 // The routes here answer the web UI's views of runs: the flow-run scatter,
@@ -151,6 +153,62 @@ func (a *API) readUITaskRun(r *http.Request, _ *none) (response, error) {
 		case !isNotFound(err):
 			return response{}, err
 		}
+	}
+	return ok(out), nil
+}
+
+// maxHistoryIntervals caps a run history as Prefect does: a longer range is
+// cut off after that many intervals.
+const maxHistoryIntervals = 500
+
+// flowRunHistory and taskRunHistory are the state charts of runs over time.
+func (a *API) flowRunHistory(r *http.Request, q *schema.RunHistoryQuery) (response, error) {
+	return a.runHistory(r, store.FlowRunKind, q)
+}
+
+func (a *API) taskRunHistory(r *http.Request, q *schema.RunHistoryQuery) (response, error) {
+	return a.runHistory(r, store.TaskRunKind, q)
+}
+
+// runHistory divides [history_start, history_end) into intervals of
+// history_interval_seconds (the last one reaching past the end) and counts
+// the runs expected to start in each, by state.
+func (a *API) runHistory(r *http.Request, kind store.RunKind, q *schema.RunHistoryQuery) (response, error) {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"history_start", q.HistoryStart != nil}, {"history_end", q.HistoryEnd != nil}, {"history_interval_seconds", q.HistoryIntervalSeconds != nil}} {
+		if !f.set {
+			return response{}, invalid([]string{"body", f.name}, "Field required", "missing", nil)
+		}
+	}
+	width := *q.HistoryIntervalSeconds
+	if !(width >= 1) { // NaN too
+		return response{}, detail(http.StatusUnprocessableEntity, "History interval must not be less than 1 second.")
+	}
+	start, end := q.HistoryStart.UTC(), q.HistoryEnd.UTC()
+	elapsed := end.Sub(start).Seconds()
+	if elapsed <= 0 {
+		return ok([]schema.HistoryInterval{}), nil
+	}
+	n := int(min(math.Ceil(elapsed/width), maxHistoryIntervals))
+	query := schema.Query{Flows: q.Flows, FlowRuns: q.FlowRuns, TaskRuns: q.TaskRuns, Deployments: q.Deployments}
+	if kind == store.FlowRunKind {
+		query.WorkPools, query.WorkPoolQueues = q.WorkPools, q.WorkQueues
+	}
+	buckets, err := a.store.RunHistory(r.Context(), kind, query, start, width, n, a.clock())
+	if err != nil {
+		return response{}, err
+	}
+	step := func(i int) time.Time { return start.Add(time.Duration(float64(i) * width * float64(time.Second))) }
+	out := make([]schema.HistoryInterval, n)
+	for i := range out {
+		out[i] = schema.HistoryInterval{IntervalStart: step(i), IntervalEnd: step(i + 1), States: []schema.HistoryState{}}
+	}
+	for _, b := range buckets {
+		// Rounding at an interval's edge can put a run one bucket out.
+		i := min(max(b.Index, 0), n-1)
+		out[i].States = append(out[i].States, b.HistoryState)
 	}
 	return ok(out), nil
 }

@@ -169,3 +169,108 @@ func TestUIRunViews(t *testing.T) {
 		requireDetail(t, http.StatusNotFound, "Task not found", s.do(t, http.MethodGet, "/ui/task_runs/"+missing, nil))
 	})
 }
+
+// TestRunHistory: the flow- and task-run state charts count runs by the
+// interval of their expected start time and by state, with empty intervals
+// kept, estimates summed, filters applied and at most 500 intervals.
+func TestRunHistory(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, open storetest.Opener) {
+		s := newServer(t, open)
+		flowID := s.createFlow(t, "hist")
+		base := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+		run := func(name string, at time.Time, states ...string) string {
+			r := s.do(t, http.MethodPost, "/flow_runs/", map[string]any{"flow_id": flowID, "name": name,
+				"state": map[string]any{"type": "SCHEDULED", "state_details": map[string]any{"scheduled_time": at.Format(time.RFC3339Nano)}}})
+			requireStatus(t, http.StatusCreated, r)
+			id := r.Object(t)["id"].(string)
+			for _, st := range states {
+				requireStatus(t, http.StatusCreated, s.do(t, http.MethodPost, "/flow_runs/"+id+"/set_state", map[string]any{"state": map[string]any{"type": st}, "force": true}))
+			}
+			return id
+		}
+		waiting := run("waiting", base.Add(10*time.Minute))
+		run("done", base.Add(70*time.Minute), "RUNNING", "COMPLETED")
+		run("broken", base.Add(80*time.Minute), "RUNNING", "FAILED")
+		run("edge", base.Add(2*time.Hour), "RUNNING") // the first instant of the third interval
+		run("outside", base.Add(3*time.Hour))          // past the end
+
+		history := func(path string, body map[string]any) []map[string]any {
+			t.Helper()
+			r := s.do(t, http.MethodPost, path, body)
+			requireStatus(t, http.StatusOK, r)
+			var out []map[string]any
+			for _, v := range r.List(t) {
+				out = append(out, v.(map[string]any))
+			}
+			return out
+		}
+		states := func(interval map[string]any) map[string]map[string]any {
+			out := map[string]map[string]any{}
+			for _, v := range interval["states"].([]any) {
+				st := v.(map[string]any)
+				out[st["state_name"].(string)] = st
+			}
+			return out
+		}
+		body := map[string]any{"history_start": base.Format(time.RFC3339), "history_end": base.Add(3 * time.Hour).Format(time.RFC3339),
+			"history_interval_seconds": 3600}
+		got := history("/flow_runs/history", body)
+		require.Len(t, got, 3)
+		require.Equal(t, base.Add(time.Hour).Format(time.RFC3339), mustTime(t, got[0]["interval_end"]).Format(time.RFC3339))
+		first, second, third := states(got[0]), states(got[1]), states(got[2])
+		require.Len(t, first, 1)
+		require.Equal(t, "SCHEDULED", first["Scheduled"]["state_type"])
+		require.EqualValues(t, 1, first["Scheduled"]["count_runs"])
+		// Not started and past its time: late by now less 10 minutes.
+		lateBy := time.Since(base.Add(10 * time.Minute)).Seconds()
+		require.InDelta(t, lateBy, first["Scheduled"]["sum_estimated_lateness"], 60)
+		require.Len(t, second, 2)
+		require.EqualValues(t, 1, second["Completed"]["count_runs"])
+		require.EqualValues(t, 1, second["Failed"]["count_runs"])
+		require.Len(t, third, 1)
+		require.Equal(t, "RUNNING", third["Running"]["state_type"])
+
+		// Filters apply; an interval without runs is there with no states.
+		body["flow_runs"] = map[string]any{"id": map[string]any{"any_": []string{waiting}}}
+		got = history("/flow_runs/history", body)
+		require.Len(t, got, 3)
+		require.Len(t, got[1]["states"], 0)
+		delete(body, "flow_runs")
+
+		// A range that is not a whole number of intervals gets one more; at
+		// most 500; an end before the start gets none.
+		require.Len(t, history("/flow_runs/history", map[string]any{"history_start": base.Format(time.RFC3339),
+			"history_end": base.Add(90 * time.Minute).Format(time.RFC3339), "history_interval_seconds": 3600}), 2)
+		require.Len(t, history("/flow_runs/history", map[string]any{"history_start": base.Format(time.RFC3339),
+			"history_end": base.Add(time.Hour).Format(time.RFC3339), "history_interval_seconds": 1}), 500)
+		require.Len(t, history("/task_runs/history", map[string]any{"history_start": base.Format(time.RFC3339),
+			"history_end": base.Add(-time.Hour).Format(time.RFC3339), "history_interval_seconds": 60}), 0)
+
+		// Task runs, by their own expected start time.
+		r := s.do(t, http.MethodPost, "/task_runs/", map[string]any{"flow_run_id": waiting, "task_key": "k", "dynamic_key": "0", "name": "t",
+			"state": map[string]any{"type": "COMPLETED"}})
+		requireStatus(t, http.StatusCreated, r)
+		now := time.Now().UTC()
+		got = history("/task_runs/history", map[string]any{"history_start": now.Add(-time.Hour).Format(time.RFC3339),
+			"history_end": now.Add(time.Hour).Format(time.RFC3339), "history_interval_seconds": 7200,
+			"flows": map[string]any{"name": map[string]any{"any_": []string{"hist"}}}})
+		require.Len(t, got, 1)
+		require.EqualValues(t, 1, states(got[0])["Completed"]["count_runs"])
+
+		// Bad input: Prefect's 422s.
+		requireValidationError(t, s.do(t, http.MethodPost, "/flow_runs/history", map[string]any{"history_end": base, "history_interval_seconds": 60}),
+			"body", "history_start")
+		r = s.do(t, http.MethodPost, "/task_runs/history", map[string]any{"history_start": base, "history_end": base, "history_interval_seconds": 0.5})
+		requireStatus(t, http.StatusUnprocessableEntity, r)
+		require.Equal(t, "History interval must not be less than 1 second.", r.Object(t)["detail"])
+	})
+}
+
+func mustTime(t *testing.T, v any) time.Time {
+	t.Helper()
+	s, _ := v.(string)
+	at, err := time.Parse(time.RFC3339Nano, s)
+	require.NoError(t, err)
+	return at.UTC()
+}

@@ -196,3 +196,40 @@ func (r TaskRun) Response() TaskRunResponse {
 		EmpiricalPolicy: r.EmpiricalPolicy, Tags: r.Tags, StartTime: r.StartTime, EndTime: r.EndTime,
 		TotalRunTime: r.TotalRunTime, EstimatedRunTime: r.EstimatedRunTime, EstimatedStartTimeDelta: r.EstimatedStartTimeDelta}
 }
+
+// RunHistoryQuery is the body of POST /flow_runs/history and
+// /task_runs/history: the runs matching the filters whose expected start
+// time falls in [history_start, history_end), by interval and state. The
+// task-run route reads no pool or queue filter.
+type RunHistoryQuery struct {
+	HistoryStart           *time.Time        `json:"history_start"`
+	HistoryEnd             *time.Time        `json:"history_end"`
+	HistoryIntervalSeconds *float64          `json:"history_interval_seconds"`
+	Flows                  *FlowFilter       `json:"flows"`
+	FlowRuns               *FlowRunFilter    `json:"flow_runs"`
+	TaskRuns               *TaskRunFilter    `json:"task_runs"`
+	Deployments            *DeploymentFilter `json:"deployments"`
+	WorkPools              *WorkPoolFilter   `json:"work_pools"`
+	WorkQueues             *WorkQueueFilter  `json:"work_queues"`
+}
+
+// EmbeddedBody: every field is a Body parameter of its own in Prefect.
+func (RunHistoryQuery) EmbeddedBody() {}
+
+// HistoryInterval is one interval of a run history; an interval without runs
+// has no states.
+type HistoryInterval struct {
+	IntervalStart time.Time      `json:"interval_start"`
+	IntervalEnd   time.Time      `json:"interval_end"`
+	States        []HistoryState `json:"states"`
+}
+
+// HistoryState counts an interval's runs in one state, with the sums of
+// their estimated run time and lateness in seconds (positive parts only).
+type HistoryState struct {
+	StateType            StateType `json:"state_type"`
+	StateName            string    `json:"state_name"`
+	CountRuns            int       `json:"count_runs"`
+	SumEstimatedRunTime  float64   `json:"sum_estimated_run_time"`
+	SumEstimatedLateness float64   `json:"sum_estimated_lateness"`
+}

@@ -24,6 +24,25 @@ type RunViews interface {
 	// FlowRunLateness is the average lateness in seconds at now of the flow
 	// runs matching q, nil when none match.
 	FlowRunLateness(ctx context.Context, q schema.Query, now time.Time) (*float64, error)
+	// RunHistory counts the flow or task runs (kind) matching q whose
+	// expected start time is in [start, start + n*width seconds), by bucket
+	// floor((expected_start_time - start) / width) and state, with their
+	// estimated run time and lateness at now summed.
+	RunHistory(ctx context.Context, kind RunKind, q schema.Query, start time.Time, width float64, n int, now time.Time) ([]HistoryBucket, error)
+}
+
+// RunKind says which runs a query is about: its table.
+type RunKind string
+
+const (
+	FlowRunKind RunKind = "flow_run"
+	TaskRunKind RunKind = "task_run"
+)
+
+// HistoryBucket is one (bucket, state) row of RunHistory.
+type HistoryBucket struct {
+	Index int
+	schema.HistoryState
 }
 
 // TaskRunBucket is one bucket of CountTaskRunsByBucket.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -89,4 +90,52 @@ func (s *Store) FlowRunLateness(ctx context.Context, q schema.Query, now time.Ti
 		return nil, err
 	}
 	return &avg.Float64, nil
+}
+
+// RunHistory groups the runs of kind matching q by bucket of expected start
+// time and state, in the database: the dashboard asks it of every run.
+func (s *Store) RunHistory(ctx context.Context, kind store.RunKind, q schema.Query, start time.Time, width float64, n int, now time.Time) ([]store.HistoryBucket, error) {
+	var w *where
+	switch kind {
+	case store.FlowRunKind:
+		w = s.flowRunWhere(q)
+	case store.TaskRunKind:
+		w = s.taskRunWhere(q)
+	default:
+		return nil, fmt.Errorf("run history of %q", kind)
+	}
+	t := string(kind)
+	// Prefect's estimated_run_time and estimated_start_time_delta at now, as
+	// FlowRunLateness computes the latter; only positive parts are summed.
+	runTime := `CASE WHEN ` + t + `.state_type = 'RUNNING' AND ` + t + `.state_timestamp IS NOT NULL THEN ` +
+		t + `.total_run_time + ` + s.d.Seconds(s.d.TimeArg, t+".state_timestamp") + ` ELSE ` + t + `.total_run_time END`
+	lateness := `CASE WHEN ` + t + `.start_time > ` + t + `.expected_start_time THEN ` +
+		s.d.Seconds(t+".start_time", t+".expected_start_time") + `
+		WHEN ` + t + `.start_time IS NULL AND (` + t + `.state_type IS NULL OR ` + t + `.state_type NOT IN ` + terminalStates + `)
+			AND ` + t + `.expected_start_time < ` + s.d.TimeArg + ` THEN ` + s.d.Seconds(s.d.TimeArg, t+".expected_start_time") + `
+		ELSE 0 END`
+	bucket := `CAST(floor(` + s.d.Seconds(t+".expected_start_time", s.d.TimeArg) + ` / ?) AS INTEGER)`
+	end := start.Add(time.Duration(float64(n) * width * float64(time.Second)))
+	query := `SELECT bucket, state_type, state_name, count(*),
+		sum(CASE WHEN run_time > 0 THEN run_time ELSE 0 END), sum(CASE WHEN lateness > 0 THEN lateness ELSE 0 END)
+		FROM (SELECT ` + bucket + ` AS bucket, ` + t + `.state_type, coalesce(` + t + `.state_name, '') AS state_name, ` +
+		runTime + ` AS run_time, ` + lateness + ` AS lateness
+			FROM ` + t + ` WHERE ` + w.sql() + ` AND ` + t + `.expected_start_time >= ` + s.d.TimeArg +
+		` AND ` + t + `.expected_start_time < ` + s.d.TimeArg + ` AND ` + t + `.state_type IS NOT NULL) runs
+		GROUP BY bucket, state_type, state_name ORDER BY bucket, state_type, state_name`
+	args := append([]any{start, width, now, now, now}, w.args...)
+	args = append(args, start, end)
+	var out []store.HistoryBucket
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		var err error
+		out, err = queryAll(ctx, c, func(row scanner) (store.HistoryBucket, error) {
+			var b store.HistoryBucket
+			var st string
+			err := row.Scan(&b.Index, &st, &b.StateName, &b.CountRuns, &b.SumEstimatedRunTime, &b.SumEstimatedLateness)
+			b.StateType = schema.StateType(st)
+			return b, classify(err)
+		}, query, args...)
+		return err
+	})
+	return out, err
 }
