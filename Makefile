@@ -46,8 +46,9 @@ run-server:
 	PREFECT_SERVER_UI_STATIC_DIRECTORY="$${PREFECT_SERVER_UI_STATIC_DIRECTORY:-$${PREFECT_UI_STATIC_DIRECTORY:-$$(hack/ui-assets.sh)}}" \
 		$(GO) run ./cmd/prefect-server serve
 
-## test: every test: vet, lint and format checks, Go tests on SQLite and PostgreSQL, the real-client suite
-test: verify build test-go test-imagebuild helm-lint helm-test test-compat
+## test: every test: vet, lint and format checks, Go tests on SQLite and PostgreSQL, the real-client suite,
+## Prefect's web UIs in a real browser
+test: verify build test-go test-imagebuild helm-lint helm-test test-compat test-browser
 
 ## test-go: Go unit, store (both backends), API and envtest controller tests; the API's request
 ## keys are checked against Prefect's own models, read from the pinned prefect in the venv, and
@@ -67,7 +68,7 @@ test-compat: build
 ## test-browser: Prefect's own web UIs (v1 at /, v2 at /v2) in headless Chromium (hack/chromium.sh) against
 ## bin/prefect-server seeded by the real client: every page settles with its texts, no /api answer >= 400, no
 ## console error (test/browser; PREFECTGO_BROWSER_TARGET=python for Prefect's server, PREFECTGO_BROWSER_RECORD=1
-## to rewrite test/browser/testdata/ui-api-calls.txt); not part of make test yet
+## to rewrite test/browser/testdata/ui-api-calls.txt); then the login and a write with basic auth and CSRF on
 test-browser: build
 	hack/python-env.sh
 	PREFECTGO_BROWSER_CHROMIUM="$$(hack/chromium.sh)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \

@@ -193,7 +193,7 @@ func TestRunHistory(t *testing.T) {
 		run("done", base.Add(70*time.Minute), "RUNNING", "COMPLETED")
 		run("broken", base.Add(80*time.Minute), "RUNNING", "FAILED")
 		run("edge", base.Add(2*time.Hour), "RUNNING") // the first instant of the third interval
-		run("outside", base.Add(3*time.Hour))          // past the end
+		run("outside", base.Add(3*time.Hour))         // past the end
 
 		history := func(path string, body map[string]any) []map[string]any {
 			t.Helper()
