@@ -29,6 +29,9 @@ type RunViews interface {
 	// floor((expected_start_time - start) / width) and state, with their
 	// estimated run time and lateness at now summed.
 	RunHistory(ctx context.Context, kind RunKind, q schema.Query, start time.Time, width float64, n int, now time.Time) ([]HistoryBucket, error)
+	// FlowRunGraph reads what the flow run's graph is drawn from, with at
+	// most maxArtifacts artifacts; ErrNotFound for an unknown run.
+	FlowRunGraph(ctx context.Context, id uuid.UUID, maxArtifacts int) (GraphSource, error)
 }
 
 // RunKind says which runs a query is about: its table.
