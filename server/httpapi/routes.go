@@ -169,9 +169,10 @@ func (a *API) routeTable() []apiRoute {
 	route("GET /saved_searches/{id}", endpoint(a, a.readSavedSearch))
 	route("DELETE /saved_searches/{id}", endpoint(a, a.deleteSavedSearch))
 
-	// UI: what the flows page shows beside each flow.
+	// UI: what the flows page shows beside each flow, and its forms' checks.
 	route("POST /ui/flows/count-deployments", endpoint(a, a.countDeploymentsByFlow))
 	route("POST /ui/flows/next-runs", endpoint(a, a.nextRunsByFlow))
+	route("POST /ui/schemas/validate", endpoint(a, a.validateSchemaValues))
 
 	// Concurrency limits (v2 with leases, and the v1 tag routes on top).
 	route("POST /v2/concurrency_limits", endpoint(a, a.createConcurrencyLimit))

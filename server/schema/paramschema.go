@@ -68,24 +68,29 @@ func decodeNumbers(raw json.RawMessage, dst any) error {
 }
 
 type schemaError struct {
-	path []any // property names (string) and indexes (int)
-	msg  string
+	path      []any // property names (string) and indexes (int)
+	msg       string
+	validator string // the keyword that failed
 }
 
 type validatorState struct {
 	root           map[string]any
 	ignoreRequired bool
 	nullDefaults   bool
+	// every is Python's iter_errors (every error, an anyOf's as its own);
+	// otherwise one error is wanted and an anyOf reports its first branch's.
+	every bool
 }
 
 const maxSchemaDepth = 64
 
 func (v *validatorState) validate(inst any, schema map[string]any, path []any, depth int) []schemaError {
 	if depth > maxSchemaDepth {
-		return []schemaError{{path, "the schema has circular references"}}
+		return []schemaError{{path, "the schema has circular references", circularRef}}
 	}
 	var errs []schemaError
-	fail := func(msg string) { errs = append(errs, schemaError{path, msg}) }
+	keyword := ""
+	fail := func(msg string) { errs = append(errs, schemaError{path, msg, keyword}) }
 
 	if ref, ok := schema["$ref"].(string); ok {
 		if target := v.resolve(ref); target != nil {
@@ -93,12 +98,14 @@ func (v *validatorState) validate(inst any, schema map[string]any, path []any, d
 		}
 	}
 	if t, ok := schema["type"]; ok {
+		keyword = "type"
 		if !matchesType(inst, t) {
 			fail(pyRepr(inst) + " is not of type " + typeNames(t))
 			return errs
 		}
 	}
 	if enum, ok := schema["enum"].([]any); ok {
+		keyword = "enum"
 		found := false
 		for _, e := range enum {
 			if jsonEqual(inst, e) {
@@ -111,8 +118,10 @@ func (v *validatorState) validate(inst any, schema map[string]any, path []any, d
 		}
 	}
 	if c, ok := schema["const"]; ok && !jsonEqual(inst, c) {
+		keyword = "const"
 		fail(pyRepr(c) + " was expected")
 	}
+	errs = append(errs, checkBounds(inst, schema, path)...)
 	if all, ok := schema["allOf"].([]any); ok {
 		for _, sub := range all {
 			if m, ok := sub.(map[string]any); ok {
@@ -139,7 +148,10 @@ func (v *validatorState) validate(inst any, schema map[string]any, path []any, d
 				firstErrs = be
 			}
 		}
+		keyword = key
 		switch {
+		case matched == 0 && len(firstErrs) > 0 && v.every:
+			fail(pyRepr(inst) + " is not valid under any of the given schemas")
 		case matched == 0 && len(firstErrs) > 0:
 			// Python's best_match descends into the branches: report the
 			// first branch's complaint.
@@ -153,6 +165,7 @@ func (v *validatorState) validate(inst any, schema map[string]any, path []any, d
 		props, _ := schema["properties"].(map[string]any)
 		required := map[string]bool{}
 		if req, ok := schema["required"].([]any); ok {
+			keyword = "required"
 			for _, r := range req {
 				if name, ok := r.(string); ok {
 					required[name] = true
