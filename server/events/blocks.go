@@ -5,34 +5,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
 // Block lifecycle events: prefect.block-type.{created,updated,deleted} and
 // prefect.block-document.{created,updated,deleted}, as Prefect 3.9 emits
-// them (server/events/schemas/lifecycle.py). Received is left zero:
-// Ingestor.Emit stamps it.
-
-func lifecycleEvent(kind, action, resourceID, name string, payload any, occurred time.Time, related []schema.Resource) schema.Event {
-	res := schema.Resource{"prefect.resource.id": resourceID}
-	if name != "" {
-		res["prefect.resource.name"] = name
-	}
-	if related == nil {
-		related = []schema.Resource{}
-	}
-	p, _ := json.Marshal(payload)
-	return schema.Event{
-		ID:       uuid.Must(uuid.NewV7()),
-		Occurred: occurred.UTC().Truncate(time.Microsecond),
-		Event:    "prefect." + kind + "." + action,
-		Resource: res,
-		Related:  related,
-		Payload:  p,
-	}
-}
+// them.
 
 // BlockTypeChanged is the event of a block type created, updated or deleted
 // (action), carrying its identity, presentation and protection.

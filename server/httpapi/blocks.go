@@ -24,7 +24,7 @@ func (a *API) createBlockType(r *http.Request, req *schema.BlockTypeCreate) (res
 	if err != nil {
 		return response{}, err
 	}
-	a.emitBlockEvent(r.Context(), events.BlockTypeChanged("created", bt, a.clock()))
+	a.emitLifecycleEvent(r.Context(), events.BlockTypeChanged("created", bt, a.clock()))
 	return created(bt), nil
 }
 
@@ -61,7 +61,7 @@ func (a *API) updateBlockType(r *http.Request, u *schema.BlockTypeUpdate) (respo
 	}
 	if changed {
 		if bt, err := a.store.ReadBlockType(r.Context(), id); err == nil {
-			a.emitBlockEvent(r.Context(), events.BlockTypeChanged("updated", bt, a.clock()))
+			a.emitLifecycleEvent(r.Context(), events.BlockTypeChanged("updated", bt, a.clock()))
 		}
 	}
 	return noContent(), nil
@@ -79,7 +79,7 @@ func (a *API) deleteBlockType(r *http.Request, _ *none) (response, error) {
 	if err := a.store.DeleteBlockType(r.Context(), id); err != nil {
 		return response{}, orNotFound(err, "Block type")
 	}
-	a.emitBlockEvent(r.Context(), events.BlockTypeChanged("deleted", bt, a.clock()))
+	a.emitLifecycleEvent(r.Context(), events.BlockTypeChanged("deleted", bt, a.clock()))
 	return noContent(), nil
 }
 
@@ -234,16 +234,18 @@ func (a *API) deleteBlockDocument(r *http.Request, _ *none) (response, error) {
 // emits none for anonymous documents.
 func (a *API) emitBlockDocumentEvent(r *http.Request, action string, doc schema.BlockDocument) {
 	if !doc.IsAnonymous {
-		a.emitBlockEvent(r.Context(), events.BlockDocumentChanged(action, doc, a.clock()))
+		a.emitLifecycleEvent(r.Context(), events.BlockDocumentChanged(action, doc, a.clock()))
 	}
 }
 
-func (a *API) emitBlockEvent(ctx context.Context, ev schema.Event) {
+// emitLifecycleEvent publishes an object's created, updated or deleted event;
+// a failure is logged, the change stands.
+func (a *API) emitLifecycleEvent(ctx context.Context, ev schema.Event) {
 	if a.events == nil {
 		return
 	}
 	if err := a.events.Emit(ctx, ev); err != nil {
-		a.log.Warn("emitting a block event", "event", ev.Event, "error", err)
+		a.log.Warn("emitting a lifecycle event", "event", ev.Event, "error", err)
 	}
 }
 
