@@ -41,6 +41,8 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"PATCH /flow_runs/{id}/labels", "/flow_runs/@flow_run@/labels", `{"env":"prod","n":3,"ok":true}`},
 	{"POST /flow_runs/{id}/set_state", "/flow_runs/@flow_run@/set_state", `{"state":{"type":"PENDING","name":"Pending","message":"m"},"force":false}`},
 	{"POST /flow_runs/lateness", "/flow_runs/lateness", `{"flow_runs":{"tags":{"all_":["t"]}},"work_pool_queues":{"name":{"any_":["default"]}}}`},
+	{"POST /flow_runs/history", "/flow_runs/history", `{"history_start":"2020-01-01T00:00:00Z","history_end":"2030-01-01T00:00:00Z","history_interval_seconds":86400,"flows":{"id":{"any_":["@flow@"]}},"work_queues":{"name":{"any_":["default"]}}}`},
+	{"POST /task_runs/history", "/task_runs/history", `{"history_start":"2020-01-01T00:00:00Z","history_end":"2020-01-02T00:00:00Z","history_interval_seconds":3600,"task_runs":{"tags":{"all_":["t"]}}}`},
 	{"POST /ui/flow_runs/history", "/ui/flow_runs/history", `{"flows":{"id":{"any_":["@flow@"]}},"sort":"EXPECTED_START_TIME_DESC","limit":50,"offset":1}`},
 	{"POST /ui/flow_runs/count-task-runs", "/ui/flow_runs/count-task-runs", `{"flow_run_ids":["@flow_run@","@flow_run@"]}`},
 
@@ -101,6 +103,13 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 
 	{"POST /ui/flows/count-deployments", "/ui/flows/count-deployments", `{"flow_ids":["@flow@"]}`},
 	{"POST /ui/flows/next-runs", "/ui/flows/next-runs", `{"flow_ids":["@flow@"]}`},
+	{"POST /ui/schemas/validate", "/ui/schemas/validate", `{"schema":{"type":"object","properties":{"n":{"type":"integer","minimum":1},"l":{"type":"array","items":{"$ref":"#/definitions/S"}}},"required":["n"],"definitions":{"S":{"type":"string","pattern":"^a"}}},"values":{"n":0,"l":["b",{"__prefect_kind":"json","value":"[1]"}]}}`},
+
+	{"POST /automations", "/automations", `{"name":"fuzz-automation-2","tags":["t"],"trigger":{"type":"compound","require":1,"within":60,"triggers":[{"type":"event","posture":"Proactive","expect":["x.*"],"match":{"prefect.resource.id":"a.*"},"for_each":["prefect.resource.id"],"threshold":2,"within":30}]},"actions":[{"type":"run-deployment","deployment_id":"@deployment@","parameters":{"x":1}}],"owner_resource":"prefect.deployment.@deployment@"}`},
+	{"POST /automations/filter", "/automations/filter", `{"sort":"UPDATED_DESC","limit":5,"offset":1,"automations":{"operator":"or_","name":{"any_":["fuzz-automation"]},"tags":{"any_":["t"]},"created":{"before_":"2030-01-01T00:00:00Z"}}}`},
+	{"POST /automations/count", "/automations/count", `{"automations":{"id":{"any_":["@automation@"]}}}`},
+	{"PUT /automations/{id}", "/automations/@automation@", `{"name":"fuzz-automation","trigger":{"type":"sequence","triggers":[{"type":"event","posture":"Reactive"}]},"actions":[{"type":"pause-work-pool","source":"inferred"}]}`},
+	{"PATCH /automations/{id}", "/automations/@automation@", `{"enabled":false}`},
 
 	{"POST /v2/concurrency_limits", "/v2/concurrency_limits", `{"name":"fuzz-limit-2","limit":2,"slot_decay_per_second":0.5}`},
 	{"POST /v2/concurrency_limits/filter", "/v2/concurrency_limits/filter", `{"offset":0,"limit":10}`},
@@ -188,6 +197,8 @@ var readBacks = []struct{ method, path, body string }{
 	{"GET", "/block_documents/@block_doc@", ""},
 	{"GET", "/artifacts/@artifact@", ""},
 	{"GET", "/variables/@variable@", ""},
+	{"GET", "/automations/@automation@", ""},
+	{"POST", "/automations/filter", `{"sort":"CREATED_DESC","limit":5}`},
 	{"POST", "/flows/filter", `{"sort":"CREATED_DESC","limit":5}`},
 	{"POST", "/flow_runs/filter", `{"sort":"ID_DESC","limit":5}`},
 	{"POST", "/task_runs/filter", `{"sort":"ID_DESC","limit":5}`},
@@ -290,6 +301,7 @@ func newFuzzServer(f *testing.F) (http.Handler, *strings.Replacer, *errorLog) {
 	ids["task_run"] = create("POST", "/task_runs", `{"flow_run_id":"`+ids["flow_run"]+`","task_key":"k","dynamic_key":"0","state":{"type":"PENDING"}}`, "id")
 	ids["legacy_queue"] = create("POST", "/work_queues", `{"name":"fuzz-legacy"}`, "id")
 	ids["variable"] = create("POST", "/variables", `{"name":"fuzz_var","value":1}`, "id")
+	ids["automation"] = create("POST", "/automations", `{"name":"fuzz-automation","trigger":{"type":"event","posture":"Reactive"},"actions":[{"type":"do-nothing"}]}`, "id")
 	create("POST", "/v2/concurrency_limits", `{"name":"fuzz-limit","limit":1000000}`, "")
 	ids["lease"] = create("POST", "/v2/concurrency_limits/increment-with-lease", `{"names":["fuzz-limit"],"slots":1,"mode":"concurrency","lease_duration":86400}`, "lease_id")
 	create("POST", "/concurrency_limits", `{"tag":"fuzz-tag","concurrency_limit":1000000}`, "")

@@ -169,6 +169,17 @@ func (a *API) routeTable() []apiRoute {
 	route("GET /saved_searches/{id}", endpoint(a, a.readSavedSearch))
 	route("DELETE /saved_searches/{id}", endpoint(a, a.deleteSavedSearch))
 
+	// Automations: stored and listed; their triggers are not evaluated yet.
+	route("POST /automations", endpoint(a, a.createAutomation))
+	route("POST /automations/filter", endpoint(a, a.filterAutomations))
+	route("POST /automations/count", endpoint(a, a.countAutomations))
+	route("GET /automations/related-to/{resource_id}", endpoint(a, a.automationsRelatedTo))
+	route("DELETE /automations/owned-by/{resource_id}", endpoint(a, a.deleteAutomationsOwnedBy))
+	route("GET /automations/{id}", endpoint(a, a.readAutomation))
+	route("PUT /automations/{id}", endpoint(a, a.replaceAutomation))
+	route("PATCH /automations/{id}", endpoint(a, a.patchAutomation))
+	route("DELETE /automations/{id}", endpoint(a, a.deleteAutomation))
+
 	// UI: what the flows page shows beside each flow, and its forms' checks.
 	route("POST /ui/flows/count-deployments", endpoint(a, a.countDeploymentsByFlow))
 	route("POST /ui/flows/next-runs", endpoint(a, a.nextRunsByFlow))

@@ -32,8 +32,8 @@ type Deployments interface {
 	// slug: then they update the schedules with those slugs (or the slug
 	// they replace) and add the others.
 	UpdateDeployment(ctx context.Context, id uuid.UUID, u schema.DeploymentUpdate) error
-	// DeleteDeployment deletes the deployment, its schedules and its
-	// SCHEDULED runs that never ran.
+	// DeleteDeployment deletes the deployment, its schedules, its
+	// SCHEDULED runs that never ran and the automations it owns.
 	DeleteDeployment(ctx context.Context, id uuid.UUID) error
 	// SetDeploymentPaused pauses or resumes; pausing deletes the
 	// deployment's auto-scheduled runs that are still SCHEDULED.

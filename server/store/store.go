@@ -30,6 +30,7 @@ type Store interface {
 	CSRFTokens
 	Variables
 	SavedSearches
+	Automations
 	ConcurrencyLimits
 	Blocks
 	WorkPools
