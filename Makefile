@@ -68,7 +68,8 @@ test-compat: build
 ## test-browser: Prefect's own web UIs (v1 at /, v2 at /v2) in headless Chromium (hack/chromium.sh) against
 ## bin/prefect-server seeded by the real client: every page settles with its texts, no /api answer >= 400, no
 ## console error (test/browser; PREFECTGO_BROWSER_TARGET=python for Prefect's server, PREFECTGO_BROWSER_RECORD=1
-## to rewrite test/browser/testdata/ui-api-calls.txt); then the login and a write with basic auth and CSRF on
+## to rewrite test/browser/testdata/ui-api-calls.txt); then the login and a write with basic auth and CSRF on.
+## docs/ui-dashboard.png is its v2-dashboard.png
 test-browser: build
 	hack/python-env.sh
 	PREFECTGO_BROWSER_CHROMIUM="$$(hack/chromium.sh)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \

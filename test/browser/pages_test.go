@@ -190,6 +190,18 @@ var pages = []page{
 		expect: func(_ ui, s seed) []string { return []string{s.ArtifactKey, "The report of the browser seed run"} },
 	},
 	{
+		name:   "automations",
+		path:   func(seed) string { return "/automations" },
+		expect: func(_ ui, s seed) []string { return []string{s.AutomationName} },
+	},
+	{
+		name: "automation",
+		path: func(s seed) string { return "/automations/automation/" + s.AutomationID },
+		expect: func(_ ui, s seed) []string {
+			return []string{s.AutomationName, "Runs the browser deployment again when a flow run fails"}
+		},
+	},
+	{
 		name:   "events",
 		path:   func(seed) string { return "/events" },
 		expect: texts("browser.seed.finished", "prefect.flow-run.Completed"),

@@ -213,6 +213,8 @@ type seed struct {
 	VariableName      string `json:"variable_name"`
 	GlobalLimitName   string `json:"global_limit_name"`
 	TagLimit          string `json:"tag_limit"`
+	AutomationID      string `json:"automation_id"`
+	AutomationName    string `json:"automation_name"`
 }
 
 const seedMark = "BROWSER_SEED "

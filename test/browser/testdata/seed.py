@@ -5,7 +5,8 @@
 It runs a flow with tasks, log lines, a subflow, a task that fails after its retries and two
 artifacts; creates a process work pool with a queue, a deployment of the flow on it with an
 interval schedule (no worker: nothing has to run it), a Secret block and a JSON block, a
-variable, a global and a tag concurrency limit, and emits an event. Then it waits until the
+variable, a global and a tag concurrency limit, an automation that runs the deployment when a
+flow run fails, and emits an event. Then it waits until the
 server has recorded what arrives asynchronously (task runs and events come over the events
 WebSocket, logs in batches), so every page the suite opens has its data.
 
@@ -39,7 +40,10 @@ from prefect.client.schemas.filters import (
     TaskRunFilterFlowRunId,
 )
 from prefect.client.schemas.schedules import IntervalSchedule
+from prefect.automations import Automation
 from prefect.events import emit_event
+from prefect.events.actions import RunDeployment
+from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.utilities.callables import parameter_schema
 from prefect.variables import Variable
 from prefect.workers.process import ProcessWorker
@@ -55,6 +59,7 @@ TABLE_KEY = "browser-table"
 SECRET_NAME = "browser-secret"
 JSON_NAME = "browser-json"
 VARIABLE_NAME = "browser_variable"
+AUTOMATION_NAME = "browser-rerun-on-failure"
 GLOBAL_LIMIT = "browser-global-limit"
 TAG_LIMIT = "browser-tag"
 SEED_EVENT = "browser.seed.finished"
@@ -175,6 +180,13 @@ def main() -> None:
             schedules=[DeploymentScheduleCreate(schedule=IntervalSchedule(interval=timedelta(hours=1)), active=True)],
         )
 
+        automation = Automation(
+            name=AUTOMATION_NAME,
+            description="Runs the browser deployment again when a flow run fails",
+            trigger=EventTrigger(expect={"prefect.flow-run.Failed"}, posture=Posture.Reactive, threshold=1),
+            actions=[RunDeployment(source="selected", deployment_id=deployment_id)],
+        ).create()
+
         emit_event(
             event=SEED_EVENT,
             resource={"prefect.resource.id": f"browser.seed.{flow_run_id}", "prefect.resource.name": "browser seed"},
@@ -226,6 +238,8 @@ def main() -> None:
         "variable_name": VARIABLE_NAME,
         "global_limit_name": GLOBAL_LIMIT,
         "tag_limit": TAG_LIMIT,
+        "automation_id": str(automation.id),
+        "automation_name": AUTOMATION_NAME,
     }
     print(RESULT_MARK + json.dumps(result), flush=True)
 
