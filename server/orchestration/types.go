@@ -90,6 +90,8 @@ type FlowRunResult struct {
 	// Deployment lists the slot and lease changes the store must apply in
 	// the same transaction.
 	Deployment DeploymentEffects
+	// RunInput is an input to store with Write, in the same transaction.
+	RunInput *schema.FlowRunInput
 }
 
 // TaskRunResult is a verdict plus the task run as it must be stored afterwards.

@@ -145,13 +145,30 @@ func (s *Service) SetFlowRunState(ctx context.Context, id uuid.UUID, t schema.Fl
 		c := orchestration.FlowRunContext{Run: run, Proposed: proposed, Force: t.Force, Now: now, Deployment: dep,
 			ClientVersion: t.ClientVersion, ConcurrencySlotWait: s.cfg.ConcurrencySlotWait,
 			InitialDeploymentLeaseDuration: s.cfg.InitialDeploymentLeaseDuration}
+		if t.Resume {
+			if run.State == nil || run.State.Type != schema.StatePaused {
+				reason := "Cannot resume a flow run that is not paused."
+				return orchestration.FlowRunResult{Result: orchestration.Result{Status: schema.StatusAbort,
+					Details: schema.OrchestrationDetails{Type: "abort_details", Reason: &reason}}, Run: run}
+			}
+			c.Proposed = schema.StateCreate{Type: schema.StateRunning}.ToState(now)
+			if run.State.StateDetails.PauseReschedule {
+				resuming := "Resuming"
+				c.Proposed = schema.StateCreate{Type: schema.StateScheduled, Name: &resuming,
+					StateDetails: schema.StateDetails{ScheduledTime: &now}}.ToState(now)
+			}
+		}
 		if t.MarkLate {
 			late := "Late"
 			c.Proposed = schema.StateCreate{Type: schema.StateScheduled, Name: &late,
 				StateDetails: schema.StateDetails{ScheduledTime: run.NextScheduledStartTime}}.ToState(now)
 			c.Policy = orchestration.MarkLateRunsPolicy
 		}
-		return orchestration.FlowRun(c)
+		res := orchestration.FlowRun(c)
+		if res.Write != nil && t.RunInput != nil {
+			res.RunInput = t.RunInput
+		}
+		return res
 	})
 	if err != nil {
 		return schema.TransitionResult{}, err

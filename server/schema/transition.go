@@ -18,6 +18,13 @@ type FlowRunTransition struct {
 	// Skip, when set, is asked about the run as read inside the write
 	// transaction; true leaves the run as it is (it moved on meanwhile).
 	Skip func(run FlowRun) bool
+	// Resume resumes a paused run (State is then ignored): Running, or
+	// Scheduled "Resuming" for a pause that gave the run back to its
+	// deployment; a run not paused is left as it is (ABORT).
+	Resume bool
+	// RunInput is stored with the state, when one is written: the input a
+	// resume brought to a run that paused waiting for one.
+	RunInput *FlowRunInput
 }
 
 // TaskRunTransition is a state proposed for an existing task run.

@@ -21,6 +21,7 @@ import (
 type Store interface {
 	Flows
 	FlowRuns
+	FlowRunInputs
 	TaskRuns
 	RunViews
 	Logs

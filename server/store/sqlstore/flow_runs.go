@@ -289,6 +289,12 @@ func (s *Store) SetFlowRunState(ctx context.Context, id uuid.UUID, decide orches
 		res.Write = &st
 		res.Run.State = &st
 		res.Run.StateID = &st.ID
+		if in := res.RunInput; in != nil {
+			in.FlowRunID = id
+			if err := insertFlowRunInput(ctx, c, *in, s.clock()); err != nil {
+				return err
+			}
+		}
 		return s.writeFlowRunBookkeeping(ctx, c, res.Run)
 	})
 	return res, err

@@ -1,0 +1,14 @@
+-- Inputs of flow runs, as Prefect's flow_run_input table: keyed values a
+-- paused run waits for (its run_input_keyset names the keys), or any
+-- message sent to a run. They go with the run.
+
+CREATE TABLE flow_run_input (
+    id          UUID PRIMARY KEY,
+    created     TIMESTAMPTZ NOT NULL,
+    updated     TIMESTAMPTZ NOT NULL,
+    flow_run_id UUID NOT NULL REFERENCES flow_run (id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    sender      TEXT,
+    UNIQUE (flow_run_id, key)
+);
