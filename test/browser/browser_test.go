@@ -112,7 +112,7 @@ func TestUI(t *testing.T) {
 
 	srv := startServer(t, cfg)
 	sd := seedWorkspace(t, cfg, srv)
-	routes := prefectRoutes(t, cfg)
+	routes := prefectRoutes(t)
 	for _, u := range uis {
 		srv.requireUI(t, u)
 	}
