@@ -192,3 +192,59 @@ func graphNode(t store.GraphTask) (schema.GraphNode, bool) {
 	n.StateType, n.StartTime, n.EndTime = *state, *start, end
 	return n, true
 }
+
+// readTaskRunDependencies is GET /flow_runs/{id}/graph, the older graph:
+// every task run of the run with the inputs it names, each once.
+func (a *API) readTaskRunDependencies(r *http.Request, _ *none) (response, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return response{}, err
+	}
+	if _, err := a.store.ReadFlowRun(r.Context(), id); err != nil {
+		return response{}, orNotFound(err, "Flow run")
+	}
+	runs, err := a.store.FilterTaskRuns(r.Context(), schema.Query{TaskRuns: &schema.TaskRunFilter{FlowRunID: &schema.IDFilter{Any: []uuid.UUID{id}}}})
+	if err != nil {
+		return response{}, err
+	}
+	now := a.clock()
+	out := make([]schema.DependencyResult, len(runs))
+	for i, tr := range runs {
+		d := schema.DependencyResult{ID: tr.ID, Name: tr.Name, UpstreamDependencies: upstream(tr.TaskInputs), State: tr.State,
+			ExpectedStartTime: tr.ExpectedStartTime, StartTime: tr.StartTime, EndTime: tr.EndTime,
+			TotalRunTime: tr.TotalRunTime}
+		d.EstimatedRunTime, _ = schema.Estimates(tr.StateType, tr.State, tr.TotalRunTime, tr.StartTime, tr.ExpectedStartTime, now)
+		if tr.State != nil {
+			d.UntrackableResult = tr.State.StateDetails.UntrackableResult
+		}
+		out[i] = d
+	}
+	return ok(out), nil
+}
+
+// upstream is every input of task_inputs once, in the order first named.
+func upstream(taskInputs json.RawMessage) []json.RawMessage {
+	var inputs map[string][]json.RawMessage
+	_ = json.Unmarshal(taskInputs, &inputs)
+	keys := make([]string, 0, len(inputs))
+	for k := range inputs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := []json.RawMessage{}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		for _, in := range inputs[k] {
+			var canonical any
+			if json.Unmarshal(in, &canonical) != nil {
+				continue
+			}
+			c, _ := json.Marshal(canonical)
+			if !seen[string(c)] {
+				seen[string(c)] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}

@@ -101,6 +101,20 @@ func TestFlowRunGraph(t *testing.T) {
 		requireStatus(t, http.StatusOK, r)
 		require.Len(t, r.Object(t)["nodes"], 2)
 
+		// The older graph: every task run, with its inputs once each.
+		r = s.do(t, http.MethodGet, "/flow_runs/"+runID+"/graph", nil)
+		requireStatus(t, http.StatusOK, r)
+		deps := map[string]map[string]any{}
+		for _, d := range r.List(t) {
+			deps[d.(map[string]any)["id"].(string)] = d.(map[string]any)
+		}
+		require.Len(t, deps, 4)
+		require.ElementsMatch(t, []any{map[string]any{"input_type": "task_run", "id": extract},
+			map[string]any{"input_type": "parameter", "name": "n"}}, deps[load]["upstream_dependencies"])
+		require.Equal(t, []any{}, deps[extract]["upstream_dependencies"])
+		require.Equal(t, "RUNNING", deps[load]["state"].(map[string]any)["type"])
+		requireStatus(t, http.StatusNotFound, s.do(t, http.MethodGet, "/flow_runs/"+uuid.NewString()+"/graph", nil))
+
 		// One node past the cap is refused; unknown runs and bad input too.
 		task("fifth", map[string]any{}, "RUNNING")
 		r = s.do(t, http.MethodGet, "/flow_runs/"+runID+"/graph-v2", nil)

@@ -69,6 +69,7 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /flow_runs/lateness", endpoint(a, a.flowRunLateness))
 	route("POST /flow_runs/history", endpoint(a, a.flowRunHistory))
 	route("GET /flow_runs/{id}", endpoint(a, a.readFlowRun))
+	route("GET /flow_runs/{id}/graph", endpoint(a, a.readTaskRunDependencies))
 	route("GET /flow_runs/{id}/graph-v2", endpoint(a, a.readFlowRunGraph))
 	route("PATCH /flow_runs/{id}", endpoint(a, a.updateFlowRun))
 	route("PATCH /flow_runs/{id}/labels", endpoint(a, a.updateFlowRunLabels))

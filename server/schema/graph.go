@@ -68,3 +68,18 @@ type GraphState struct {
 	Type      StateType `json:"type"`
 	Name      string    `json:"name"`
 }
+
+// DependencyResult is a task run in the older graph of a flow run
+// (GET /flow_runs/{id}/graph): its inputs, once each, and its times.
+type DependencyResult struct {
+	ID                   uuid.UUID         `json:"id"`
+	Name                 string            `json:"name"`
+	UpstreamDependencies []json.RawMessage `json:"upstream_dependencies"`
+	State                *State            `json:"state"`
+	ExpectedStartTime    *time.Time        `json:"expected_start_time"`
+	StartTime            *time.Time        `json:"start_time"`
+	EndTime              *time.Time        `json:"end_time"`
+	TotalRunTime         float64           `json:"total_run_time"`
+	EstimatedRunTime     float64           `json:"estimated_run_time"`
+	UntrackableResult    bool              `json:"untrackable_result"`
+}
