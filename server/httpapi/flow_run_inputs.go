@@ -45,10 +45,7 @@ func (a *API) resumeFlowRun(r *http.Request, req *schema.ResumeRequest) (respons
 	if err != nil {
 		return response{}, orNotFound(err, "Flow run")
 	}
-	if !res.Written {
-		return ok(res.OrchestrationResult), nil
-	}
-	return created(res.OrchestrationResult), nil
+	return stateResponse(res), nil
 }
 
 // checkRunInput hydrates and validates the input a paused run waits for;

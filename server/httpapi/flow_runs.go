@@ -112,10 +112,16 @@ func (a *API) setFlowRunState(r *http.Request, req *schema.SetStateRequest) (res
 	if err != nil {
 		return response{}, orNotFound(err, "Flow run")
 	}
-	if !res.Written {
-		return ok(res.OrchestrationResult), nil
+	return stateResponse(res), nil
+}
+
+// stateResponse answers a proposed state as set_state does: 201 when a
+// state was written, 200 with the verdict otherwise.
+func stateResponse(res schema.TransitionResult) response {
+	if res.Written {
+		return created(res.OrchestrationResult)
 	}
-	return created(res.OrchestrationResult), nil
+	return ok(res.OrchestrationResult)
 }
 
 func (a *API) readFlowRunState(r *http.Request, _ *none) (response, error) {

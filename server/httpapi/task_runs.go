@@ -96,10 +96,7 @@ func (a *API) setTaskRunState(r *http.Request, req *schema.SetStateRequest) (res
 	if err != nil {
 		return response{}, orNotFound(err, "Task run")
 	}
-	if !res.Written {
-		return ok(res.OrchestrationResult), nil
-	}
-	return created(res.OrchestrationResult), nil
+	return stateResponse(res), nil
 }
 
 func (a *API) readTaskRunState(r *http.Request, _ *none) (response, error) {

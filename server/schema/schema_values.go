@@ -183,7 +183,7 @@ func tooLong(limit int) string {
 // becomes prefixItems, and a block definition may be given as a reference
 // ({"$ref": block document id}). The schema given is not changed.
 func PreprocessSchema(schema map[string]any, allowNoneWithDefault bool) map[string]any {
-	out, _ := copyJSON(schema).(map[string]any)
+	out, _ := deepCopy(schema).(map[string]any)
 	fixProperties(out, allowNoneWithDefault)
 	defs, _ := out["definitions"].(map[string]any)
 	for _, d := range defs {
@@ -242,24 +242,6 @@ func blockReference() map[string]any {
 		}}},
 		"required": []any{"$ref"},
 	}
-}
-
-func copyJSON(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = copyJSON(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyJSON(e)
-		}
-		return out
-	}
-	return v
 }
 
 // SchemaValuesQuery is the body of POST /ui/schemas/validate.
