@@ -105,6 +105,7 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"PATCH /variables/name/{name}", "/variables/name/fuzz_var", `{"value":"changed"}`},
 	{"PATCH /variables/{id}", "/variables/@variable@", `{"value":[1,"two",null],"tags":["u"]}`},
 
+	{"PUT /admin/storage", "/admin/storage", `{"default_result_storage_block_id":"@block_doc@"}`},
 	{"PUT /saved_searches", "/saved_searches", `{"name":"fuzz-search","filters":[{"object":"flow_run","property":"state","type":"string","operation":"equals","value":["Failed"]}]}`},
 	{"POST /saved_searches/filter", "/saved_searches/filter", `{"limit":5,"offset":0}`},
 

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 
+	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/settings"
 )
 
@@ -32,10 +34,31 @@ func (a *API) adminSettings(*http.Request, *none) (response, error) {
 	return ok(settings.Tree(a.settings)), nil
 }
 
-// adminStorage reports no server-side default result storage: clients then
-// keep results in their own local storage, as with a fresh Python server.
-func (a *API) adminStorage(*http.Request, *none) (response, error) {
-	return ok(map[string]any{"default_result_storage_block_id": nil}), nil
+// adminStorage is the server's default result storage: the block document
+// clients keep results in, null when none is set (they keep them locally).
+func (a *API) adminStorage(r *http.Request, _ *none) (response, error) {
+	id, err := a.store.DefaultResultStorage(r.Context())
+	return ok(schema.ResultStorage{BlockDocumentID: id}), err
+}
+
+// setAdminStorage sets it to a block document whose schema writes paths:
+// 404 for an unknown document, 422 for one that cannot store results.
+func (a *API) setAdminStorage(r *http.Request, req *schema.ResultStorage) (response, error) {
+	err := a.store.SetDefaultResultStorage(r.Context(), *req.BlockDocumentID)
+	var bad *schema.BadRequestError
+	switch {
+	case isNotFound(err):
+		return response{}, detail(http.StatusNotFound, "Block document "+req.BlockDocumentID.String()+" not found.")
+	case errors.As(err, &bad):
+		return response{}, detail(http.StatusUnprocessableEntity, bad.Msg)
+	case err != nil:
+		return response{}, err
+	}
+	return ok(*req), nil
+}
+
+func (a *API) clearAdminStorage(r *http.Request, _ *none) (response, error) {
+	return noContent(), a.store.ClearDefaultResultStorage(r.Context())
 }
 
 // csrfToken issues a token when CSRF protection is on; otherwise it answers

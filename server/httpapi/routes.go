@@ -46,6 +46,8 @@ func (a *API) routeTable() []apiRoute {
 	route("GET /admin/version", endpoint(a, a.serverVersion))
 	route("GET /admin/settings", endpoint(a, a.adminSettings))
 	route("GET /admin/storage", endpoint(a, a.adminStorage))
+	route("PUT /admin/storage", endpoint(a, a.setAdminStorage))
+	route("DELETE /admin/storage", endpoint(a, a.clearAdminStorage))
 	route("GET /csrf-token", endpoint(a, a.csrfToken))
 
 	// Flows.

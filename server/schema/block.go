@@ -406,3 +406,17 @@ func hasNUL(raw json.RawMessage) bool {
 		}
 	}
 }
+
+// ResultStorage is the server's default result storage (GET and PUT
+// /admin/storage): the block document clients store results in.
+type ResultStorage struct {
+	BlockDocumentID *uuid.UUID `json:"default_result_storage_block_id"`
+}
+
+// Validate requires the block document, as Prefect's update model does.
+func (r *ResultStorage) Validate() error {
+	if r.BlockDocumentID == nil {
+		return Invalid("default_result_storage_block_id", "Field required")
+	}
+	return nil
+}

@@ -70,5 +70,15 @@ type Blocks interface {
 	// obfuscated keep their stored value), rewrites the references and may
 	// move the document to another schema of its type (else a BadRequestError).
 	UpdateBlockDocument(ctx context.Context, id uuid.UUID, u schema.BlockDocumentUpdate) error
+	// DeleteBlockDocument deletes the document and, when it was the
+	// default result storage, unsets that.
 	DeleteBlockDocument(ctx context.Context, id uuid.UUID) error
+
+	// DefaultResultStorage is the block document clients keep results in
+	// by default (nil: none; they keep them locally).
+	DefaultResultStorage(ctx context.Context) (*uuid.UUID, error)
+	// SetDefaultResultStorage sets it: ErrNotFound for an unknown document,
+	// a BadRequestError when its schema lacks the write-path capability.
+	SetDefaultResultStorage(ctx context.Context, blockDocumentID uuid.UUID) error
+	ClearDefaultResultStorage(ctx context.Context) error
 }

@@ -541,6 +541,9 @@ func (s *Store) UpdateBlockDocument(ctx context.Context, id uuid.UUID, u schema.
 // DeleteBlockDocument deletes a document; references to and from it go with it.
 func (s *Store) DeleteBlockDocument(ctx context.Context, id uuid.UUID) error {
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		return mustDelete(c.exec(ctx, `DELETE FROM block_document WHERE id = ?`, id))
+		if err := mustDelete(c.exec(ctx, `DELETE FROM block_document WHERE id = ?`, id)); err != nil {
+			return err
+		}
+		return clearResultStorageOf(ctx, c, id)
 	})
 }
