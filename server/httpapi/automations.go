@@ -1,27 +1,30 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
-
-	"github.com/google/uuid"
 
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
-// The automations API stores automations as Prefect's does, related to the
-// deployments they run and to the resource that owns them. Their triggers
-// are not evaluated yet: an automation is kept, listed and shown, and does
-// not fire.
+// Automations are stored and served as Prefect's automations router serves
+// them; nothing evaluates their triggers or runs their actions yet.
 
-var automationNotFound = detail(http.StatusNotFound, "Automation not found")
+// automationNotFound is Prefect's 404 for an automation's id (an
+// ObjectNotFoundError, hence exception_message).
+var automationNotFound = &apiError{Status: http.StatusNotFound, Body: map[string]string{"exception_message": "Automation not found"}}
+
+func automationOrNotFound(err error) error {
+	if errors.Is(err, schema.ErrNotFound) {
+		return automationNotFound
+	}
+	return err
+}
 
 func (a *API) createAutomation(r *http.Request, req *schema.AutomationCreate) (response, error) {
-	owner := ""
-	if req.OwnerResource != nil {
-		owner = *req.OwnerResource
-	}
-	out, err := a.store.CreateAutomation(r.Context(), req.Automation(), owner)
+	out, err := a.store.CreateAutomation(r.Context(), *req)
 	if err != nil {
 		return response{}, err
 	}
@@ -35,38 +38,39 @@ func (a *API) readAutomation(r *http.Request, _ *none) (response, error) {
 		return response{}, err
 	}
 	out, err := a.store.ReadAutomation(r.Context(), id)
-	if isNotFound(err) {
-		return response{}, automationNotFound
-	}
-	return ok(out), err
+	return ok(out), automationOrNotFound(err)
 }
 
-// replaceAutomation is PUT: the whole automation again, 204.
-func (a *API) replaceAutomation(r *http.Request, req *schema.AutomationCore) (response, error) {
-	return a.changeAutomation(r, func(id uuid.UUID) (schema.Automation, error) {
-		return a.store.ReplaceAutomation(r.Context(), id, req.Automation())
-	})
-}
-
-// patchAutomation is PATCH: enabled, which a body without it sets true.
-func (a *API) patchAutomation(r *http.Request, req *schema.AutomationPatch) (response, error) {
-	enabled := req.Enabled == nil || *req.Enabled
-	return a.changeAutomation(r, func(id uuid.UUID) (schema.Automation, error) {
-		return a.store.SetAutomationEnabled(r.Context(), id, enabled)
-	})
-}
-
-func (a *API) changeAutomation(r *http.Request, change func(uuid.UUID) (schema.Automation, error)) (response, error) {
+// updateAutomation is the PUT: the keys sent replace the stored ones.
+func (a *API) updateAutomation(r *http.Request, req *schema.AutomationCore) (response, error) {
 	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
 	}
-	out, err := change(id)
-	if isNotFound(err) {
-		return response{}, automationNotFound
+	out, err := a.store.UpdateAutomation(r.Context(), id, *req)
+	if err != nil {
+		return response{}, automationOrNotFound(err)
 	}
+	a.emitLifecycleEvent(r.Context(), events.AutomationChanged("updated", out, a.clock()))
+	return noContent(), nil
+}
+
+// patchAutomation enables or disables an automation. The loop check runs
+// on the whole automation, so Prefect reports its failure at the top of
+// the automation, not under body.
+func (a *API) patchAutomation(r *http.Request, req *schema.AutomationPartialUpdate) (response, error) {
+	id, err := uuidRouteID(r)
 	if err != nil {
 		return response{}, err
+	}
+	out, err := a.store.PatchAutomation(r.Context(), id, *req)
+	var verr *schema.ValidationError
+	if errors.As(err, &verr) {
+		body, _ := json.Marshal(map[string]bool{"enabled": req.Enabled.Value == nil || *req.Enabled.Value})
+		return response{}, invalid([]string{}, verr.Msg, "value_error", body)
+	}
+	if err != nil {
+		return response{}, automationOrNotFound(err)
 	}
 	a.emitLifecycleEvent(r.Context(), events.AutomationChanged("updated", out, a.clock()))
 	return noContent(), nil
@@ -78,11 +82,8 @@ func (a *API) deleteAutomation(r *http.Request, _ *none) (response, error) {
 		return response{}, err
 	}
 	out, err := a.store.DeleteAutomation(r.Context(), id)
-	if isNotFound(err) {
-		return response{}, automationNotFound
-	}
 	if err != nil {
-		return response{}, err
+		return response{}, automationOrNotFound(err)
 	}
 	a.emitLifecycleEvent(r.Context(), events.AutomationChanged("deleted", out, a.clock()))
 	return noContent(), nil
@@ -96,20 +97,27 @@ func (a *API) filterAutomations(r *http.Request, q *schema.AutomationQuery) (res
 	return ok(out), err
 }
 
-func (a *API) countAutomations(r *http.Request, q *schema.AutomationCountQuery) (response, error) {
-	n, err := a.store.CountAutomations(r.Context(), q.Automations)
+func (a *API) countAutomations(r *http.Request, q *schema.AutomationQuery) (response, error) {
+	n, err := a.store.CountAutomations(r.Context(), *q)
 	return ok(n), err
 }
 
-// automationsRelatedTo lists the automations related to a resource
-// ("prefect.deployment.<id>"): those that run it and those it owns.
-func (a *API) automationsRelatedTo(r *http.Request, _ *none) (response, error) {
-	out, err := a.store.AutomationsRelatedTo(r.Context(), r.PathValue("resource_id"))
+// readAutomationsRelatedTo answers the deployment and flow pages of the UI
+// and `prefect deployment inspect`: the automations whose actions run the
+// resource, or that it owns.
+func (a *API) readAutomationsRelatedTo(r *http.Request, _ *none) (response, error) {
+	out, err := a.store.ReadAutomationsRelatedTo(r.Context(), r.PathValue("resource_id"))
 	return ok(out), err
 }
 
-// deleteAutomationsOwnedBy deletes what a resource owns, 202 as Prefect.
+// deleteAutomationsOwnedBy is what a deploy calls before it creates a
+// deployment's triggers anew: 202 with null, whatever was deleted. Only
+// automations created by now go, as in Prefect; no events are emitted for
+// them, as Prefect emits none.
 func (a *API) deleteAutomationsOwnedBy(r *http.Request, _ *none) (response, error) {
 	_, err := a.store.DeleteAutomationsOwnedBy(r.Context(), r.PathValue("resource_id"), a.clock())
-	return response{Status: http.StatusAccepted}, err
+	if err != nil {
+		return response{}, err
+	}
+	return response{Status: http.StatusAccepted, Body: json.RawMessage("null")}, nil
 }

@@ -185,10 +185,10 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /automations", endpoint(a, a.createAutomation))
 	route("POST /automations/filter", endpoint(a, a.filterAutomations))
 	route("POST /automations/count", endpoint(a, a.countAutomations))
-	route("GET /automations/related-to/{resource_id}", endpoint(a, a.automationsRelatedTo))
+	route("GET /automations/related-to/{resource_id}", endpoint(a, a.readAutomationsRelatedTo))
 	route("DELETE /automations/owned-by/{resource_id}", endpoint(a, a.deleteAutomationsOwnedBy))
 	route("GET /automations/{id}", endpoint(a, a.readAutomation))
-	route("PUT /automations/{id}", endpoint(a, a.replaceAutomation))
+	route("PUT /automations/{id}", endpoint(a, a.updateAutomation))
 	route("PATCH /automations/{id}", endpoint(a, a.patchAutomation))
 	route("DELETE /automations/{id}", endpoint(a, a.deleteAutomation))
 

@@ -9,25 +9,31 @@ import (
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
-// Automations are kept as the API checked them, with the resources each is
-// related to: those its actions name (the deployments it runs) and the one
-// that owns it. Nothing evaluates their triggers yet.
+// Automations are stored triggers and actions (nothing evaluates or runs
+// them yet), each related to the resources it names: the deployments its
+// actions run by id and, when it has one, the resource that owns it.
 type Automations interface {
-	// CreateAutomation stores a, owned by owner when it is not empty.
-	CreateAutomation(ctx context.Context, a schema.Automation, owner string) (schema.Automation, error)
+	// CreateAutomation stores an automation; a.OwnerResource, when set, owns it.
+	CreateAutomation(ctx context.Context, a schema.AutomationCreate) (schema.Automation, error)
 	ReadAutomation(ctx context.Context, id uuid.UUID) (schema.Automation, error)
-	// ReplaceAutomation replaces all but the id and created time (PUT) and
-	// relates the automation to the deployments its actions now name.
-	ReplaceAutomation(ctx context.Context, id uuid.UUID, a schema.Automation) (schema.Automation, error)
-	SetAutomationEnabled(ctx context.Context, id uuid.UUID, enabled bool) (schema.Automation, error)
-	// DeleteAutomation deletes one and returns what it was.
+	// UpdateAutomation applies a PUT: the fields u sends replace the stored
+	// ones, and the deployments the automation runs are related anew (its
+	// owner stays).
+	UpdateAutomation(ctx context.Context, id uuid.UUID, u schema.AutomationCore) (schema.Automation, error)
+	// PatchAutomation applies a PATCH: enabled when p sets it, the updated
+	// time in any case. It refuses, with the *schema.ValidationError of
+	// schema.CheckRunDeploymentLoops, what that check refuses.
+	PatchAutomation(ctx context.Context, id uuid.UUID, p schema.AutomationPartialUpdate) (schema.Automation, error)
+	// DeleteAutomation deletes an automation and returns what it was.
 	DeleteAutomation(ctx context.Context, id uuid.UUID) (schema.Automation, error)
+	// FilterAutomations returns the automations matching q, by name unless
+	// q sorts otherwise.
 	FilterAutomations(ctx context.Context, q schema.AutomationQuery) ([]schema.Automation, error)
-	CountAutomations(ctx context.Context, f *schema.AutomationFilter) (int, error)
-	// AutomationsRelatedTo lists the automations related to a resource id
-	// ("prefect.deployment.<id>"), owned by it or not.
-	AutomationsRelatedTo(ctx context.Context, resourceID string) ([]schema.Automation, error)
-	// DeleteAutomationsOwnedBy deletes the automations the resource owns that
-	// were created before before, and returns them.
-	DeleteAutomationsOwnedBy(ctx context.Context, resourceID string, before time.Time) ([]schema.Automation, error)
+	CountAutomations(ctx context.Context, q schema.AutomationQuery) (int, error)
+	// ReadAutomationsRelatedTo returns the automations related to a
+	// resource id, by name.
+	ReadAutomationsRelatedTo(ctx context.Context, resourceID string) ([]schema.Automation, error)
+	// DeleteAutomationsOwnedBy deletes the automations a resource owns that
+	// were created at or before createdBefore, and returns their ids.
+	DeleteAutomationsOwnedBy(ctx context.Context, resourceID string, createdBefore time.Time) ([]uuid.UUID, error)
 }

@@ -483,8 +483,10 @@ func (s *Store) DeleteDeployment(ctx context.Context, id uuid.UUID) error {
 		if err := deleteDeploymentLimit(ctx, c, id); err != nil {
 			return err
 		}
-		// The automations a deployment owns (its triggers) go with it.
-		if _, err := deleteOwnedAutomations(ctx, c, "prefect.deployment."+id.String(), s.clock()); err != nil {
+		// The automations a deployment owns (its triggers) go with it. Prefect
+		// 3.9.1 leaves them behind, owned by a deployment that is no more,
+		// until the next deploy of that id replaces them (never, ids being new).
+		if _, err := deleteOwnedAutomations(ctx, c, schema.DeploymentResource(id), nil); err != nil {
 			return err
 		}
 		return mustDelete(c.exec(ctx, `DELETE FROM deployment WHERE id = ?`, id))

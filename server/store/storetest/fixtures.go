@@ -91,3 +91,17 @@ func ConcurrencyLimit(tb testing.TB, st store.Store, name string, limit int, opt
 	require.NoError(tb, err)
 	return l
 }
+
+// Automation creates an automation from body as the API decodes it (with
+// owner_resource when body has one).
+func Automation(tb testing.TB, st store.Store, body map[string]any) schema.Automation {
+	tb.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(tb, err)
+	var in schema.AutomationCreate
+	require.NoError(tb, json.Unmarshal(b, &in))
+	require.NoError(tb, in.Validate())
+	a, err := st.CreateAutomation(context.Background(), in)
+	require.NoError(tb, err)
+	return a
+}
