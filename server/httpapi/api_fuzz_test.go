@@ -116,7 +116,7 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /automations", "/automations", `{"name":"fuzz-automation-2","tags":["t"],"trigger":{"type":"compound","require":1,"within":60,"triggers":[{"type":"event","posture":"Proactive","expect":["x.*"],"match":{"prefect.resource.id":"a.*"},"for_each":["prefect.resource.id"],"threshold":2,"within":30}]},"actions":[{"type":"run-deployment","deployment_id":"@deployment@","parameters":{"x":1}}],"owner_resource":"prefect.deployment.@deployment@"}`},
 	{"POST /automations/filter", "/automations/filter", `{"sort":"UPDATED_DESC","limit":5,"offset":1,"automations":{"operator":"or_","name":{"any_":["fuzz-automation"]},"tags":{"any_":["t"]},"created":{"before_":"2030-01-01T00:00:00Z"}}}`},
 	{"POST /automations/count", "/automations/count", `{"automations":{"id":{"any_":["@automation@"]}}}`},
-	{"PUT /automations/{id}", "/automations/@automation@", `{"name":"fuzz-automation","trigger":{"type":"sequence","triggers":[{"type":"event","posture":"Reactive"}]},"actions":[{"type":"pause-work-pool","source":"inferred"}]}`},
+	{"PUT /automations/{id}", "/automations/@automation@", `{"name":"fuzz-automation","trigger":{"type":"sequence","within":null,"triggers":[{"type":"event","posture":"Reactive"}]},"actions":[{"type":"pause-work-pool","source":"inferred"}]}`},
 	{"PATCH /automations/{id}", "/automations/@automation@", `{"enabled":false}`},
 
 	{"POST /v2/concurrency_limits", "/v2/concurrency_limits", `{"name":"fuzz-limit-2","limit":2,"slot_decay_per_second":0.5}`},
@@ -206,6 +206,7 @@ var readBacks = []struct{ method, path, body string }{
 	{"GET", "/artifacts/@artifact@", ""},
 	{"GET", "/variables/@variable@", ""},
 	{"GET", "/automations/@automation@", ""},
+	{"GET", "/automations/related-to/prefect.deployment.@deployment@", ""},
 	{"POST", "/automations/filter", `{"sort":"CREATED_DESC","limit":5}`},
 	{"POST", "/flows/filter", `{"sort":"CREATED_DESC","limit":5}`},
 	{"POST", "/flow_runs/filter", `{"sort":"ID_DESC","limit":5}`},
