@@ -23,6 +23,8 @@ def test_automations_cli_and_python(server: Server, home: Path):
     assert res["action"]["parameters"] == {"n": 1}, res
     assert res["enabled_after_disable"] is False and res["enabled_after_enable"] is True, res
     assert res["proactive_within"] == 10.0, res
+    assert res["after_update"] == {"tags": ["compat"], "description": "runs the deployment again", "enabled": True,
+                                   "threshold": 2}, res
 
     cli = lambda *a, **kw: server.run([PREFECT_CLI, *a], home=home, **kw)  # noqa: E731
     listed = cli("automation", "ls").stdout

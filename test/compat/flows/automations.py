@@ -3,7 +3,8 @@
 usage: automations.py PREFIX DEPLOYMENT_ID
 
 Creates an automation that runs the deployment when a flow run fails, reads it back by name and
-by id, disables and re-enables it, and creates a second one to be deleted through the CLI.
+by id, disables and re-enables it, updates it, and creates a second one to be deleted through the
+CLI.
 """
 
 import sys
@@ -35,6 +36,13 @@ def main(prefix: str, deployment_id: str) -> None:
     out["enabled_after_disable"] = Automation.read(id=created.id).enabled
     by_id.enable()
     out["enabled_after_enable"] = Automation.read(id=created.id).enabled
+    # update() is a PUT of the whole automation as the client holds it.
+    again = Automation.read(id=created.id)
+    again.tags = ["compat"]
+    again.update()
+    updated = Automation.read(id=created.id)
+    out["after_update"] = {"tags": updated.tags, "description": updated.description, "enabled": updated.enabled,
+                           "threshold": updated.trigger.threshold}
 
     proactive = Automation(
         name=f"{prefix}-quiet",
