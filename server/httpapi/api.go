@@ -38,6 +38,7 @@ type Emitter interface {
 // (server/runs), the one door every state change goes through.
 type Runs interface {
 	CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.FlowRun, bool, error)
+	CreateScheduledRuns(ctx context.Context, runs []schema.FlowRun) (int, error)
 	SetFlowRunState(ctx context.Context, id uuid.UUID, t schema.FlowRunTransition) (schema.TransitionResult, error)
 	CreateTaskRun(ctx context.Context, run schema.TaskRun) (schema.TaskRun, bool, error)
 	SetTaskRunState(ctx context.Context, id uuid.UUID, t schema.TaskRunTransition) (schema.TransitionResult, error)

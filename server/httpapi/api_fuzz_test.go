@@ -96,6 +96,8 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /deployments/{id}/pause_deployment", "/deployments/@deployment@/pause_deployment", `{}`},
 	{"POST /deployments/{id}/resume_deployment", "/deployments/@deployment@/resume_deployment", `{}`},
 	{"POST /deployments/{id}/create_flow_run", "/deployments/@deployment@/create_flow_run", `{"parameters":{"x":3},"state":{"type":"SCHEDULED"},"tags":["manual"],"job_variables":{"a":1}}`},
+	{"POST /deployments/{id}/create_flow_run/bulk", "/deployments/@deployment@/create_flow_run/bulk", `[{"parameters":{"x":3},"tags":["bulk"]},{"parameters":{"x":"bad"}},{"work_queue_name":"fuzz-bulk"}]`},
+	{"POST /deployments/{id}/schedule", "/deployments/@deployment@/schedule", `{"start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-02T00:00:00Z","min_time":3600,"min_runs":2,"max_runs":5}`},
 	{"POST /deployments/{id}/schedules", "/deployments/@deployment@/schedules", `[{"schedule":{"cron":"*/5 * * * *","timezone":"UTC","day_or":true},"active":true,"max_scheduled_runs":3}]`},
 	{"PATCH /deployments/{id}/schedules/{schedule_id}", "/deployments/@deployment@/schedules/@schedule@", `{"active":false,"schedule":{"interval":120}}`},
 

@@ -119,5 +119,5 @@ func (a *API) deleteAutomationsOwnedBy(r *http.Request, _ *none) (response, erro
 	if err != nil {
 		return response{}, err
 	}
-	return response{Status: http.StatusAccepted, Body: json.RawMessage("null")}, nil
+	return response{Status: http.StatusAccepted, Body: jsonNull}, nil
 }

@@ -124,6 +124,8 @@ func TestBodyKeysMatchPrefect(t *testing.T) {
 		{"POST /deployments/get_scheduled_flow_runs", "POST /deployments/get_scheduled_flow_runs", a.getScheduledFlowRunsForDeployments},
 		{"PATCH /deployments/{id}", "PATCH /deployments/{id}", a.updateDeployment},
 		{"POST /deployments/{id}/create_flow_run", "POST /deployments/{id}/create_flow_run", a.createFlowRunFromDeployment},
+		{"POST /deployments/{id}/create_flow_run/bulk", "POST /deployments/{id}/create_flow_run/bulk", a.bulkCreateFlowRunsFromDeployment},
+		{"POST /deployments/{id}/schedule", "POST /deployments/{id}/schedule", a.scheduleDeployment},
 		{"POST /deployments/{id}/schedules", "POST /deployments/{id}/schedules", a.createDeploymentSchedules},
 		{"PATCH /deployments/{id}/schedules/{schedule_id}", "PATCH /deployments/{id}/schedules/{schedule_id}", a.updateDeploymentSchedule},
 		{"POST /variables", "POST /variables/", a.createVariable},

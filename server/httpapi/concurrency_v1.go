@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -24,9 +23,6 @@ import (
 const v1LeaseTTL = 100 * 365 * 24 * time.Hour
 
 var tagLimitNotFound = detail(http.StatusNotFound, "Concurrency limit not found")
-
-// jsonNull is the body of Prefect's routes that return None with 200.
-var jsonNull = json.RawMessage("null")
 
 func tagLimitOrNotFound(err error) error {
 	if errors.Is(err, schema.ErrNotFound) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -291,7 +290,7 @@ func (a *API) setDeploymentPaused(r *http.Request, paused bool) (response, error
 	if err := a.store.SetDeploymentPaused(r.Context(), id, paused); err != nil {
 		return response{}, deploymentNotFound(err, false)
 	}
-	return ok(json.RawMessage("null")), nil
+	return ok(jsonNull), nil
 }
 
 // getScheduledFlowRunsForDeployments answers a runner's poll: the
@@ -318,92 +317,6 @@ func (a *API) getScheduledFlowRunsForDeployments(r *http.Request, req *schema.De
 		a.log.Warn("recording a deployment poll", "error", err)
 	}
 	return ok(runs), nil
-}
-
-// createFlowRunFromDeployment makes a run of the deployment: its parameters
-// merged with the given ones (and checked against its schema when
-// enforced), its tags and queue, Scheduled now unless a state is given.
-func (a *API) createFlowRunFromDeployment(r *http.Request, req *schema.DeploymentFlowRunCreate) (response, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return response{}, err
-	}
-	ctx := r.Context()
-	d, err := a.store.ReadDeployment(ctx, id)
-	if err != nil {
-		return response{}, deploymentNotFound(err, false)
-	}
-
-	params := map[string]json.RawMessage{}
-	_ = json.Unmarshal(d.Parameters, &params)
-	var given map[string]json.RawMessage
-	_ = json.Unmarshal(req.Parameters, &given)
-	for k, v := range given {
-		params[k] = v
-	}
-	merged, _ := json.Marshal(params)
-	merged, err = a.hydrateParameters(ctx, merged)
-	if err != nil {
-		return response{}, hydrationFailed(err, "flow run")
-	}
-
-	enforce := d.EnforceParameterSchema
-	if req.EnforceParameterSchema != nil {
-		enforce = *req.EnforceParameterSchema
-	}
-	if enforce {
-		if !schema.IsJSONObject(d.ParameterOpenAPISchema) || len(d.ParameterOpenAPISchema) == 0 || isNullJSON(d.ParameterOpenAPISchema) {
-			return response{}, detail(http.StatusConflict, "Error updating deployment: Cannot update parameters because parameter schema "+
-				"enforcement is enabled and the deployment does not have a valid parameter schema.")
-		}
-		if err := schema.ValidateParameters(merged, d.ParameterOpenAPISchema, false, true); err != nil {
-			return response{}, detail(http.StatusConflict, "Error creating flow run: "+err.Error())
-		}
-	}
-
-	queueID, queueName := d.WorkQueueID, d.WorkQueueName
-	poolID, poolName := d.WorkPoolID, d.WorkPoolName
-	if req.WorkQueueName != nil && *req.WorkQueueName != "" {
-		if d.WorkPoolName == nil {
-			return response{}, detail(http.StatusBadRequest, "Cannot create flow run in work queue "+*req.WorkQueueName+" because deployment "+
-				d.ID.String()+" is not associated with a work pool. Please remove work_pool_name and try again.")
-		}
-		q, err := a.store.EnsureWorkQueue(ctx, *d.WorkPoolName, *req.WorkQueueName)
-		if err != nil {
-			return response{}, err
-		}
-		queueID, queueName, poolID = &q.ID, &q.Name, q.WorkPoolID
-	}
-
-	tags := slices.Clone(d.Tags)
-	for _, t := range req.Tags {
-		if !slices.Contains(tags, t) {
-			tags = append(tags, t)
-		}
-	}
-	infra := req.InfrastructureDocumentID
-	if infra == nil {
-		infra = d.InfrastructureDocumentID
-	}
-	run := schema.FlowRun{
-		ID: uuid.Must(uuid.NewV7()), Name: *req.Name, FlowID: d.FlowID, DeploymentID: &d.ID, DeploymentVersion: d.Version,
-		Parameters: merged, Context: req.Context, ParentTaskRunID: req.ParentTaskRunID, InfrastructureDocumentID: infra,
-		EmpiricalPolicy: *req.EmpiricalPolicy, Tags: tags, IdempotencyKey: req.IdempotencyKey,
-		Labels:      schema.MergeObjects(d.Labels, schema.LabelsOf("prefect.flow.id", d.FlowID.String(), "prefect.deployment.id", d.ID.String()), req.Labels),
-		WorkQueueID: queueID, WorkQueueName: queueName, WorkPoolID: poolID, WorkPoolName: poolName,
-		JobVariables: req.JobVariables, CreatedBy: nil,
-	}
-	proposal := schema.StateCreate{Type: schema.StateScheduled}
-	if req.State != nil {
-		proposal = *req.State
-	}
-	initial := proposal.ToState(a.clock())
-	run.State = &initial
-	stored, isNew, err := a.runs.CreateFlowRun(ctx, run)
-	if err != nil {
-		return response{}, err
-	}
-	return createdOr(isNew, stored), nil
 }
 
 // --- Schedules ---

@@ -20,6 +20,9 @@ type response struct {
 	Body   any
 }
 
+// jsonNull is the body of Prefect's routes that return None.
+var jsonNull = json.RawMessage("null")
+
 func ok(body any) response      { return response{http.StatusOK, body} }
 func created(body any) response { return response{http.StatusCreated, body} }
 func noContent() response       { return response{Status: http.StatusNoContent} }

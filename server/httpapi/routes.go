@@ -159,6 +159,8 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /deployments/{id}/pause_deployment", endpoint(a, a.pauseDeployment))
 	route("POST /deployments/{id}/resume_deployment", endpoint(a, a.resumeDeployment))
 	route("POST /deployments/{id}/create_flow_run", endpoint(a, a.createFlowRunFromDeployment))
+	route("POST /deployments/{id}/create_flow_run/bulk", endpoint(a, a.bulkCreateFlowRunsFromDeployment))
+	route("POST /deployments/{id}/schedule", endpoint(a, a.scheduleDeployment))
 	route("GET /deployments/{id}/schedules", endpoint(a, a.readDeploymentSchedules))
 	route("POST /deployments/{id}/schedules", endpoint(a, a.createDeploymentSchedules))
 	route("PATCH /deployments/{id}/schedules/{schedule_id}", endpoint(a, a.updateDeploymentSchedule))

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -447,6 +448,53 @@ type DeploymentFlowRunCreate struct {
 
 // Validate checks the body and fills Prefect's defaults.
 func (c *DeploymentFlowRunCreate) Validate() error { return c.validate() }
+
+// DeploymentFlowRunCreates is the body of POST
+// /deployments/{id}/create_flow_run/bulk.
+type DeploymentFlowRunCreates []DeploymentFlowRunCreate
+
+// Validate checks every run's request, naming its index in an error.
+func (c *DeploymentFlowRunCreates) Validate() error {
+	if *c == nil {
+		return Invalid("", "Field required")
+	}
+	for i := range *c {
+		if err := (*c)[i].Validate(); err != nil {
+			var v *ValidationError
+			if errors.As(err, &v) {
+				return Invalid(strconv.Itoa(i)+"."+v.Loc, v.Msg)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// FlowRunCreateResult is one run's answer in a bulk create.
+type FlowRunCreateResult struct {
+	FlowRunID *uuid.UUID `json:"flow_run_id"`
+	Status    string     `json:"status"` // CREATED or FAILED
+	Error     *string    `json:"error"`
+}
+
+// FlowRunBulkCreateResponse answers create_flow_run/bulk, one result per
+// request in order.
+type FlowRunBulkCreateResponse struct {
+	Results []FlowRunCreateResult `json:"results"`
+}
+
+// DeploymentScheduleRequest is the body of POST /deployments/{id}/schedule;
+// what is left out comes from the scheduler's settings.
+type DeploymentScheduleRequest struct {
+	StartTime *DateTime `json:"start_time"`
+	EndTime   *DateTime `json:"end_time"`
+	MinTime   *float64  `json:"min_time"` // seconds
+	MinRuns   *int      `json:"min_runs"`
+	MaxRuns   *int      `json:"max_runs"`
+}
+
+// EmbeddedBody marks DeploymentScheduleRequest as FastAPI's body of several parameters.
+func (DeploymentScheduleRequest) EmbeddedBody() {}
 
 // DeploymentScheduledRunsRequest is the body of POST
 // /deployments/get_scheduled_flow_runs.

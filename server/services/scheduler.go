@@ -2,9 +2,7 @@ package services
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -141,8 +139,8 @@ func (s Scheduler) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// deploymentRuns makes the runs of a deployment's active schedules (not
-// yet inserted; the store skips the ones that exist).
+// deploymentRuns makes the runs of a deployment's active schedules from
+// now (not yet inserted; the store skips the ones that exist).
 func (s Scheduler) deploymentRuns(ctx context.Context, id uuid.UUID) ([]schema.FlowRun, error) {
 	d, err := s.Store.ReadDeployment(ctx, id)
 	if errors.Is(err, schema.ErrNotFound) {
@@ -154,81 +152,12 @@ func (s Scheduler) deploymentRuns(ctx context.Context, id uuid.UUID) ([]schema.F
 	if d.Paused {
 		return nil, nil
 	}
-	var runs []schema.FlowRun
-	for _, sc := range d.Schedules {
-		if !sc.Active {
-			continue
-		}
-		compiled, err := schedules.Compile(sc.Schedule, "schedule")
-		if err != nil {
-			s.log().Error("skipping a schedule that does not compile", "deployment_id", d.ID, "schedule_id", sc.ID, "error", err)
-			continue
-		}
-		// Each schedule starts from its own now, as Prefect's loop does.
-		now := s.now()
-		n := s.MaxRuns
-		if sc.MaxScheduledRuns != nil {
-			n = *sc.MaxScheduledRuns
-		}
-		// Dates bounds its own work, so one pathological schedule costs a
-		// bounded slice of the pass and is skipped with a log line.
-		all, err := compiled.Dates(ctx, now, now.Add(s.MaxScheduledTime), max(n, 1))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			s.log().Error("skipping a schedule whose dates cannot be computed", "deployment_id", d.ID, "schedule_id", sc.ID, "error", err)
-			continue
-		}
-		var dates []time.Time
-		for _, dt := range all {
-			dates = append(dates, dt)
-			// Stop once both minimums are met.
-			if len(dates) >= s.MinRuns && !dt.Before(now.Add(s.MinScheduledTime)) {
-				break
-			}
-		}
-		runs = append(runs, scheduledRuns(d, sc, compiled, dates, now)...)
+	now := s.now()
+	w := schedules.Window{Start: now, End: now.Add(s.MaxScheduledTime), MinTime: s.MinScheduledTime,
+		MinRuns: s.MinRuns, MaxRuns: s.MaxRuns, ScheduleCaps: true}
+	runs, skipped, err := schedules.DeploymentRuns(ctx, d, w, now)
+	for _, sk := range skipped {
+		s.log().Error("skipping a schedule", "deployment_id", d.ID, "schedule_id", sk.ScheduleID, "error", sk.Err)
 	}
-	return runs, nil
-}
-
-// scheduledRuns builds the runs of one schedule, each with its proposed
-// Scheduled state (the runs service gives them the bookkeeping of a new run).
-func scheduledRuns(d schema.Deployment, sc schema.DeploymentSchedule, compiled schedules.Schedule, dates []time.Time, now time.Time) []schema.FlowRun {
-	if len(dates) == 0 {
-		return nil
-	}
-	params := schema.MergeObjects(d.Parameters, sc.Parameters)
-	tags := append([]string{"auto-scheduled"}, d.Tags...)
-	labels := schema.MergeObjects(d.Labels,
-		schema.LabelsOf("prefect.flow.id", d.FlowID.String(), "prefect.deployment.id", d.ID.String()))
-	display := compiled.ClassName()
-	if sc.Slug != nil && *sc.Slug != "" {
-		display = *sc.Slug
-	}
-	kind := "SCHEDULE"
-	message := "Flow run scheduled"
-	schedID := sc.ID
-	depID := d.ID
-	out := make([]schema.FlowRun, 0, len(dates))
-	for _, date := range dates {
-		key := fmt.Sprintf("scheduled %s %s %s", d.ID, sc.ID, compiled.FormatDate(date))
-		run := schema.FlowRun{
-			ID: uuid.Must(uuid.NewV7()), Name: schema.GenerateSlug(), FlowID: d.FlowID, DeploymentID: &depID,
-			DeploymentVersion: d.Version, WorkQueueID: d.WorkQueueID, WorkQueueName: d.WorkQueueName,
-			WorkPoolID: d.WorkPoolID, WorkPoolName: d.WorkPoolName, Parameters: params,
-			InfrastructureDocumentID: d.InfrastructureDocumentID, IdempotencyKey: &key, Tags: tags, Labels: labels,
-			AutoScheduled: true, Context: json.RawMessage(`{}`), JobVariables: json.RawMessage(`{}`),
-			EmpiricalPolicy: schema.FlowRunPolicy{PauseKeys: []string{}},
-			CreatedBy:       &schema.CreatedBy{ID: &schedID, Type: &kind, DisplayValue: &display},
-		}
-		at := date.UTC()
-		proposal := schema.StateCreate{Type: schema.StateScheduled, Message: &message,
-			StateDetails: schema.StateDetails{ScheduledTime: &at}}
-		initial := proposal.ToState(now)
-		run.State = &initial
-		out = append(out, run)
-	}
-	return out
+	return runs, err
 }
