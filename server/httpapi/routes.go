@@ -73,6 +73,7 @@ func (a *API) routeTable() []apiRoute {
 	route("GET /flow_runs/{id}", endpoint(a, a.readFlowRun))
 	route("GET /flow_runs/{id}/graph", endpoint(a, a.readTaskRunDependencies))
 	route("GET /flow_runs/{id}/graph-v2", endpoint(a, a.readFlowRunGraph))
+	route("GET /observed-states", endpoint(a, a.readObservedStates))
 	route("PATCH /flow_runs/{id}", endpoint(a, a.updateFlowRun))
 	route("PATCH /flow_runs/{id}/labels", endpoint(a, a.updateFlowRunLabels))
 	route("DELETE /flow_runs/{id}", endpoint(a, a.deleteFlowRun))

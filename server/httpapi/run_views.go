@@ -3,7 +3,10 @@ package httpapi
 import (
 	"math"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
@@ -211,4 +214,44 @@ func (a *API) runHistory(r *http.Request, kind store.RunKind, q *schema.RunHisto
 		out[i].States = append(out[i].States, b.HistoryState)
 	}
 	return ok(out), nil
+}
+
+// observedStatesLimit is the default and the maximum of /observed-states.
+const observedStatesLimit = 200
+
+// readObservedStates is GET /observed-states: the state types and exact
+// names runs have been in, for the UI's state filters. Its query parameters
+// are checked as FastAPI checks them.
+func (a *API) readObservedStates(r *http.Request, _ *none) (response, error) {
+	params := r.URL.Query()
+	q := schema.ObservedStatesQuery{Sort: schema.ObservedLastSeenDesc, Limit: observedStatesLimit}
+	if vs := params["query"]; len(vs) > 0 {
+		v := vs[len(vs)-1]
+		if utf8.RuneCountInString(v) > 100 {
+			return response{}, invalid([]string{"query", "query"}, "String should have at most 100 characters", "string_too_long", nil)
+		}
+		q.Prefix = strings.TrimSpace(v)
+	}
+	if vs := params["order_by"]; len(vs) > 0 {
+		switch s := schema.ObservedStateSort(vs[len(vs)-1]); s {
+		case schema.ObservedNameAsc, schema.ObservedLastSeenDesc:
+			q.Sort = s
+		default:
+			return response{}, invalid([]string{"query", "order_by"}, "Input should be 'NAME_ASC' or 'LAST_SEEN_DESC'", "enum", nil)
+		}
+	}
+	if vs := params["limit"]; len(vs) > 0 {
+		n, err := strconv.Atoi(strings.TrimSpace(vs[len(vs)-1]))
+		switch {
+		case err != nil:
+			return response{}, invalid([]string{"query", "limit"}, "Input should be a valid integer, unable to parse string as an integer", "int_parsing", nil)
+		case n < 1:
+			return response{}, invalid([]string{"query", "limit"}, "Input should be greater than or equal to 1", "greater_than_equal", nil)
+		case n > observedStatesLimit:
+			return response{}, invalid([]string{"query", "limit"}, "Input should be less than or equal to 200", "less_than_equal", nil)
+		}
+		q.Limit = n
+	}
+	states, err := a.store.ObservedStates(r.Context(), q)
+	return ok(states), err
 }

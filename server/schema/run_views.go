@@ -233,3 +233,28 @@ type HistoryState struct {
 	SumEstimatedRunTime  float64   `json:"sum_estimated_run_time"`
 	SumEstimatedLateness float64   `json:"sum_estimated_lateness"`
 }
+
+// ObservedStateSort orders /observed-states.
+type ObservedStateSort string
+
+const (
+	ObservedNameAsc      ObservedStateSort = "NAME_ASC"
+	ObservedLastSeenDesc ObservedStateSort = "LAST_SEEN_DESC"
+)
+
+// ObservedStatesQuery is what GET /observed-states asks: pairs whose type or
+// name starts with Prefix (any case; empty matches all), at most Limit.
+type ObservedStatesQuery struct {
+	Prefix string
+	Sort   ObservedStateSort
+	Limit  int
+}
+
+// ObservedState is a state type and exact name seen in retained run
+// history, and the bounds of its transitions.
+type ObservedState struct {
+	StateType string    `json:"state_type"`
+	StateName string    `json:"state_name"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}

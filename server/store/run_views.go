@@ -32,6 +32,10 @@ type RunViews interface {
 	// FlowRunGraph reads what the flow run's graph is drawn from, with at
 	// most maxArtifacts artifacts; ErrNotFound for an unknown run.
 	FlowRunGraph(ctx context.Context, id uuid.UUID, maxArtifacts int) (GraphSource, error)
+	// ObservedStates are the distinct (type, name) pairs in the retained
+	// state histories of flow and task runs, with when each was first and
+	// last seen.
+	ObservedStates(ctx context.Context, q schema.ObservedStatesQuery) ([]schema.ObservedState, error)
 }
 
 // RunKind says which runs a query is about: its table.

@@ -311,3 +311,32 @@ def test_blocks(server: Server, home: Path):
     assert "compat-blocks-secret" in out.stdout, out.stdout
     assert "r0tated" not in out.stdout, out.stdout
 
+
+
+def test_observed_states(server: Server):
+    """/observed-states: the state pairs runs have been in, searched by a prefix of any case."""
+    status, flow = server.http("POST", "/flows/", {"name": "compat-observed"})
+    assert status in (200, 201), (status, flow)
+    for name in ("ObservedQuiet", "ObservedLoud"):
+        status, run = server.http("POST", "/flow_runs/", {"flow_id": flow["id"], "state": {"type": "PENDING", "name": name}})
+        assert status == 201, (status, run)
+    status, run = server.http("POST", "/flow_runs/", {"flow_id": flow["id"], "state": {"type": "PENDING", "name": "ObservedQuiet"}})
+    assert status == 201, (status, run)
+
+    status, found = server.http("GET", "/observed-states?query=%20observedq&order_by=NAME_ASC")
+    assert status == 200, (status, found)
+    assert [(s["state_type"], s["state_name"]) for s in found] == [("PENDING", "ObservedQuiet")], found
+    assert found[0]["first_seen"] <= found[0]["last_seen"], found
+    status, found = server.http("GET", "/observed-states?query=OBSERVED&order_by=NAME_ASC")
+    assert [s["state_name"] for s in found] == ["ObservedLoud", "ObservedQuiet"], found
+    status, found = server.http("GET", "/observed-states?query=observed&limit=1")
+    assert status == 200 and [s["state_name"] for s in found] == ["ObservedQuiet"], found  # last seen first
+    status, found = server.http("GET", "/observed-states?query=pend")
+    assert status == 200 and ("PENDING", "ObservedLoud") in [(s["state_type"], s["state_name"]) for s in found], found
+
+    for query, loc, kind in (("limit=0", "limit", "greater_than_equal"), ("limit=201", "limit", "less_than_equal"),
+                             ("limit=x", "limit", "int_parsing"), ("order_by=NEWEST", "order_by", "enum"),
+                             ("query=" + "a" * 101, "query", "string_too_long")):
+        status, body = server.http("GET", "/observed-states?" + query)
+        assert status == 422, (query, status, body)
+        assert [(d["loc"], d["type"]) for d in body["exception_detail"]] == [(["query", loc], kind)], body

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -138,4 +139,39 @@ func (s *Store) RunHistory(ctx context.Context, kind store.RunKind, q schema.Que
 		return err
 	})
 	return out, err
+}
+
+// ObservedStates groups each state history by pair before combining them,
+// so the union holds distinct pairs rather than every retained transition.
+// The prefix matches lower(substr(col)) against the lowered prefix: no LIKE,
+// so its wildcards need no escaping.
+func (s *Store) ObservedStates(ctx context.Context, q schema.ObservedStatesQuery) ([]schema.ObservedState, error) {
+	where, args := "", []any{}
+	if q.Prefix != "" {
+		n := utf8.RuneCountInString(q.Prefix)
+		where = ` WHERE lower(substr(state_type, 1, ?)) = lower(?) OR lower(substr(state_name, 1, ?)) = lower(?)`
+		args = append(args, n, q.Prefix, n, q.Prefix)
+	}
+	order := `state_type, state_name`
+	if q.Sort != schema.ObservedNameAsc {
+		order = `last_seen DESC, ` + order
+	}
+	args = append(args, q.Limit)
+	query := `SELECT state_type, state_name, min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM (
+			SELECT type AS state_type, name AS state_name, min(timestamp) AS first_seen, max(timestamp) AS last_seen
+				FROM flow_run_state GROUP BY type, name
+			UNION ALL
+			SELECT type, name, min(timestamp), max(timestamp) FROM task_run_state GROUP BY type, name
+		) histories GROUP BY state_type, state_name`
+	query = `SELECT * FROM (` + query + `) observed` + where + ` ORDER BY ` + order + ` LIMIT ?`
+	var out []schema.ObservedState
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		var err error
+		out, err = queryAll(ctx, c, func(sc scanner) (schema.ObservedState, error) {
+			var o schema.ObservedState
+			return o, sc.Scan(&o.StateType, &o.StateName, ts(&o.FirstSeen), ts(&o.LastSeen))
+		}, query, args...)
+		return err
+	})
+	return nonNil(out), err
 }
