@@ -85,6 +85,8 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /work_queues", "/work_queues", `{"name":"fuzz-legacy-2","description":"d","concurrency_limit":2}`},
 	{"POST /work_queues/filter", "/work_queues/filter", `{"work_queues":{"name":{"startswith_":["fuzz"]}},"limit":5}`},
 	{"PATCH /work_queues/{id}", "/work_queues/@legacy_queue@", `{"description":"changed","concurrency_limit":3,"is_paused":false}`},
+	{"POST /work_pools/{name}/concurrency_status", "/work_pools/fuzz-pool/concurrency_status", `{"page":1,"limit":5,"flow_run_limit":3}`},
+	{"POST /work_queues/{id}/concurrency_status", "/work_queues/@legacy_queue@/concurrency_status", `{"page":2,"limit":1}`},
 	{"POST /work_queues/{id}/get_runs", "/work_queues/@legacy_queue@/get_runs", `{"scheduled_before":"2030-01-01T00:00:00Z","limit":5}`},
 
 	{"POST /deployments", "/deployments", `{"flow_id":"@flow@","name":"fuzz-deployment-2","version":"1","parameters":{"x":1},"tags":["t"],"work_pool_name":"fuzz-pool","work_queue_name":"fuzz-queue","entrypoint":"flows.py:f","job_variables":{},"parameter_openapi_schema":{"title":"Parameters","type":"object","properties":{"x":{"title":"x","position":0,"type":"integer"}},"required":["x"]},"schedules":[{"schedule":{"interval":3600,"anchor_date":"2026-01-01T00:00:00Z","timezone":"UTC"},"active":true},{"schedule":{"cron":"0 9 * * 1-5","timezone":"Europe/Paris"},"active":false},{"schedule":{"rrule":"FREQ=DAILY;COUNT=3","timezone":"UTC"}}],"concurrency_limit":2,"enforce_parameter_schema":true}`},

@@ -116,6 +116,8 @@ func TestBodyKeysMatchPrefect(t *testing.T) {
 		{"POST /work_queues", "POST /work_queues/", a.createLegacyWorkQueue},
 		{"POST /work_queues/filter", "POST /work_queues/filter", a.filterLegacyWorkQueues},
 		{"PATCH /work_queues/{id}", "PATCH /work_queues/{id}", a.updateLegacyWorkQueue},
+		{"POST /work_pools/{name}/concurrency_status", "POST /work_pools/{name}/concurrency_status", a.readWorkPoolConcurrencyStatus},
+		{"POST /work_queues/{id}/concurrency_status", "POST /work_queues/{id}/concurrency_status", a.readWorkQueueConcurrencyStatus},
 		{"POST /work_queues/{id}/get_runs", "POST /work_queues/{id}/get_runs", a.readWorkQueueRuns},
 		{"POST /deployments", "POST /deployments/", a.createDeployment},
 		{"POST /deployments/filter", "POST /deployments/filter", a.filterDeployments},

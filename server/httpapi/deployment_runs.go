@@ -233,3 +233,48 @@ func (a *API) scheduleDeployment(r *http.Request, req *schema.DeploymentSchedule
 	}
 	return ok(jsonNull), nil
 }
+
+// workQueueCheck is the deprecated GET /deployments/{id}/work_queue_check:
+// the queues whose legacy filter would take the deployment's runs.
+func (a *API) workQueueCheck(r *http.Request, _ *none) (response, error) {
+	id, err := uuidRouteID(r)
+	if err != nil {
+		return response{}, err
+	}
+	ctx := r.Context()
+	d, err := a.store.ReadDeployment(ctx, id)
+	if err != nil {
+		return response{}, deploymentNotFound(err, false)
+	}
+	queues, err := a.store.FilterWorkQueues(ctx, "", schema.WorkQueueQuery{})
+	if err != nil {
+		return response{}, err
+	}
+	out := []schema.WorkQueue{}
+	for _, q := range queues {
+		if queueFilterTakes(q.Filter, d) {
+			out = append(out, q)
+		}
+	}
+	return ok(out), nil
+}
+
+// queueFilterTakes says whether a legacy queue filter takes d's runs, as
+// Prefect's check_work_queues_for_deployment decides: all of the filter's
+// tags are d's, and its deployment ids (if any) name d. A filter without
+// them, or none at all, takes everything.
+func queueFilterTakes(filter json.RawMessage, d schema.Deployment) bool {
+	var f struct {
+		Tags          []string `json:"tags"`
+		DeploymentIDs []string `json:"deployment_ids"`
+	}
+	if json.Unmarshal(filter, &f) != nil {
+		return true
+	}
+	for _, t := range f.Tags {
+		if !slices.Contains(d.Tags, t) {
+			return false
+		}
+	}
+	return len(f.DeploymentIDs) == 0 || slices.Contains(f.DeploymentIDs, d.ID.String())
+}

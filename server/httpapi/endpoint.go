@@ -176,21 +176,20 @@ func (a *API) checkPage(p *schema.Page) error {
 	return nil
 }
 
-// paginate answers a /paginate route as Prefect does: the page (from 1, the
-// default) of limit results, which list reads with p's offset set from it,
-// and the count of everything under the same filters. Prefect's paginate
-// routes take no offset, so one sent is ignored.
-func paginate[T any](a *API, p *schema.Page, pageNumber *int, list func() ([]T, error), count func() (int, error)) (response, error) {
+// pageWindow checks the page (from 1, the default) and limit of a
+// paginated body and sets p's offset to the page's first row. A sent offset
+// is ignored: Prefect's paginated routes take none.
+func (a *API) pageWindow(p *schema.Page, pageNumber *int) (page int, err error) {
 	p.Offset = 0
 	if err := a.checkPage(p); err != nil {
-		return response{}, err
+		return 0, err
 	}
-	page := 1
+	page = 1
 	if pageNumber != nil {
 		page = *pageNumber
 	}
 	if page < 1 {
-		return response{}, invalid([]string{"body", "page"}, "Input should be greater than or equal to 1", "greater_than_equal", nil)
+		return 0, invalid([]string{"body", "page"}, "Input should be greater than or equal to 1", "greater_than_equal", nil)
 	}
 	limit := *p.Limit
 	p.Offset = (page - 1) * limit
@@ -198,6 +197,19 @@ func paginate[T any](a *API, p *schema.Page, pageNumber *int, list func() ([]T, 
 		// Past any table: an empty page, not an overflowed offset.
 		p.Offset = math.MaxInt
 	}
+	return page, nil
+}
+
+// paginate answers a /paginate route as Prefect does: the page (from 1, the
+// default) of limit results, which list reads with p's offset set from it,
+// and the count of everything under the same filters. Prefect's paginate
+// routes take no offset, so one sent is ignored.
+func paginate[T any](a *API, p *schema.Page, pageNumber *int, list func() ([]T, error), count func() (int, error)) (response, error) {
+	page, err := a.pageWindow(p, pageNumber)
+	if err != nil {
+		return response{}, err
+	}
+	limit := *p.Limit
 	results, err := list()
 	if err != nil {
 		return response{}, err
@@ -206,9 +218,5 @@ func paginate[T any](a *API, p *schema.Page, pageNumber *int, list func() ([]T, 
 	if err != nil {
 		return response{}, err
 	}
-	pages := 0
-	if limit > 0 {
-		pages = (n + limit - 1) / limit
-	}
-	return ok(schema.Pagination[T]{Results: results, Count: n, Limit: limit, Pages: pages, Page: page}), nil
+	return ok(schema.Pagination[T]{Results: results, Count: n, Limit: limit, Pages: pagesOf(n, limit), Page: page}), nil
 }

@@ -128,6 +128,7 @@ func (a *API) routeTable() []apiRoute {
 	route("PATCH /work_pools/{name}", endpoint(a, a.updateWorkPool))
 	route("DELETE /work_pools/{name}", endpoint(a, a.deleteWorkPool))
 	route("POST /work_pools/{name}/get_scheduled_flow_runs", endpoint(a, a.getScheduledFlowRunsForPool))
+	route("POST /work_pools/{name}/concurrency_status", endpoint(a, a.readWorkPoolConcurrencyStatus))
 	route("POST /work_pools/{pool}/queues", endpoint(a, a.createWorkQueue))
 	route("POST /work_pools/{pool}/queues/filter", endpoint(a, a.filterWorkQueuesInPool))
 	route("GET /work_pools/{pool}/queues/{name}", endpoint(a, a.readWorkQueueInPool))
@@ -145,6 +146,7 @@ func (a *API) routeTable() []apiRoute {
 	route("PATCH /work_queues/{id}", endpoint(a, a.updateLegacyWorkQueue))
 	route("DELETE /work_queues/{id}", endpoint(a, a.deleteLegacyWorkQueue))
 	route("POST /work_queues/{id}/get_runs", endpoint(a, a.readWorkQueueRuns))
+	route("POST /work_queues/{id}/concurrency_status", endpoint(a, a.readWorkQueueConcurrencyStatus))
 
 	// Deployments and their schedules.
 	route("POST /deployments", endpoint(a, a.createDeployment))
@@ -162,6 +164,7 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /deployments/{id}/create_flow_run", endpoint(a, a.createFlowRunFromDeployment))
 	route("POST /deployments/{id}/create_flow_run/bulk", endpoint(a, a.bulkCreateFlowRunsFromDeployment))
 	route("POST /deployments/{id}/schedule", endpoint(a, a.scheduleDeployment))
+	route("GET /deployments/{id}/work_queue_check", endpoint(a, a.workQueueCheck))
 	route("GET /deployments/{id}/schedules", endpoint(a, a.readDeploymentSchedules))
 	route("POST /deployments/{id}/schedules", endpoint(a, a.createDeploymentSchedules))
 	route("PATCH /deployments/{id}/schedules/{schedule_id}", endpoint(a, a.updateDeploymentSchedule))

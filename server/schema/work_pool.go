@@ -496,3 +496,72 @@ func WorkPoolNotFound(name string) error {
 func WorkQueueNotFound(pool, queue string) error {
 	return &NotFoundError{"Work pool queue '" + pool + "/" + queue + "' not found."}
 }
+
+// FlowRunSlotSummary is a flow run holding a concurrency slot, as the
+// concurrency_status routes list it.
+type FlowRunSlotSummary struct {
+	ID             uuid.UUID  `json:"id"`
+	Name           string     `json:"name"`
+	StateType      *string    `json:"state_type"`
+	StateName      *string    `json:"state_name"`
+	StartTime      *time.Time `json:"start_time"`
+	StateTimestamp *time.Time `json:"state_timestamp"`
+	// TimeInCurrentState is in seconds, as Prefect serialises a timedelta.
+	TimeInCurrentState *float64 `json:"time_in_current_state"`
+}
+
+// WorkQueueConcurrencyStatusDetail is one queue of a pool's concurrency status.
+type WorkQueueConcurrencyStatusDetail struct {
+	QueueID          uuid.UUID            `json:"queue_id"`
+	QueueName        string               `json:"queue_name"`
+	ActiveSlots      int                  `json:"active_slots"`
+	ConcurrencyLimit *int                 `json:"concurrency_limit"`
+	FlowRuns         []FlowRunSlotSummary `json:"flow_runs"`
+	FlowRunCount     int                  `json:"flow_run_count"`
+}
+
+// WorkPoolConcurrencyStatus answers POST /work_pools/{name}/concurrency_status:
+// the pool's slots in use and a page of its queues with theirs.
+type WorkPoolConcurrencyStatus struct {
+	ActiveSlots      int                                `json:"active_slots"`
+	ConcurrencyLimit *int                               `json:"concurrency_limit"`
+	Queues           []WorkQueueConcurrencyStatusDetail `json:"queues"`
+	Count            int                                `json:"count"`
+	Limit            int                                `json:"limit"`
+	Pages            int                                `json:"pages"`
+	Page             int                                `json:"page"`
+}
+
+// WorkQueueConcurrencyStatus answers POST /work_queues/{id}/concurrency_status:
+// the queue's slots in use and a page of the runs holding them.
+type WorkQueueConcurrencyStatus struct {
+	ActiveSlots      int                  `json:"active_slots"`
+	ConcurrencyLimit *int                 `json:"concurrency_limit"`
+	FlowRuns         []FlowRunSlotSummary `json:"flow_runs"`
+	Count            int                  `json:"count"`
+	Limit            int                  `json:"limit"`
+	Pages            int                  `json:"pages"`
+	Page             int                  `json:"page"`
+}
+
+// ConcurrencyStatusQuery is the body of the concurrency_status routes;
+// FlowRunLimit (runs listed per queue) is the pool route's only.
+type ConcurrencyStatusQuery struct {
+	PageNumber   *int `json:"page"`
+	Limit        *int `json:"limit"`
+	FlowRunLimit *int `json:"flow_run_limit"`
+}
+
+// EmbeddedBody marks ConcurrencyStatusQuery as FastAPI's body of several parameters.
+func (ConcurrencyStatusQuery) EmbeddedBody() {}
+
+// Validate checks the bounds FastAPI checks.
+func (q *ConcurrencyStatusQuery) Validate() error {
+	if q.FlowRunLimit != nil && *q.FlowRunLimit < 0 {
+		return Invalid("flow_run_limit", "Input should be greater than or equal to 0")
+	}
+	if q.FlowRunLimit != nil && *q.FlowRunLimit > 200 {
+		return Invalid("flow_run_limit", "Input should be less than or equal to 200")
+	}
+	return nil
+}

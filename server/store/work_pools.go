@@ -64,4 +64,32 @@ type WorkPools interface {
 	// MarkWorkQueuesPolled records a poll of the queues now: NOT_READY
 	// queues become READY, and the queues' deployments READY.
 	MarkWorkQueuesPolled(ctx context.Context, queueIDs []uuid.UUID) error
+
+	// CountSlotHolders counts the runs holding slots of q's pool or queue,
+	// by work queue id (the runs a queue holds by name alone under nil).
+	CountSlotHolders(ctx context.Context, q SlotHolders) (map[uuid.UUID]int, error)
+	// ReadSlotHolders reads them, by id: with PerQueue, at most that many of
+	// each queue; otherwise the page Offset, Limit.
+	ReadSlotHolders(ctx context.Context, q SlotHolders) ([]SlotHolder, error)
+}
+
+// SlotHolders selects the flow runs holding concurrency slots, as the work
+// pool scheduler counts them for a pool (PENDING or RUNNING, in one of its
+// queues by id) and the work queue scheduler for a queue (PENDING, RUNNING
+// or CANCELLING, in it by id, or by name when the run has no queue id).
+// Exactly one of PoolID and QueueID is set.
+type SlotHolders struct {
+	PoolID  *uuid.UUID
+	QueueID *uuid.UUID
+	// QueueIDs narrows a pool's runs to these queues.
+	QueueIDs []uuid.UUID
+	PerQueue int
+	Offset   int
+	Limit    int
+}
+
+// SlotHolder is one run holding a slot, and the queue it holds it in.
+type SlotHolder struct {
+	QueueID *uuid.UUID
+	schema.FlowRunSlotSummary
 }

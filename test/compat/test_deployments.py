@@ -596,3 +596,76 @@ def test_bulk_create_and_backfill(server: Server):
     assert status == 200, (status, runs)
     assert [r["expected_start_time"][11:16] for r in runs] == [f"00:0{i}" for i in range(10)], runs
     assert all(r["auto_scheduled"] and r["state"]["type"] == "SCHEDULED" for r in runs), runs
+
+
+def test_concurrency_status(server: Server):
+    """Who holds a pool's and a queue's slots, as /concurrency_status answers it."""
+    pool = "compat-slots-pool"
+    status, _ = server.http("POST", "/work_pools/", {"name": pool, "type": "process", "concurrency_limit": 5})
+    assert status == 201, status
+    status, busy = server.http("POST", f"/work_pools/{pool}/queues", {"name": "busy", "concurrency_limit": 3, "priority": 2})
+    assert status == 201, (status, busy)
+    status, _ = server.http("POST", f"/work_pools/{pool}/queues", {"name": "idle", "priority": 3})
+    assert status == 201
+    status, flow = server.http("POST", "/flows/", {"name": "compat-slots"})
+    status, dep = server.http("POST", "/deployments/", {"flow_id": flow["id"], "name": "slots",
+                                                        "work_pool_name": pool, "work_queue_name": "busy"})
+    assert status in (200, 201), (status, dep)
+    held = []
+    for state in ("PENDING", "RUNNING", "RUNNING", "SCHEDULED", "COMPLETED"):
+        status, run = server.http("POST", f"/deployments/{dep['id']}/create_flow_run", {"state": {"type": state}})
+        assert status == 201, (status, run)
+        if state in ("PENDING", "RUNNING"):
+            held.append(run["id"])
+    held.sort()
+
+    status, out = server.http("POST", f"/work_pools/{pool}/concurrency_status", {"flow_run_limit": 2})
+    assert status == 200, (status, out)
+    assert (out["active_slots"], out["concurrency_limit"], out["count"], out["page"], out["pages"]) == (3, 5, 3, 1, 1), out
+    by_name = {q["queue_name"]: q for q in out["queues"]}
+    assert [q["queue_name"] for q in out["queues"]] == ["default", "busy", "idle"], out
+    assert (by_name["busy"]["active_slots"], by_name["busy"]["flow_run_count"], by_name["busy"]["concurrency_limit"]) == (3, 3, 3)
+    assert [r["id"] for r in by_name["busy"]["flow_runs"]] == held[:2], out
+    run = by_name["busy"]["flow_runs"][0]
+    assert set(run) == {"id", "name", "state_type", "state_name", "start_time", "state_timestamp", "time_in_current_state"}, run
+    assert isinstance(run["time_in_current_state"], float) and run["time_in_current_state"] >= 0, run
+    assert (by_name["idle"]["active_slots"], by_name["idle"]["flow_runs"]) == (0, [])
+
+    status, out = server.http("POST", f"/work_pools/{pool}/concurrency_status", {"page": 2, "limit": 2})
+    assert status == 200 and [q["queue_name"] for q in out["queues"]] == ["idle"] and out["pages"] == 2, out
+
+    status, out = server.http("POST", f"/work_queues/{busy['id']}/concurrency_status", {"limit": 2, "page": 2})
+    assert status == 200, (status, out)
+    assert (out["active_slots"], out["count"], out["pages"], out["page"], out["limit"]) == (3, 3, 2, 2, 2), out
+    assert [r["id"] for r in out["flow_runs"]] == held[2:], out
+
+    status, out = server.http("POST", "/work_pools/compat-no-such-pool/concurrency_status", {})
+    assert status == 404, (status, out)
+    status, out = server.http("POST", "/work_queues/00000000-0000-4000-8000-000000000000/concurrency_status", {})
+    assert (status, out) == (404, {"detail": "Work queue not found."})
+    for body, loc in (({"page": 0}, "page"), ({"flow_run_limit": 201}, "flow_run_limit")):
+        status, out = server.http("POST", f"/work_pools/{pool}/concurrency_status", body)
+        assert status == 422 and out["exception_detail"][0]["loc"] == ["body", loc], (body, status, out)
+
+
+def test_work_queue_check(server: Server):
+    """The deprecated work_queue_check: queues whose legacy filter takes a deployment's runs."""
+    status, flow = server.http("POST", "/flows/", {"name": "compat-wq-check"})
+    status, dep = server.http("POST", "/deployments/", {"flow_id": flow["id"], "name": "checked", "tags": ["a", "b"]})
+    assert status in (200, 201), (status, dep)
+    queues = {
+        "compat-wqc-tags": {"tags": ["a"]},
+        "compat-wqc-other-tags": {"tags": ["a", "z"]},
+        "compat-wqc-ids": {"deployment_ids": [dep["id"]]},
+        "compat-wqc-other-ids": {"deployment_ids": ["00000000-0000-4000-8000-000000000000"]},
+        "compat-wqc-open": {"tags": [], "deployment_ids": []},
+    }
+    for name, queue_filter in queues.items():
+        status, out = server.http("POST", "/work_queues/", {"name": name, "filter": queue_filter})
+        assert status == 201, (status, out)
+    status, out = server.http("GET", f"/deployments/{dep['id']}/work_queue_check")
+    assert status == 200, (status, out)
+    names = {q["name"] for q in out if q["name"].startswith("compat-wqc-")}
+    assert names == {"compat-wqc-tags", "compat-wqc-ids", "compat-wqc-open"}, out
+    status, out = server.http("GET", "/deployments/00000000-0000-4000-8000-000000000000/work_queue_check")
+    assert (status, out) == (404, {"detail": "Deployment not found"})
