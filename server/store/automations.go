@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,4 +37,61 @@ type Automations interface {
 	// DeleteAutomationsOwnedBy deletes the automations a resource owns that
 	// were created at or before createdBefore, and returns their ids.
 	DeleteAutomationsOwnedBy(ctx context.Context, resourceID string, createdBefore time.Time) ([]uuid.UUID, error)
+}
+
+// AutomationBucket counts the events of one event trigger for one value of
+// its for_each labels (Key) over the window [Start, End), keeping the last
+// event counted: Prefect's automation_bucket.
+type AutomationBucket struct {
+	AutomationID  uuid.UUID
+	TriggerID     uuid.UUID
+	Key           []string
+	Start, End    time.Time
+	Count         int
+	LastEvent     *schema.Event
+	LastOperation string
+}
+
+// BucketChange is a bucket to keep (Next) or to delete (Next nil) for Key.
+type BucketChange struct {
+	Key  []string
+	Next *AutomationBucket
+}
+
+// AutomationState is what evaluating automations keeps between events, so
+// a restart or a new leader carries on where the last one stopped. Each
+// method runs in one transaction holding the automation's row, so two
+// evaluators never interleave on one automation; fn decides (it must only
+// compute) and the store writes what it decided. ErrNotFound: the
+// automation is gone.
+type AutomationState interface {
+	// UpdateBucket hands fn the trigger's bucket for key (nil: none) and
+	// keeps what it returns (nil deletes it).
+	UpdateBucket(ctx context.Context, automationID, triggerID uuid.UUID, key []string,
+		fn func(*AutomationBucket) (*AutomationBucket, error)) error
+	// UpdateTriggerBuckets hands fn all the trigger's buckets and makes the
+	// changes it returns, in order.
+	UpdateTriggerBuckets(ctx context.Context, automationID, triggerID uuid.UUID,
+		fn func([]AutomationBucket) ([]BucketChange, error)) error
+	// SweepBuckets deletes the buckets whose window ended before the time.
+	SweepBuckets(ctx context.Context, endedBefore time.Time) (int, error)
+	// RecordChildFiring keeps f as its child's latest firing for the
+	// composite trigger, after dropping the composite's child firings from
+	// before notBefore (when set). If f is still among the composite's
+	// firings and ready says they fire it, they are deleted and returned:
+	// the caller fires the composite with them.
+	RecordChildFiring(ctx context.Context, f ChildFiring, notBefore *time.Time,
+		ready func([]ChildFiring) bool) ([]ChildFiring, error)
+}
+
+// ChildFiring is a firing of a composite trigger's child, kept until the
+// composite fires or the firing falls out of its window.
+type ChildFiring struct {
+	AutomationID    uuid.UUID
+	ParentTriggerID uuid.UUID
+	ChildTriggerID  uuid.UUID
+	FiringID        uuid.UUID
+	FiredAt         time.Time
+	// Firing is the child's firing as the automations package writes it.
+	Firing json.RawMessage
 }

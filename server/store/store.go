@@ -32,6 +32,7 @@ type Store interface {
 	Variables
 	SavedSearches
 	Automations
+	AutomationState
 	ConcurrencyLimits
 	Blocks
 	WorkPools
