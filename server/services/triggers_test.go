@@ -39,7 +39,9 @@ func (l *actionLog) taken() []automations.TriggeredAction {
 // brokerSink emits to the broker, as the server's ingestor does.
 type brokerSink struct{ b *events.Broker }
 
-func (s brokerSink) Emit(ctx context.Context, evs ...schema.Event) error { return s.b.Publish(ctx, evs...) }
+func (s brokerSink) Emit(ctx context.Context, evs ...schema.Event) error {
+	return s.b.Publish(ctx, evs...)
+}
 
 // startTriggers runs the service over st and a broker until the test ends.
 func startTriggers(t *testing.T, st store.Store, now func() time.Time) (*events.Broker, *actionLog, *recorder) {
