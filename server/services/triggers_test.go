@@ -152,3 +152,33 @@ func TestTriggersProactiveAndComposite(t *testing.T) {
 		require.Len(t, acts.taken(), 2, "the run that started does not fire")
 	})
 }
+
+func TestTriggersCarryOnAfterARestart(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, open storetest.Opener) {
+		st := open(t)
+		ctx := context.Background()
+		storetest.Automation(t, st, map[string]any{"name": "three in a window", "trigger": map[string]any{
+			"posture": "Reactive", "expect": []string{"tick"}, "threshold": 3, "within": 600},
+			"actions": []any{map[string]any{"type": "do-nothing"}}})
+		now := time.Now().UTC()
+		// The first evaluator counts two events; then the stream moves to
+		// another (a restart, or a new leader with its own broker): the
+		// bucket is in the database.
+		broker, acts, seen := startTriggers(t, st, nil)
+		require.NoError(t, broker.Publish(ctx, flowRunEvent("tick", "1", now), flowRunEvent("tick", "1", now.Add(time.Second))))
+		require.NoError(t, broker.Publish(ctx, flowRunEvent("marker", "m", now)))
+		require.Eventually(t, func() bool { return len(seen.names()) == 3 }, 10*time.Second, 10*time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the triggers subscription is behind the watcher's by at most a moment
+		require.Empty(t, acts.taken())
+
+		// The other carries on: the third event fires, once.
+		broker2, acts2, _ := startTriggers(t, st, nil)
+		require.NoError(t, broker2.Publish(ctx, flowRunEvent("tick", "1", now.Add(2*time.Second))))
+		require.Eventually(t, func() bool { return len(acts2.taken()) == 1 }, 10*time.Second, 10*time.Millisecond)
+		require.NoError(t, broker2.Publish(ctx, flowRunEvent("tick", "1", now.Add(3*time.Second))))
+		time.Sleep(200 * time.Millisecond)
+		require.Len(t, acts2.taken(), 1, "the rest of the window counts for nothing")
+		require.Empty(t, acts.taken())
+	})
+}
