@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -176,6 +177,25 @@ func (r *PrefectServerReconciler) applyDeployment(ctx context.Context, p *pass) 
 	}
 	p.deployment = dep
 	return true, nil
+}
+
+// reconcileDisruptionBudget applies the server pods' PodDisruptionBudget
+// while there is more than one replica, and deletes it otherwise.
+func (r *PrefectServerReconciler) reconcileDisruptionBudget(ctx context.Context, p *pass) (bool, error) {
+	if pdb := builders.PodDisruptionBudget(p.ps); pdb != nil {
+		return true, r.apply(ctx, p.ps, pdb, owned)
+	}
+	have := &policyv1.PodDisruptionBudget{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: p.ps.Namespace, Name: builders.PodDisruptionBudgetName(p.ps)}, have)
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("get PodDisruptionBudget: %w", err)
+	case !metav1.IsControlledBy(have, p.ps):
+		return true, nil // not ours to delete
+	}
+	return true, r.deleteChild(ctx, have)
 }
 
 // reconcileCronJobs applies the retention and scheduling CronJobs and deletes

@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -79,6 +80,7 @@ func (r *PrefectServerReconciler) gatewayAPIRetry() time.Duration {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one PrefectServer's children in line with its spec, in
@@ -99,13 +101,14 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	p := &pass{ps: ps}
 	err := r.runSteps(ctx, p, []step{
-		{"secrets", r.loadSecrets},        // a missing Secret or key stops the pass here
-		{"service", r.applyService},       // the API's Service
-		{"exposure", r.reconcileExposure}, // the Ingress and HTTPRoute to the Service, as asked
-		{"volume", r.applyVolume},         // SQLite: the PVC, owned unless retainOnDelete
-		{"migration", r.migrateDatabase},  // PostgreSQL: stops until this hash's Job succeeded
-		{"deployment", r.applyDeployment}, // the server pods; the config hash rolls them
-		{"cronjobs", r.reconcileCronJobs}, // retention and scheduling; none when ephemeral
+		{"secrets", r.loadSecrets},                  // a missing Secret or key stops the pass here
+		{"service", r.applyService},                 // the API's Service
+		{"exposure", r.reconcileExposure},           // the Ingress and HTTPRoute to the Service, as asked
+		{"volume", r.applyVolume},                   // SQLite: the PVC, owned unless retainOnDelete
+		{"migration", r.migrateDatabase},            // PostgreSQL: stops until this hash's Job succeeded
+		{"deployment", r.applyDeployment},           // the server pods; the config hash rolls them
+		{"disruption", r.reconcileDisruptionBudget}, // a PodDisruptionBudget for several replicas
+		{"cronjobs", r.reconcileCronJobs},           // retention and scheduling; none when ephemeral
 	})
 	if statusErr := r.writeStatus(ctx, p, err); statusErr != nil {
 		if err != nil {
@@ -164,6 +167,7 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 			predicate.AnnotationChangedPredicate{},
 		))).
 		Owns(&appsv1.Deployment{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&corev1.Service{}).
 		// Owns() would miss a retained volume, which has no owner reference:
 		// map volumes by owner or, failing that, by name and instance label.

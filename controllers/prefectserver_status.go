@@ -37,6 +37,7 @@ const (
 	ReasonReplicasReady       = "ReplicasReady"
 	ReasonNoReplicasReady     = "NoReplicasReady"
 	ReasonScaledToZero        = "ScaledToZero"
+	ReasonSuspended           = "Suspended"
 	ReasonCronJobs            = "CronJobs"
 	ReasonInProcess           = "InProcess"
 	ReasonWaitingForMigration = "WaitingForMigration"
@@ -197,6 +198,9 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 	switch {
 	case dep == nil:
 		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonDeploymentNotFound, "the server Deployment does not exist yet"))
+	case builders.Suspended(p.ps):
+		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonSuspended,
+			"spec.suspend: the server is scaled to zero and its CronJobs are suspended; its data and Services are kept"))
 	case desiredReplicas(dep) == 0:
 		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonScaledToZero, "replicas is 0"))
 	case dep.Status.ReadyReplicas > 0:

@@ -53,6 +53,11 @@ type PrefectServerSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
+	// Suspend hibernates the server: its pods are scaled to zero and its
+	// CronJobs suspended, while its data, Services and exposure stay; false
+	// (or unset) brings it back as it was.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
 	// Storage is where the server keeps its data: exactly one of ephemeral,
 	// sqlite or postgres. Unset means SQLite on a persistent volume.
 	// +kubebuilder:default={sqlite:{}}
@@ -149,6 +154,11 @@ type PrefectServerSpec struct {
 	// Affinity of the server pods.
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// TopologySpreadConstraints of the server pods. Unset, several replicas
+	// are spread across nodes where the scheduler can (one pod per node at
+	// most more than any other, ScheduleAnyway); set, they replace that.
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 	// ImagePullSecrets for the server image.
 	// +optional
 	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`

@@ -35,7 +35,7 @@ func cronJob(ps *v1alpha1.PrefectServer, in Inputs, name, component, subcommand 
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ps.Namespace, Labels: labels},
 		Spec: batchv1.CronJobSpec{
 			Schedule:                   cmpOr(s.Schedule, defaultSchedule),
-			Suspend:                    new(s.Suspend),
+			Suspend:                    new(s.Suspend || Suspended(ps)),
 			ConcurrencyPolicy:          batchv1.ForbidConcurrent,
 			SuccessfulJobsHistoryLimit: new(orDefault(s.SuccessfulJobsHistoryLimit, defaultSuccessfulJobs)),
 			FailedJobsHistoryLimit:     new(orDefault(s.FailedJobsHistoryLimit, defaultFailedJobs)),

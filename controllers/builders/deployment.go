@@ -37,11 +37,14 @@ func Deployment(ps *v1alpha1.PrefectServer, in Inputs) *appsv1.Deployment {
 		}
 	}
 
+	pod := podSpec(ps, c)
+	pod.TopologySpreadConstraints = topologySpread(ps)
+
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: DeploymentName(ps), Namespace: ps.Namespace, Labels: Labels(ps)},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: new(orDefault(ps.Spec.Replicas, defaultReplicas)),
+			Replicas: new(Replicas(ps)),
 			Selector: &metav1.LabelSelector{MatchLabels: SelectorLabels(ps)},
 			Strategy: strategy,
 			Template: corev1.PodTemplateSpec{
@@ -49,7 +52,7 @@ func Deployment(ps *v1alpha1.PrefectServer, in Inputs) *appsv1.Deployment {
 					Labels:      Labels(ps),
 					Annotations: map[string]string{ConfigHashAnnotation: ConfigHash(ps, in)},
 				},
-				Spec: podSpec(ps, c),
+				Spec: pod,
 			},
 		},
 	}
