@@ -35,6 +35,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -591,6 +592,42 @@ func TestSQLite(t *testing.T) {
 		t.Logf("scheduled: %v", res)
 	})
 
+	step("SuspendAndResumeKeepTheRun", func(t *testing.T) {
+		mustKubectl(t, nil, "-n", ns, "patch", "prefectserver", name, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+		eventually(t, 2*time.Minute, "no server pod, suspended CronJobs and Ready=False/Suspended", func() error {
+			pods, err := serverPods(ns, name)
+			if err != nil {
+				return err
+			}
+			if len(pods) > 0 {
+				return fmt.Errorf("pods left: %s", podNames(pods))
+			}
+			for _, cj := range []string{"retention", "scheduler"} {
+				var c batchv1.CronJob
+				if err := getJSON(&c, "-n", ns, "cronjob", name+"-"+cj); err != nil {
+					return err
+				}
+				if c.Spec.Suspend == nil || !*c.Spec.Suspend {
+					return fmt.Errorf("CronJob %s not suspended", c.Name)
+				}
+			}
+			ps, err := prefectServer(ns, name)
+			if err != nil {
+				return err
+			}
+			if c := meta.FindStatusCondition(ps.Status.Conditions, "Ready"); c == nil || c.Reason != "Suspended" {
+				return fmt.Errorf("Ready: %+v", c)
+			}
+			return nil
+		})
+		mustKubectl(t, nil, "-n", ns, "patch", "prefectserver", name, "--type=merge", "-p", `{"spec":{"suspend":false}}`)
+		waitReady(t, ns, name, 1)
+		res := client(t, api, "get", flowRunID)
+		if res["flow_run_id"] != flowRunID || res["state"] != "COMPLETED" {
+			t.Errorf("flow run %s after suspend and resume: %v", flowRunID, res)
+		}
+	})
+
 	step("VolumeOutlivesThePrefectServer", func(t *testing.T) {
 		var pvc corev1.PersistentVolumeClaim
 		if err := getJSON(&pvc, "-n", ns, "pvc", name+"-data"); err != nil {
@@ -689,6 +726,34 @@ spec:
 			t.Errorf("the Deployment was created at %s, before the migration completed at %s", dep.CreationTimestamp, migrated)
 		}
 		api = apiURL(t, ns, name)
+	})
+
+	step("DisruptionBudgetAndSpread", func(t *testing.T) {
+		var pdb policyv1.PodDisruptionBudget
+		if err := getJSON(&pdb, "-n", ns, "poddisruptionbudget", name); err != nil {
+			t.Fatal(err)
+		}
+		if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+			t.Errorf("maxUnavailable %v", pdb.Spec.MaxUnavailable)
+		}
+		eventually(t, time.Minute, "the budget counting both pods", func() error {
+			if err := getJSON(&pdb, "-n", ns, "poddisruptionbudget", name); err != nil {
+				return err
+			}
+			if pdb.Status.ExpectedPods != 2 || pdb.Status.DisruptionsAllowed != 1 {
+				return fmt.Errorf("budget status %+v", pdb.Status)
+			}
+			return nil
+		})
+		pods, err := serverPods(ns, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods {
+			if c := p.Spec.TopologySpreadConstraints; len(c) != 1 || c[0].TopologyKey != corev1.LabelHostname {
+				t.Errorf("pod %s spread %+v", p.Name, c)
+			}
+		}
 	})
 
 	step("Flow", func(t *testing.T) {
