@@ -38,14 +38,24 @@ const (
 // An unowned object's payload carries no owner references, so applying it
 // removes a controller reference this field owner set before.
 func (r *PrefectServerReconciler) apply(ctx context.Context, ps *v1alpha1.PrefectServer, obj client.Object, own ownership) error {
-	gvk, err := apiutil.GVKForObject(obj, r.Scheme())
+	return applyChild(ctx, r.Client, ps, obj, own)
+}
+
+// applyChild is apply for any owner (every controller writes its children
+// this way). The child lands in the owner's namespace unless it names its
+// own (a worker's RoleBinding in a namespace it runs Jobs in), and only a
+// child in the owner's namespace can be owned.
+func applyChild(ctx context.Context, c client.Client, owner, obj client.Object, own ownership) error {
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 	if err != nil {
 		return err
 	}
-	obj.SetNamespace(ps.Namespace)
+	if obj.GetNamespace() == "" {
+		obj.SetNamespace(owner.GetNamespace())
+	}
 	obj.SetOwnerReferences(nil)
 	if own {
-		if err := controllerutil.SetControllerReference(ps, obj, r.Scheme()); err != nil {
+		if err := controllerutil.SetControllerReference(owner, obj, c.Scheme()); err != nil {
 			return err
 		}
 	}
@@ -62,7 +72,7 @@ func (r *PrefectServerReconciler) apply(ctx context.Context, ps *v1alpha1.Prefec
 	unstructured.RemoveNestedField(u.Object, "metadata", "resourceVersion")
 	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
 
-	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
@@ -72,7 +82,13 @@ func (r *PrefectServerReconciler) apply(ctx context.Context, ps *v1alpha1.Prefec
 // deleteChild deletes a child this PrefectServer controls; one already gone
 // is fine. Dependents (a Job's pods) go in the background.
 func (r *PrefectServerReconciler) deleteChild(ctx context.Context, obj client.Object) error {
-	err := r.Delete(ctx, obj,
+	return deleteChild(ctx, r.Client, obj)
+}
+
+// deleteChild deletes obj, exactly the object read (its UID); one already
+// gone is fine.
+func deleteChild(ctx context.Context, c client.Client, obj client.Object) error {
+	err := c.Delete(ctx, obj,
 		client.PropagationPolicy(metav1.DeletePropagationBackground),
 		client.Preconditions{UID: new(obj.GetUID())})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -131,6 +131,17 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
+	pools := &PrefectWorkPoolReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder(FieldOwner),
+		// Short, so a test sees drift on the server corrected soon.
+		Resync: time.Second,
+	}
+	if err := pools.SetupWithManager(mgr); err != nil {
+		stop()
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -24,7 +24,7 @@ var (
 
 // addKnownTypes registers every kind of this group version.
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &PrefectServer{}, &PrefectServerList{})
+	s.AddKnownTypes(GroupVersion, &PrefectServer{}, &PrefectServerList{}, &PrefectWorkPool{}, &PrefectWorkPoolList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -45,6 +45,7 @@ const (
 	repoRoot   = "../.."
 	chartDir   = repoRoot + "/charts/prefectgo"
 	crdFile    = repoRoot + "/config/crd/bases/prefectgo.dev_prefectservers.yaml"
+	crdFiles   = repoRoot + "/config/crd/bases/*.yaml"
 	fieldOwner = "prefectgo-helm-test"
 )
 
@@ -55,9 +56,9 @@ var cases = []struct {
 	namespace string // the release namespace
 	crds      int    // CRDs rendered
 }{
-	{name: "default", namespace: "prefectgo-system", crds: 1},
+	{name: "default", namespace: "prefectgo-system", crds: 2},
 	// One namespace watched with a Role, no leader election, images and scheduling set.
-	{name: "namespaced", values: "testdata/values-namespaced.yaml", namespace: "prefect-operator", crds: 1},
+	{name: "namespaced", values: "testdata/values-namespaced.yaml", namespace: "prefect-operator", crds: 2},
 	// Two replicas, metrics Service and ServiceMonitor, the CRD left to someone else.
 	{name: "metrics", values: "testdata/values-metrics.yaml", namespace: "monitoring", crds: 0},
 }
@@ -112,7 +113,7 @@ func documents(t *testing.T, manifest string) []*unstructured.Unstructured {
 // of lines, is checked against config/crd/bases instead and left out of the golden files.
 func TestTemplate(t *testing.T) {
 	t.Parallel()
-	want := readCRDSpec(t)
+	want := readCRDSpecs(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -125,7 +126,7 @@ func TestTemplate(t *testing.T) {
 					crds++
 					objs := documents(t, doc)
 					require.Len(t, objs, 1)
-					require.Equal(t, want, objs[0].Object["spec"], "the chart's CRD spec differs from config/crd/bases: run `make helm-chart`")
+					require.Equal(t, want[objs[0].GetName()], objs[0].Object["spec"], "the chart's CRD spec of %s differs from config/crd/bases: run `make helm-chart`", objs[0].GetName())
 					doc = doc[:strings.Index(doc, "\nspec:\n")] + "\nspec: {} # elided: equal to config/crd/bases (checked by TestTemplate)"
 				}
 				golden.WriteString("---\n" + strings.TrimSpace(doc) + "\n")
@@ -143,13 +144,20 @@ func TestTemplate(t *testing.T) {
 	}
 }
 
-func readCRDSpec(t *testing.T) any {
+func readCRDSpecs(t *testing.T) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(crdFile)
+	files, err := filepath.Glob(crdFiles)
 	require.NoError(t, err)
-	var crd map[string]any
-	require.NoError(t, sigsyaml.Unmarshal(b, &crd))
-	return crd["spec"]
+	require.NotEmpty(t, files)
+	out := map[string]any{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var crd map[string]any
+		require.NoError(t, sigsyaml.Unmarshal(b, &crd))
+		out[crd["metadata"].(map[string]any)["name"].(string)] = crd["spec"]
+	}
+	return out
 }
 
 // TestDefaultsMatchKustomize keeps the chart's manager Deployment, with default values, in
@@ -325,7 +333,7 @@ func newerChart(t *testing.T, field string) string {
 	require.NoError(t, unstructured.SetNestedSlice(crd, versions, "spec", "versions"))
 	b, err = sigsyaml.Marshal(crd)
 	require.NoError(t, err)
-	require.NoError(t, os.MkdirAll(filepath.Join(config, "crd", "bases"), 0o755))
+	copyDir(t, filepath.Join(repoRoot, "config", "crd", "bases"), filepath.Join(config, "crd", "bases"))
 	require.NoError(t, os.WriteFile(filepath.Join(config, "crd", "bases", filepath.Base(crdFile)), b, 0o644))
 
 	abs := func(p string) string { p, err := filepath.Abs(p); require.NoError(t, err); return p }

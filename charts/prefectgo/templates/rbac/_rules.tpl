@@ -3,7 +3,20 @@
 - apiGroups:
   - ""
   resources:
+  - events
+  - pods
+  - pods/log
+  - pods/status
+  - secrets
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - ""
+  resources:
   - persistentvolumeclaims
+  - serviceaccounts
   - services
   verbs:
   - create
@@ -11,14 +24,6 @@
   - get
   - list
   - patch
-  - watch
-- apiGroups:
-  - ""
-  resources:
-  - secrets
-  verbs:
-  - get
-  - list
   - watch
 - apiGroups:
   - apps
@@ -35,6 +40,16 @@
   - batch
   resources:
   - cronjobs
+  verbs:
+  - create
+  - delete
+  - get
+  - list
+  - patch
+  - watch
+- apiGroups:
+  - batch
+  resources:
   - jobs
   verbs:
   - create
@@ -42,6 +57,7 @@
   - get
   - list
   - patch
+  - update
   - watch
 - apiGroups:
   - events.k8s.io
@@ -93,15 +109,39 @@
   - prefectgo.dev
   resources:
   - prefectservers/finalizers
+  - prefectworkpools/finalizers
   verbs:
   - update
 - apiGroups:
   - prefectgo.dev
   resources:
   - prefectservers/status
+  - prefectworkpools/status
   verbs:
   - get
   - patch
+- apiGroups:
+  - prefectgo.dev
+  resources:
+  - prefectworkpools
+  verbs:
+  - get
+  - list
+  - patch
+  - update
+  - watch
+- apiGroups:
+  - rbac.authorization.k8s.io
+  resources:
+  - rolebindings
+  - roles
+  verbs:
+  - create
+  - delete
+  - get
+  - list
+  - patch
+  - watch
 {{- end }}
 {{- define "prefectgo.leaderElectionRules" }}
 - apiGroups:

@@ -1,0 +1,171 @@
+// Package prefectapi is the operator's client of a Prefect server's REST
+// API: the few routes the work-plane controllers call, with Prefect's error
+// bodies turned into errors that say whether to retry.
+package prefectapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls one server's API. BaseURL ends in /api; Auth, when set, is
+// "user:password" for basic auth.
+type Client struct {
+	BaseURL string
+	Auth    string
+	HTTP    *http.Client
+}
+
+// New returns a client with a bounded request time.
+func New(baseURL, auth string) *Client {
+	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Auth: auth, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Error is an answer of the server that is not a success.
+type Error struct {
+	Status int
+	Detail string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("the Prefect API answered %d: %s", e.Status, e.Detail) }
+
+// IsNotFound says err is the server's 404.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// IsUnauthorized says the server refused the credentials.
+func IsUnauthorized(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+}
+
+// IsInvalid says the server refused what was sent (4xx other than 401, 403
+// and 404): retrying it unchanged will not help.
+func IsInvalid(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status >= 400 && e.Status < 500 && !IsNotFound(err) && !IsUnauthorized(err)
+}
+
+// do sends one request and decodes a success into out (when not nil).
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Auth != "" {
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.Auth)))
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode >= 300 {
+		return &Error{Status: res.StatusCode, Detail: detailOf(raw)}
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// detailOf is the message of a Prefect error body, or the body itself.
+func detailOf(raw []byte) string {
+	var body struct {
+		Detail           any    `json:"detail"`
+		ExceptionMessage string `json:"exception_message"`
+		ExceptionDetail  any    `json:"exception_detail"`
+	}
+	if json.Unmarshal(raw, &body) == nil {
+		switch {
+		case body.Detail != nil:
+			return fmt.Sprint(body.Detail)
+		case body.ExceptionDetail != nil:
+			d, _ := json.Marshal(body.ExceptionDetail)
+			return body.ExceptionMessage + " " + string(d)
+		case body.ExceptionMessage != "":
+			return body.ExceptionMessage
+		}
+	}
+	if len(raw) > 500 {
+		raw = raw[:500]
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// WorkPool is a work pool as the server answers it.
+type WorkPool struct {
+	ID               string          `json:"id"`
+	Name             string          `json:"name"`
+	Type             string          `json:"type"`
+	Description      *string         `json:"description"`
+	BaseJobTemplate  json.RawMessage `json:"base_job_template"`
+	IsPaused         bool            `json:"is_paused"`
+	ConcurrencyLimit *int32          `json:"concurrency_limit"`
+}
+
+// WorkPoolWrite is what the operator sets of a pool; a nil template is
+// left as the server has it.
+type WorkPoolWrite struct {
+	Name             string          `json:"name,omitempty"`
+	Type             string          `json:"type,omitempty"`
+	Description      *string         `json:"description"`
+	BaseJobTemplate  json.RawMessage `json:"base_job_template,omitempty"`
+	IsPaused         bool            `json:"is_paused"`
+	ConcurrencyLimit *int32          `json:"concurrency_limit"`
+}
+
+func poolPath(name string) string { return "/work_pools/" + url.PathEscape(name) }
+
+// ReadWorkPool reads a pool by name.
+func (c *Client) ReadWorkPool(ctx context.Context, name string) (WorkPool, error) {
+	var p WorkPool
+	return p, c.do(ctx, http.MethodGet, poolPath(name), nil, &p)
+}
+
+// CreateWorkPool creates a pool.
+func (c *Client) CreateWorkPool(ctx context.Context, w WorkPoolWrite) (WorkPool, error) {
+	var p WorkPool
+	return p, c.do(ctx, http.MethodPost, "/work_pools/", w, &p)
+}
+
+// UpdateWorkPool changes a pool (name and type are not sent: they cannot change).
+func (c *Client) UpdateWorkPool(ctx context.Context, name string, w WorkPoolWrite) error {
+	w.Name, w.Type = "", ""
+	return c.do(ctx, http.MethodPatch, poolPath(name), w, nil)
+}
+
+// DeleteWorkPool deletes a pool; one already gone is fine.
+func (c *Client) DeleteWorkPool(ctx context.Context, name string) error {
+	err := c.do(ctx, http.MethodDelete, poolPath(name), nil, nil)
+	if IsNotFound(err) {
+		return nil
+	}
+	return err
+}
