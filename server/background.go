@@ -8,7 +8,9 @@ import (
 
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/events/pgfanout"
+	"prefectgo.dev/prefectgo/server/metrics"
 	"prefectgo.dev/prefectgo/server/runs"
+	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
@@ -91,6 +93,8 @@ type wiring struct {
 	// and so the runs service, needs them first.
 	runs *runs.Service
 	log  *slog.Logger
+	// metrics is nil unless PREFECT_SERVER_METRICS_ENABLED.
+	metrics *metrics.Metrics
 }
 
 // on is an enabled check that reads only the settings.
@@ -110,7 +114,7 @@ func buildServices(w *wiring, leader bool) []service {
 			out = append(out, sp.build(w))
 			continue
 		}
-		out = append(out, services.NewLoop(sp.name, sp.every(w.s), sp.pass(w), w.log))
+		out = append(out, services.NewLoop(sp.name, sp.every(w.s), measured(w.metrics, sp.name, sp.pass(w)), w.log))
 	}
 	return out
 }
@@ -196,11 +200,25 @@ func schedulerPass(recent bool) func(w *wiring) func(context.Context) error {
 		sc := scheduler(w.s, w.st, w.runs, w.log)
 		return func(ctx context.Context) error {
 			res, err := sc.Pass(ctx, recent)
+			w.metrics.ScheduledRuns(res.Runs)
 			if res.Runs > 0 {
 				w.log.Info(msg, "deployments", res.Deployments, "created_runs", res.Runs)
 			}
 			return err
 		}
+	}
+}
+
+// measured is a pass whose duration and outcome go to the metrics.
+func measured(m *metrics.Metrics, name string, pass func(context.Context) error) func(context.Context) error {
+	if m == nil {
+		return pass
+	}
+	return func(ctx context.Context) error {
+		start := time.Now()
+		err := pass(ctx)
+		m.Pass(name, time.Since(start), err)
+		return err
 	}
 }
 
@@ -235,7 +253,7 @@ func scheduler(s settings.Settings, st services.SchedulerStore, rs services.Runs
 // newRuns is the runs service over st: every run creation and state change
 // of the API and the services goes through it. Its flow-run events go to ev
 // (nil: none).
-func newRuns(s settings.Settings, st store.Store, ev events.EventEmitter, log *slog.Logger) *runs.Service {
+func newRuns(s settings.Settings, st store.Store, ev events.EventEmitter, m *metrics.Metrics, log *slog.Logger) *runs.Service {
 	rst, ok := st.(runs.Store)
 	if !ok {
 		panic(fmt.Sprintf("the %s store cannot create runs or change their states", st.Dialect()))
@@ -249,5 +267,6 @@ func newRuns(s settings.Settings, st store.Store, ev events.EventEmitter, log *s
 		InitialDeploymentLeaseDuration: s.Concurrency.InitialDeploymentLeaseDuration,
 		MaxCacheKeyLength:              s.Tasks.MaxCacheKeyLength,
 		Log:                            log,
+		Written:                        func(kind string, st schema.State) { m.Transition(kind, string(st.Type)) },
 	})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/events/pgfanout"
 	"prefectgo.dev/prefectgo/server/httpapi"
+	"prefectgo.dev/prefectgo/server/metrics"
+	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
@@ -44,6 +47,10 @@ func (a *App) Leader() bool { return a.elector.Leader() }
 // New assembles the server for settings s over st; its background services
 // are the enabled rows of serviceTable.
 func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
+	var m *metrics.Metrics
+	if s.MetricsEnabled {
+		m = metrics.New()
+	}
 	broker := events.NewBroker()
 	// On PostgreSQL, replicas share their events (LISTEN/NOTIFY) and elect a
 	// leader for the singleton services (an advisory lock). On SQLite there
@@ -68,7 +75,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	// The per-replica services (the event consumers) are made before
 	// intake, which refuses events while those that write cannot, instead of
 	// acknowledging them.
-	w := &wiring{s: s, st: st, broker: broker, fanout: fanout, log: log}
+	w := &wiring{s: s, st: st, broker: broker, fanout: fanout, log: log, metrics: m}
 	replica := buildServices(w, false)
 	var storing func() error
 	for _, svc := range replica {
@@ -77,7 +84,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		}
 	}
 	ingestor := events.NewIngestor(events.IngestConfig{
-		Publisher: publisher,
+		Publisher: countedPublisher{publisher, m},
 		Limits: events.Limits{
 			MaxSizeBytes:         s.Events.MaximumSizeBytes,
 			MaxRelatedResources:  s.Events.MaximumRelatedResources,
@@ -94,7 +101,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		PingTimeout:     s.API.WebsocketPingTimeout,
 		MaxMessageBytes: s.API.MaxBodySize,
 	}.WithDefaults()
-	rs := newRuns(s, st, ingestor, log)
+	rs := newRuns(s, st, ingestor, m, log)
 	app := &App{Handler: httpapi.New(httpapi.Deps{
 		Store:        st,
 		Runs:         rs,
@@ -105,13 +112,70 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		EventsOut:    eventsOut(s, sock, broker, st, log),
 		IngestEvents: ingestor.Ingest,
 		UI:           ui.New(s, log),
+		Metrics:      m,
 	}), broker: broker, fanout: fanout}
 	w.runs = rs
 	app.services = replica
 	singletons := buildServices(w, true)
 	app.elector = services.NewElector("singleton-services", lock, LeaderRetry, singletons, log)
 	app.services = append(app.services, app.elector)
+	registerGauges(m, app, replica, st)
 	return app
+}
+
+// registerGauges adds what the metrics read at each scrape: whether this
+// replica leads, the event consumers' backlogs and drops, the open event
+// subscriptions, and the database pools.
+func registerGauges(m *metrics.Metrics, app *App, replica []service, st store.Store) {
+	if m == nil {
+		return
+	}
+	m.Gauge("prefect_leader", "1 when this replica runs the singleton services (scheduler, late runs, automations ...).", func() float64 {
+		if app.Leader() {
+			return 1
+		}
+		return 0
+	})
+	m.Gauge("prefect_event_subscriptions", "Open subscriptions to the event stream: the consumers and every /api/events/out client.",
+		func() float64 { return float64(app.broker.Subscriptions()) })
+	for _, svc := range replica {
+		if p, ok := svc.(*events.Persister); ok {
+			m.Gauge("prefect_event_persister_backlog", "Events waiting to be written by the event persister.",
+				func() float64 { return float64(p.Backlog()) })
+			m.Counter("prefect_events_dropped_total", "Events the persister gave up on after failed writes.",
+				func() float64 { return float64(p.Dropped()) })
+		}
+	}
+	m.Queues(func(ctx context.Context) ([]metrics.QueueDepth, error) {
+		ds, err := st.WorkQueueDepths(ctx)
+		out := make([]metrics.QueueDepth, len(ds))
+		for i, d := range ds {
+			out[i] = metrics.QueueDepth(d)
+		}
+		return out, err
+	}, func(ctx context.Context) (int, error) {
+		return st.CountFlowRuns(ctx, schema.Query{FlowRuns: &schema.FlowRunFilter{
+			State: &schema.StateFilter{Name: &schema.TextFilter{Any: []string{"Late"}}}}})
+	})
+	if ps, ok := st.(interface {
+		PoolStats() map[string]func() sql.DBStats
+	}); ok {
+		m.DB(ps.PoolStats())
+	}
+}
+
+// countedPublisher counts the events taken into the pipeline.
+type countedPublisher struct {
+	events.Publisher
+	m *metrics.Metrics
+}
+
+func (p countedPublisher) Publish(ctx context.Context, evs ...schema.Event) error {
+	err := p.Publisher.Publish(ctx, evs...)
+	if err == nil {
+		p.m.EventsReceived(len(evs))
+	}
+	return err
 }
 
 // joinErr is a check failing when either of a and b fails; a may be nil.

@@ -7,6 +7,14 @@ import (
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
+// Subscriptions is how many subscriptions are open: the event consumers
+// and every /events/out client.
+func (b *Broker) Subscriptions() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.subs)
+}
+
 // Publisher accepts events for every subscriber. The in-process Broker is one;
 // a PostgreSQL LISTEN/NOTIFY fan-out across replicas can be another behind the
 // same method.

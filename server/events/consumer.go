@@ -51,7 +51,20 @@ type batchLoop struct {
 	failing atomic.Pointer[error]
 	// dropped counts the events given up on since the start.
 	dropped atomic.Int64
+	// sub is the running subscription, for the backlog.
+	sub atomic.Pointer[Subscription]
 }
+
+// Backlog is how many events wait in the loop's queue.
+func (l *batchLoop) Backlog() int {
+	if sub := l.sub.Load(); sub != nil {
+		return len(sub.Events())
+	}
+	return 0
+}
+
+// Dropped is how many events the loop gave up on since it started.
+func (l *batchLoop) Dropped() int64 { return l.dropped.Load() }
 
 // Err is why the store cannot take this loop's writes now, or nil.
 func (l *batchLoop) Err() error {
@@ -85,6 +98,7 @@ func (l *batchLoop) Start(ctx context.Context) error {
 		sub = l.subscriber.Subscribe(l.name, l.queueSize)
 	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	l.sub.Store(sub)
 	go l.run(ctx, sub, l.stop, l.done)
 	return nil
 }

@@ -68,3 +68,9 @@ func (p *Persister) Stop() { p.loop.Stop() }
 // Err is why events cannot be stored now (the store's ErrUnavailable or
 // ErrTimeout from the last write), or nil once a write has succeeded again.
 func (p *Persister) Err() error { return p.loop.Err() }
+
+// Backlog is how many published events wait to be written.
+func (p *Persister) Backlog() int { return p.loop.Backlog() }
+
+// Dropped is how many events were given up on after failed writes.
+func (p *Persister) Dropped() int64 { return p.loop.Dropped() }

@@ -10,12 +10,14 @@ import (
 	"time"
 )
 
-// accessLog logs one DEBUG line per request: method, route pattern under
-// the base path (the path when no route matched), status and duration.
-// Patterns, not paths, keep the lines free of ids and query strings. At any other level the
-// handler is returned as is, so the log costs nothing when it is off.
+// accessLog logs one DEBUG line per request (method, route pattern under
+// the base path, or the path when no route matched; status; duration) and
+// counts it in the metrics (by pattern only: a path would put ids in
+// labels). Patterns keep the lines free of ids and query strings. With
+// neither on, the handler is returned as is, so it costs nothing.
 func (a *API) accessLog(next http.Handler) http.Handler {
-	if !a.logsAccess() {
+	logs := a.logsAccess()
+	if !logs && a.metrics == nil {
 		return next
 	}
 	base := strings.TrimSuffix(a.settings.API.BasePath, "/")
@@ -23,17 +25,21 @@ func (a *API) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &accessRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), accessKey{}, rec)))
-		route := r.URL.Path
+		elapsed := time.Since(start)
+		route, counted := r.URL.Path, "unmatched"
 		if rec.pattern != "" {
 			_, pattern, _ := strings.Cut(rec.pattern, " ") // the method is its own attribute
 			route = base + pattern
+			counted = route
 		}
 		status := rec.status
 		if status == 0 {
 			status = http.StatusOK // nothing written: net/http sends 200
 		}
-		a.log.Debug("request", "method", r.Method, "route", route, "status", status,
-			"duration", time.Since(start))
+		a.metrics.Request(r.Method, counted, status, elapsed)
+		if logs {
+			a.log.Debug("request", "method", r.Method, "route", route, "status", status, "duration", elapsed)
+		}
 	})
 }
 
@@ -48,7 +54,7 @@ type accessKey struct{}
 // "/" is left out: for a 404 the path says more. authenticate, which
 // matches before mux serves, records the pattern of what it refuses.
 func (a *API) notingPattern(mux *http.ServeMux) http.Handler {
-	if !a.logsAccess() {
+	if !a.logsAccess() && a.metrics == nil {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"prefectgo.dev/prefectgo/server/metrics"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
@@ -63,6 +64,8 @@ type Deps struct {
 	UI http.Handler
 	// Now is the clock; nil means the wall clock.
 	Now func() time.Time
+	// Metrics counts requests and serves /metrics; nil when they are off.
+	Metrics *metrics.Metrics
 }
 
 // API holds the collaborators the handlers share.
@@ -77,6 +80,7 @@ type API struct {
 	ingest    func(ctx context.Context, body []byte) error
 	ui        http.Handler
 	now       func() time.Time
+	metrics   *metrics.Metrics
 }
 
 // New builds the HTTP handler of the whole server.
@@ -87,7 +91,7 @@ func New(d Deps) http.Handler {
 
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
-		ingest: d.IngestEvents, ui: d.UI, now: d.Now}
+		ingest: d.IngestEvents, ui: d.UI, now: d.Now, metrics: d.Metrics}
 	if a.ui == nil {
 		a.ui = http.HandlerFunc(notFoundRoute)
 	}

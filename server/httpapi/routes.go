@@ -49,6 +49,9 @@ func (a *API) routeTable() []apiRoute {
 	route("PUT /admin/storage", endpoint(a, a.setAdminStorage))
 	route("DELETE /admin/storage", endpoint(a, a.clearAdminStorage))
 	route("GET /csrf-token", endpoint(a, a.csrfToken))
+	if a.metrics != nil {
+		route("GET /metrics", a.metrics.Handler())
+	}
 
 	// Flows.
 	route("POST /flows", endpoint(a, a.createFlow))

@@ -63,6 +63,9 @@ type Config struct {
 	// Now is the clock; nil means the wall clock.
 	Now func() time.Time
 	Log *slog.Logger
+	// Written, when set, learns of every state a set_state wrote: the run's
+	// kind ("flow" or "task") and the state (the server's metrics).
+	Written func(kind string, state schema.State)
 }
 
 // Service creates runs and changes their states. It is safe for concurrent
@@ -176,6 +179,7 @@ func (s *Service) SetFlowRunState(ctx context.Context, id uuid.UUID, t schema.Fl
 	out := schema.TransitionResult{OrchestrationResult: schema.OrchestrationResult{State: res.Run.State, Status: res.Status,
 		Details: res.Details}, Written: res.Write != nil}
 	if res.Write != nil {
+		s.written("flow", *res.Write)
 		s.afterFlowRunTransition(ctx, res.Run, initial, *res.Write)
 	}
 	return out, nil
@@ -244,6 +248,15 @@ func (s *Service) SetTaskRunState(ctx context.Context, id uuid.UUID, t schema.Ta
 	if err != nil {
 		return schema.TransitionResult{}, err
 	}
+	if res.Write != nil {
+		s.written("task", *res.Write)
+	}
 	return schema.TransitionResult{OrchestrationResult: schema.OrchestrationResult{State: res.Run.State, Status: res.Status,
 		Details: res.Details}, Written: res.Write != nil}, nil
+}
+
+func (s *Service) written(kind string, st schema.State) {
+	if s.cfg.Written != nil {
+		s.cfg.Written(kind, st)
+	}
 }

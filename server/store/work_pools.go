@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -65,12 +66,23 @@ type WorkPools interface {
 	// queues become READY, and the queues' deployments READY.
 	MarkWorkQueuesPolled(ctx context.Context, queueIDs []uuid.UUID) error
 
+	// WorkQueueDepths are every work queue's SCHEDULED runs: how many, and
+	// the earliest next scheduled start among them.
+	WorkQueueDepths(ctx context.Context) ([]WorkQueueDepth, error)
+
 	// CountSlotHolders counts the runs holding slots of q's pool or queue,
 	// by work queue id (the runs a queue holds by name alone under nil).
 	CountSlotHolders(ctx context.Context, q SlotHolders) (map[uuid.UUID]int, error)
 	// ReadSlotHolders reads them, by id: with PerQueue, at most that many of
 	// each queue; otherwise the page Offset, Limit.
 	ReadSlotHolders(ctx context.Context, q SlotHolders) ([]SlotHolder, error)
+}
+
+// WorkQueueDepth is one work queue's waiting runs.
+type WorkQueueDepth struct {
+	Pool, Queue string
+	Scheduled   int
+	Earliest    *time.Time
 }
 
 // SlotHolders selects the flow runs holding concurrency slots, as the work

@@ -55,6 +55,16 @@ func New(o Options) *Store {
 // Dialect names the backend.
 func (s *Store) Dialect() string { return s.d.Name }
 
+// PoolStats are the connection pools' statistics, by role: the writer, and
+// the reader when it is a pool of its own (SQLite).
+func (s *Store) PoolStats() map[string]func() sql.DBStats {
+	out := map[string]func() sql.DBStats{"writer": s.writer.Stats}
+	if s.reader != s.writer {
+		out["reader"] = s.reader.Stats
+	}
+	return out
+}
+
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)

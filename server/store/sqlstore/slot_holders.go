@@ -69,3 +69,21 @@ func (s *Store) ReadSlotHolders(ctx context.Context, q store.SlotHolders) ([]sto
 	})
 	return out, err
 }
+
+// WorkQueueDepths counts each work queue's SCHEDULED runs, with the
+// earliest next scheduled start among them.
+func (s *Store) WorkQueueDepths(ctx context.Context) ([]store.WorkQueueDepth, error) {
+	var out []store.WorkQueueDepth
+	err := s.read(ctx, func(ctx context.Context, c conn) error {
+		var err error
+		out, err = queryAll(ctx, c, func(sc scanner) (store.WorkQueueDepth, error) {
+			var d store.WorkQueueDepth
+			return d, sc.Scan(&d.Pool, &d.Queue, &d.Scheduled, nullTime{&d.Earliest})
+		}, `SELECT wp.name, wq.name, count(fr.id), min(fr.next_scheduled_start_time)
+			FROM work_queue wq JOIN work_pool wp ON wp.id = wq.work_pool_id
+			LEFT JOIN flow_run fr ON fr.work_queue_id = wq.id AND fr.state_type = 'SCHEDULED'
+			GROUP BY wp.name, wq.name ORDER BY wp.name, wq.name`)
+		return err
+	})
+	return out, err
+}
