@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
+	"prefectgo.dev/prefectgo/server/automations/actions"
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/events/pgfanout"
+	"prefectgo.dev/prefectgo/server/httpapi"
 	"prefectgo.dev/prefectgo/server/metrics"
 	"prefectgo.dev/prefectgo/server/runs"
 	"prefectgo.dev/prefectgo/server/schema"
@@ -81,6 +84,9 @@ var serviceTable = []serviceSpec{
 		enabled: on(func(s settings.Settings) bool { return s.Services.Scheduler.Enabled }),
 		every:   func(s settings.Settings) time.Duration { return s.Services.Scheduler.RecentDeploymentsLoopSeconds },
 		pass:    schedulerPass(true)},
+	{name: "triggers", leader: true,
+		enabled: on(func(s settings.Settings) bool { return s.Services.Triggers.Enabled }),
+		build:   buildTriggers},
 }
 
 // wiring is what the services are built from.
@@ -95,6 +101,10 @@ type wiring struct {
 	log  *slog.Logger
 	// metrics is nil unless PREFECT_SERVER_METRICS_ENABLED.
 	metrics *metrics.Metrics
+	// ingestor and api, like runs, are set before the leader's services
+	// are built: the automations emit events and act through the API.
+	ingestor *events.Ingestor
+	api      http.Handler
 }
 
 // on is an enabled check that reads only the settings.
@@ -123,6 +133,26 @@ func buildPersister(w *wiring) service {
 	es := w.s.Services.EventPersister
 	return events.NewPersister(w.broker, w.st, events.PersisterConfig{BatchSize: es.BatchSize, QueueSize: es.QueueMaxSize}, w.log)
 }
+
+// buildTriggers is the automations' evaluation and their actions, which
+// call the server's own API in process as Prefect's call theirs.
+func buildTriggers(w *wiring) service {
+	actor := &actions.Actor{API: w.api, BasePath: w.s.API.BasePath, Auth: w.s.API.AuthString, Internal: httpapi.Internal,
+		Events: w.ingestor, Log: w.log}
+	return &services.Triggers{
+		Store:               w.st,
+		Source:              func() services.EventSource { return w.broker.Subscribe("triggers", triggersQueue) },
+		Sink:                w.ingestor,
+		Actor:               actor,
+		Granularity:         w.s.Events.ProactiveGranularity,
+		ExpiredBucketBuffer: w.s.Events.ExpiredBucketBuffer,
+		Log:                 w.log,
+	}
+}
+
+// triggersQueue is how many events the evaluation may fall behind the
+// stream before publishing waits for it.
+const triggersQueue = 10_000
 
 func buildRecorder(w *wiring) service {
 	return events.NewRecorder(w.broker, w.st, events.RecorderConfig{BatchSize: w.s.Services.TaskRunRecorder.BatchSize}, w.log)

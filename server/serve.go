@@ -114,7 +114,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		UI:           ui.New(s, log),
 		Metrics:      m,
 	}), broker: broker, fanout: fanout}
-	w.runs = rs
+	w.runs, w.ingestor, w.api = rs, ingestor, app.Handler
 	app.services = replica
 	singletons := buildServices(w, true)
 	app.elector = services.NewElector("singleton-services", lock, LeaderRetry, singletons, log)

@@ -46,7 +46,7 @@ func TestServiceTableDefaults(t *testing.T) {
 		t.Errorf("per-replica services = %v, want %v", replica, want)
 	}
 	wantLeader := []string{"retention", "repossessor", "late-runs", "pause-expirations",
-		"cancellation-cleanup", "foreman", "scheduler", "scheduler-recent-deployments"}
+		"cancellation-cleanup", "foreman", "scheduler", "scheduler-recent-deployments", "triggers"}
 	if !slices.Equal(leader, wantLeader) {
 		t.Errorf("singleton services = %v, want %v", leader, wantLeader)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
@@ -167,6 +168,16 @@ func compareVersion(a, b [3]int) int {
 	return 0
 }
 
+// internalKey marks a request the server makes of itself, in process.
+type internalKey struct{}
+
+// Internal marks ctx as the server's own request (an automation's action):
+// no browser sends it, so it needs no CSRF token. A context value, unlike
+// a header, cannot come from outside the process.
+func Internal(ctx context.Context) context.Context {
+	return context.WithValue(ctx, internalKey{}, true)
+}
+
 // csrf enforces CSRF tokens on state-changing requests when
 // PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED is set.
 func (a *API) csrf(next http.Handler) http.Handler {
@@ -174,6 +185,10 @@ func (a *API) csrf(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(internalKey{}) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
 		switch r.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 		default:

@@ -1,14 +1,19 @@
 """Automations with the real client and CLI, on every backend: created, read, paused and resumed,
-listed, inspected, related to the deployment they run, deleted. They are stored, not evaluated:
-nothing here waits for one to fire.
+listed, inspected, related to the deployment they run, deleted; and fired by an event, calling a
+webhook and running a deployment with what the event carried.
 """
 
 from __future__ import annotations
 
+import http.server
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 from conftest import PREFECT_CLI, Server
-from test_deployments import get_ok, post_ok
+from test_deployments import get_ok, post_ok, wait_for
 
 
 def test_automations_cli_and_python(server: Server, home: Path):
@@ -47,3 +52,92 @@ def test_automations_cli_and_python(server: Server, home: Path):
     assert status == 404
     listed = cli("automation", "ls").stdout
     assert f"{prefix}-rerun" not in listed and f"{prefix}-quiet" in listed, listed
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    """Records what a webhook action sends."""
+
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 (the stdlib's name)
+        n = int(self.headers.get("Content-Length", 0))
+        _Hook.received.append({"path": self.path, "body": self.rfile.read(n).decode(),
+                               "header": self.headers.get("X-Compat")})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _events_named(server: Server, name: str, automation_id: str) -> list:
+    status, page = server.http("POST", "/events/filter", {"filter": {
+        "event": {"name": [name]}, "any_resource": {"id": [f"prefect.automation.{automation_id}"]},
+        "occurred": {"since": "2020-01-01T00:00:00Z"}}, "limit": 50})
+    assert status == 200, page
+    return page["events"]
+
+
+def test_automation_fires_its_actions(server: Server, home: Path):
+    """An event matching an automation's trigger fires it: a webhook is called with the rendered
+    payload, and a deployment is run with a parameter taken from the event; the automation's
+    triggered and action events are recorded."""
+    prefix = "compat-fires"
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        _, block = server.run_script("webhook_block.py", f"{prefix}-hook",
+                                     f"http://127.0.0.1:{hook.server_address[1]}/hook", home=home)
+        flow = post_ok(server, "/flows/", {"name": f"{prefix}-flow"})
+        deployment = post_ok(server, "/deployments/", {"name": f"{prefix}-deployment", "flow_id": flow["id"]})
+        automation = post_ok(server, "/automations/", {
+            "name": f"{prefix}-automation",
+            "trigger": {"posture": "Reactive", "expect": ["compat.fires.ping"],
+                        "match": {"prefect.resource.id": "compat.fires.*"}, "threshold": 1, "within": 0},
+            "actions": [
+                {"type": "call-webhook", "block_document_id": block["id"],
+                 "payload": "{{ event.resource.id }} says {{ event.payload.n }}"},
+                {"type": "run-deployment", "source": "selected", "deployment_id": deployment["id"],
+                 "parameters": {"n": "{{ event.payload.n }}", "who": "{{ event.resource['prefect.resource.name'] }}"}},
+            ],
+        })
+        # Prefect's server loads a new automation a moment after saving it; events sent before
+        # that are not evaluated against it (ours reloads in stream order).
+        time.sleep(3)
+        # Another event, and one on another resource, fire nothing.
+        now = datetime.now(timezone.utc).isoformat()
+        events = [
+            {"id": str(uuid.uuid4()), "occurred": now, "event": "compat.fires.other",
+             "resource": {"prefect.resource.id": "compat.fires.1"}, "payload": {"n": 1}},
+            {"id": str(uuid.uuid4()), "occurred": now, "event": "compat.fires.ping",
+             "resource": {"prefect.resource.id": "elsewhere.1"}, "payload": {"n": 2}},
+            {"id": str(uuid.uuid4()), "occurred": now, "event": "compat.fires.ping",
+             "resource": {"prefect.resource.id": "compat.fires.1", "prefect.resource.name": "thing"}, "payload": {"n": 7}},
+        ]
+        status, out = server.http("POST", "/events", events)
+        assert status == 204, (status, out)
+
+        wait_for(lambda: list(_Hook.received), lambda r: len(r) >= 1, 60, "the webhook call")
+        time.sleep(1)
+        assert _Hook.received == [{"path": "/hook", "body": "compat.fires.1 says 7", "header": "1"}], _Hook.received
+
+        runs = wait_for(lambda: post_ok(server, "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}}),
+                        lambda r: len(r) >= 1, 60, "the deployment's run")
+        assert len(runs) == 1 and runs[0]["parameters"] == {"n": 7, "who": "thing"}, runs
+        assert runs[0]["state_type"] == "SCHEDULED", runs
+
+        triggered = wait_for(lambda: _events_named(server, "prefect.automation.triggered", automation["id"]),
+                             lambda e: len(e) >= 1, 60, "the triggered event")
+        assert len(triggered) == 1, triggered
+        assert triggered[0]["payload"]["triggering_event"]["payload"] == {"n": 7}, triggered
+        executed = wait_for(lambda: _events_named(server, "prefect.automation.action.executed", automation["id"]),
+                            lambda e: len(e) >= 2, 60, "the actions' executed events")
+        by_type = {e["payload"]["action_type"]: e for e in executed}
+        assert set(by_type) == {"call-webhook", "run-deployment"}, executed
+        assert by_type["call-webhook"]["payload"]["status_code"] == 204, executed
+        related = {r["prefect.resource.role"] for r in by_type["run-deployment"]["related"]}
+        assert {"target", "flow-run", "triggering-event"} <= related, by_type["run-deployment"]
+        assert not _events_named(server, "prefect.automation.action.failed", automation["id"])
+    finally:
+        hook.shutdown()
+        _Hook.received.clear()
