@@ -118,6 +118,8 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /ui/schemas/validate", "/ui/schemas/validate", `{"schema":{"type":"object","properties":{"n":{"type":"integer","minimum":1},"l":{"type":"array","items":{"$ref":"#/definitions/S"}}},"required":["n"],"definitions":{"S":{"type":"string","pattern":"^a"}}},"values":{"n":0,"l":["b",{"__prefect_kind":"json","value":"[1]"}]}}`},
 
 	{"POST /automations", "/automations", `{"name":"fuzz-automation-2","tags":["t"],"trigger":{"type":"compound","require":1,"within":60,"triggers":[{"type":"event","posture":"Proactive","expect":["x.*"],"match":{"prefect.resource.id":"a.*"},"for_each":["prefect.resource.id"],"threshold":2,"within":30}]},"actions":[{"type":"run-deployment","deployment_id":"@deployment@","parameters":{"x":1}}],"owner_resource":"prefect.deployment.@deployment@"}`},
+	{"POST /templates/validate", "/templates/validate", `"Run {{ flow_run.name }} {% if event %}{{ event.payload | tojson }}{% endif %}"`},
+	{"POST /automations/templates/validate", "/automations/templates/validate", `"{{ unclosed"`},
 	{"POST /automations/filter", "/automations/filter", `{"sort":"UPDATED_DESC","limit":5,"offset":1,"automations":{"operator":"or_","name":{"any_":["fuzz-automation"]},"tags":{"any_":["t"]},"created":{"before_":"2030-01-01T00:00:00Z"}}}`},
 	{"POST /automations/count", "/automations/count", `{"automations":{"id":{"any_":["@automation@"]}}}`},
 	{"PUT /automations/{id}", "/automations/@automation@", `{"name":"fuzz-automation","trigger":{"type":"sequence","within":null,"triggers":[{"type":"event","posture":"Reactive"}]},"actions":[{"type":"pause-work-pool","source":"inferred"}]}`},

@@ -200,6 +200,8 @@ func (a *API) routeTable() []apiRoute {
 	route("PUT /automations/{id}", endpoint(a, a.updateAutomation))
 	route("PATCH /automations/{id}", endpoint(a, a.patchAutomation))
 	route("DELETE /automations/{id}", endpoint(a, a.deleteAutomation))
+	route("POST /templates/validate", endpoint(a, a.validateTemplate))
+	route("POST /automations/templates/validate", endpoint(a, a.validateTemplate))
 
 	// UI: what the flows page shows beside each flow, and its forms' checks.
 	route("POST /ui/flows/count-deployments", endpoint(a, a.countDeploymentsByFlow))

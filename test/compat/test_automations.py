@@ -141,3 +141,13 @@ def test_automation_fires_its_actions(server: Server, home: Path):
     finally:
         hook.shutdown()
         _Hook.received.clear()
+
+
+def test_templates_validate(server: Server):
+    """The UI checks a notification's template as it is typed."""
+    for path in ("/templates/validate", "/automations/templates/validate"):
+        status, out = server.http("POST", path, "Flow run {{ flow_run.name }} is {{ flow_run.state.name }}")
+        assert (status, out) == (204, None), (path, status, out)
+        status, out = server.http("POST", path, "{{ flow_run.name ")
+        assert status == 422 and out["error"]["source"] == "{{ flow_run.name " and out["error"]["line"] == 1, (path, status, out)
+        assert out["error"]["message"], out

@@ -9,51 +9,11 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/nikolalohinski/gonja/v2"
-	"github.com/nikolalohinski/gonja/v2/builtins"
-	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
-	"github.com/nikolalohinski/gonja/v2/exec"
-	"github.com/nikolalohinski/gonja/v2/loaders"
-	"github.com/nikolalohinski/gonja/v2/parser"
 
 	"prefectgo.dev/prefectgo/server/automations"
 	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/templates"
 )
-
-// environment renders user templates: Jinja's filters and tests, and
-// every statement but those that reach outside the template (extends,
-// include, import, from): a template sees only the context it is given.
-var environment = func() *exec.Environment {
-	statements := map[string]parser.ControlStructureParser{}
-	for _, name := range []string{"autoescape", "block", "filter", "for", "if", "macro", "raw", "set", "with", "break", "continue", "call"} {
-		if p, ok := controlStructures.All.Get(name); ok {
-			statements[name] = p
-		}
-	}
-	return &exec.Environment{
-		Context:           exec.NewContext(map[string]any{}),
-		Filters:           builtins.Filters,
-		Tests:             builtins.Tests,
-		ControlStructures: exec.NewControlStructureSet(statements),
-		Methods:           builtins.Methods,
-	}
-}()
-
-// compile parses a template with nothing to load but itself.
-func compile(source string) (*exec.Template, error) {
-	loader, err := loaders.NewMemoryLoader(map[string]string{"/template": source})
-	if err != nil {
-		return nil, err
-	}
-	return exec.NewTemplate("/template", gonja.DefaultConfig, loader, environment)
-}
-
-// ValidateTemplate says whether source is a template this server renders:
-// Prefect checks templates when automations are saved.
-func ValidateTemplate(source string) error {
-	_, err := compile(source)
-	return err
-}
 
 // maybeTemplate is Prefect's maybe_template: the string has Jinja markup.
 func maybeTemplate(s string) bool { return strings.Contains(s, "{{") || strings.Contains(s, "{%") }
@@ -241,13 +201,7 @@ func (a *Actor) render(ctx context.Context, ta automations.TriggeredAction, out 
 	return rendered, nil
 }
 
-func renderWith(source string, c map[string]any) (string, error) {
-	tpl, err := compile(source)
-	if err != nil {
-		return "", err
-	}
-	return tpl.ExecuteToString(exec.NewContext(c))
-}
+func renderWith(source string, c map[string]any) (string, error) { return templates.Render(source, c) }
 
 func allFirings(f automations.Firing) []automations.Firing {
 	out := []automations.Firing{f}
