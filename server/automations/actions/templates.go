@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 
-
 	"prefectgo.dev/prefectgo/server/automations"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/templates"
