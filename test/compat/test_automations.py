@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from conftest import PREFECT_CLI, Server
-from test_deployments import get_ok, post_ok, wait_for
+from test_deployments import get_ok, make_project, post_ok, wait_for
 
 
 def test_automations_cli_and_python(server: Server, home: Path):
@@ -151,3 +151,52 @@ def test_templates_validate(server: Server):
         status, out = server.http("POST", path, "{{ flow_run.name ")
         assert status == 422 and out["error"]["source"] == "{{ flow_run.name " and out["error"]["line"] == 1, (path, status, out)
         assert out["error"]["message"], out
+
+
+def test_deploy_with_triggers(server: Server, home: Path, tmp_path: Path):
+    """`triggers:` in prefect.yaml become automations owned by the deployment, which run it with
+    the event's values when their event comes."""
+    flow_name, dep, pool = "compat-triggers-flow", "compat-triggers", "compat-triggers-pool"
+    project = make_project(tmp_path)
+    env = {"COMPAT_DEPLOY_FLOW_NAME": flow_name}
+    (project / "prefect.yaml").write_text(f"""\
+name: compat-triggers
+prefect-version: 3.9.1
+build: null
+push: null
+pull: null
+deployments:
+- name: {dep}
+  entrypoint: flow.py:hello
+  work_pool:
+    name: {pool}
+  triggers:
+  - type: event
+    enabled: true
+    match:
+      prefect.resource.id: compat.triggers.*
+    expect:
+    - compat.triggers.go
+    parameters:
+      who: "{{{{ event.payload.who }}}}"
+""")
+    server.run([PREFECT_CLI, "work-pool", "create", pool, "--type", "process"], home=home)
+    out = server.run([PREFECT_CLI, "--no-prompt", "deploy", "--all"], home=project, **env)
+    assert f"{flow_name}/{dep}" in out.stdout, out.stdout
+    status, d = server.http("GET", f"/deployments/name/{flow_name}/{dep}")
+    assert status == 200, d
+    owned = get_ok(server, f"/automations/related-to/prefect.deployment.{d['id']}")
+    assert len(owned) == 1, owned
+    action = owned[0]["actions"][0]
+    assert action["type"] == "run-deployment" and action["deployment_id"] == d["id"], action
+    assert owned[0]["trigger"]["expect"] == ["compat.triggers.go"], owned
+
+    time.sleep(3)  # as above: Prefect loads a new automation a moment after saving it
+    now = datetime.now(timezone.utc).isoformat()
+    status, out = server.http("POST", "/events", [{"id": str(uuid.uuid4()), "occurred": now, "event": "compat.triggers.go",
+                                                  "resource": {"prefect.resource.id": "compat.triggers.1"},
+                                                  "payload": {"who": "yaml"}}])
+    assert status == 204, out
+    runs = wait_for(lambda: post_ok(server, "/flow_runs/filter", {"deployments": {"id": {"any_": [d["id"]]}}}),
+                    lambda r: len(r) >= 1, 60, "the run the trigger makes")
+    assert [r["parameters"] for r in runs] == [{"who": "yaml"}], runs
