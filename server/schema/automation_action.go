@@ -3,8 +3,14 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
+
+	"prefectgo.dev/prefectgo/server/templates"
 )
 
 // Action types that name what they act on.
@@ -165,6 +171,9 @@ func runDeploymentFields(r *fieldReader, a *Action) {
 	a.Parameters, a.JobVariables = json.RawMessage("null"), json.RawMessage("null")
 	r.object("parameters", &a.Parameters, true)
 	r.object("job_variables", &a.JobVariables, true)
+	if r.err == nil {
+		checkParameterTemplates(r, a.Parameters)
+	}
 	r.seconds("schedule_after", &a.ScheduleAfter)
 	if r.err == nil && a.ScheduleAfter < 0 {
 		r.fail("schedule_after", "Value error, schedule_after must be non-negative")
@@ -197,6 +206,8 @@ func notificationFields(r *fieldReader, a *Action) {
 	r.id("block_document_id", &a.BlockDocumentID, true)
 	r.str("subject", &a.Subject, false)
 	r.str("body", &a.Body, true)
+	checkTemplate(r, "subject", a.Subject)
+	checkTemplate(r, "body", a.Body)
 }
 
 func notificationJSON(a Action) orderedObject {
@@ -214,6 +225,7 @@ func webhookFields(r *fieldReader, a *Action) {
 		return
 	}
 	r.str("payload", &a.Payload, false)
+	checkTemplate(r, "payload", a.Payload)
 }
 
 func webhookJSON(a Action) orderedObject {
@@ -283,4 +295,59 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// checkTemplate is Prefect's validate_template for a field: markup that
+// the automations' Jinja cannot parse is refused when the automation is
+// saved, not when it fires.
+func checkTemplate(r *fieldReader, key, value string) {
+	if !strings.Contains(value, "{{") && !strings.Contains(value, "{%") {
+		return
+	}
+	if err := templates.Validate(value); err != nil {
+		r.fail(key, "Value error, '"+key+"' is not a valid template: "+err.Error())
+	}
+}
+
+// checkParameterTemplates refuses run-deployment parameters holding
+// templates that do not parse: a string with markup, or a jinja value.
+func checkParameterTemplates(r *fieldReader, raw json.RawMessage) {
+	var params any
+	if json.Unmarshal(raw, &params) != nil {
+		return
+	}
+	var problems []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case string:
+			if strings.Contains(x, "{{") || strings.Contains(x, "{%") {
+				if err := templates.Validate(x); err != nil {
+					problems = append(problems, prefix+": Invalid jinja: "+err.Error())
+				}
+			}
+		case map[string]any:
+			if x["__prefect_kind"] == "jinja" {
+				if t, ok := x["template"].(string); ok {
+					walk(prefix, t)
+				}
+				return
+			}
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				p := k
+				if prefix != "" {
+					p = prefix + "." + k
+				}
+				walk(p, x[k])
+			}
+		case []any:
+			for i, e := range x {
+				walk(prefix+"["+strconv.Itoa(i)+"]", e)
+			}
+		}
+	}
+	walk("", params)
+	if len(problems) > 0 {
+		r.fail("parameters", "Value error, Invalid parameters: \n"+strings.Join(problems, "\n  "))
+	}
 }

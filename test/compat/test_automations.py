@@ -200,3 +200,13 @@ deployments:
     runs = wait_for(lambda: post_ok(server, "/flow_runs/filter", {"deployments": {"id": {"any_": [d["id"]]}}}),
                     lambda r: len(r) >= 1, 60, "the run the trigger makes")
     assert [r["parameters"] for r in runs] == [{"who": "yaml"}], runs
+
+
+def test_automation_with_a_broken_template_is_refused(server: Server):
+    """A template that does not parse is refused when the automation is saved, not when it fires."""
+    status, out = server.http("POST", "/automations/", {"name": "compat-broken-template", "trigger": {"posture": "Reactive"},
+                                                        "actions": [{"type": "call-webhook", "block_document_id": str(uuid.uuid4()),
+                                                                     "payload": "{{ event.id "}]})
+    assert status == 422, (status, out)
+    details = [d for d in out["exception_detail"] if d["loc"][-1] == "payload"]
+    assert details and "'payload' is not a valid template" in details[0]["msg"], out
