@@ -210,3 +210,64 @@ def test_automation_with_a_broken_template_is_refused(server: Server):
     assert status == 422, (status, out)
     details = [d for d in out["exception_detail"] if d["loc"][-1] == "payload"]
     assert details and "'payload' is not a valid template" in details[0]["msg"], out
+
+
+def _set_state(server: Server, run_id: str, state: str) -> None:
+    status, out = server.http("POST", f"/flow_runs/{run_id}/set_state", {"state": {"type": state}})
+    assert status in (200, 201) and out["status"] == "ACCEPT", (state, status, out)
+
+
+def test_run_b_after_a_completes(server: Server):
+    """A deployment trigger: when a run of A completes, B runs (the event the server emits for the
+    state change, matched through its related deployment)."""
+    prefix = "compat-a-then-b"
+    flow = post_ok(server, "/flows/", {"name": f"{prefix}-flow"})
+    a = post_ok(server, "/deployments/", {"name": f"{prefix}-a", "flow_id": flow["id"]})
+    b = post_ok(server, "/deployments/", {"name": f"{prefix}-b", "flow_id": flow["id"]})
+    post_ok(server, "/automations/", {
+        "name": f"{prefix}-automation",
+        "trigger": {"posture": "Reactive", "expect": ["prefect.flow-run.Completed"],
+                    "match_related": {"prefect.resource.id": f"prefect.deployment.{a['id']}"}, "threshold": 1, "within": 0},
+        "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": b["id"],
+                     "parameters": {"after": "{{ event.resource.id }}"}}],
+    })
+    time.sleep(3)  # Prefect loads a new automation a moment after saving it
+
+    run = post_ok(server, f"/deployments/{a['id']}/create_flow_run", {})
+    for state in ("PENDING", "RUNNING"):
+        _set_state(server, run["id"], state)
+    time.sleep(2)
+    runs_of_b = {"deployments": {"id": {"any_": [b["id"]]}}}
+    assert post_ok(server, "/flow_runs/filter", runs_of_b) == [], "B ran before A completed"
+    _set_state(server, run["id"], "COMPLETED")
+    runs = wait_for(lambda: post_ok(server, "/flow_runs/filter", runs_of_b), lambda r: len(r) >= 1, 60, "B's run")
+    assert [r["parameters"] for r in runs] == [{"after": f"prefect.flow-run.{run['id']}"}], runs
+
+
+def test_proactive_trigger_fires_on_absence(server: Server):
+    """A proactive trigger: a run that enters Pending and is not Running within 10 s is cancelled;
+    one that starts in time is left alone."""
+    prefix = "compat-stuck"
+    flow = post_ok(server, "/flows/", {"name": f"{prefix}-flow"})
+    automation = post_ok(server, "/automations/", {
+        "name": f"{prefix}-automation",
+        "trigger": {"posture": "Proactive", "after": ["prefect.flow-run.Pending"], "expect": ["prefect.flow-run.Running"],
+                    "match_related": {"prefect.resource.id": f"prefect.flow.{flow['id']}"},
+                    "for_each": ["prefect.resource.id"], "threshold": 1, "within": 10},
+        "actions": [{"type": "cancel-flow-run"}],
+    })
+    time.sleep(3)  # Prefect loads a new automation a moment after saving it
+    stuck = post_ok(server, "/flow_runs/", {"flow_id": flow["id"], "name": f"{prefix}-stuck", "state": {"type": "SCHEDULED"}})
+    quick = post_ok(server, "/flow_runs/", {"flow_id": flow["id"], "name": f"{prefix}-quick", "state": {"type": "SCHEDULED"}})
+    for run in (stuck, quick):
+        _set_state(server, run["id"], "PENDING")
+    _set_state(server, quick["id"], "RUNNING")
+
+    fr = wait_for(lambda: get_ok(server, f"/flow_runs/{stuck['id']}"), lambda r: r["state_type"] != "PENDING", 90,
+                  "the stuck run cancelled")
+    assert fr["state_type"] in ("CANCELLING", "CANCELLED"), fr
+    assert get_ok(server, f"/flow_runs/{quick['id']}")["state_type"] == "RUNNING"
+    triggered = wait_for(lambda: _events_named(server, "prefect.automation.triggered", automation["id"]),
+                         lambda e: len(e) >= 1, 60, "the triggered event")
+    assert len(triggered) == 1, triggered
+    assert triggered[0]["resource"]["prefect.posture"] == "Proactive", triggered
