@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"prefectgo.dev/prefectgo/server/automations/actions"
@@ -138,7 +139,7 @@ func buildPersister(w *wiring) service {
 // call the server's own API in process as Prefect's call theirs.
 func buildTriggers(w *wiring) service {
 	actor := &actions.Actor{API: w.api, BasePath: w.s.API.BasePath, Auth: w.s.API.AuthString, Internal: httpapi.Internal,
-		Events: w.ingestor, Log: w.log}
+		Events: w.ingestor, UIURL: uiURL(w.s), Log: w.log}
 	return &services.Triggers{
 		Store:               w.st,
 		Source:              func() services.EventSource { return w.broker.Subscribe("triggers", triggersQueue) },
@@ -148,6 +149,17 @@ func buildTriggers(w *wiring) service {
 		ExpiredBucketBuffer: w.s.Events.ExpiredBucketBuffer,
 		Log:                 w.log,
 	}
+}
+
+// uiURL is where the UI is for the templates' ui_url filter: the UI's API
+// URL without its /api, as Prefect derives PREFECT_UI_URL from
+// PREFECT_API_URL; empty (the filter renders None) when it is relative or unset.
+func uiURL(s settings.Settings) string {
+	u := strings.TrimSuffix(strings.TrimSuffix(s.UI.APIURL, "/"), "/api")
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return ""
+	}
+	return u
 }
 
 // triggersQueue is how many events the evaluation may fall behind the

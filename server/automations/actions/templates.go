@@ -100,7 +100,8 @@ func eventMap(e *schema.Event) any {
 
 // templateContext is what Prefect gives a template: the automation, the
 // event, the labels, the firing(s), and the objects the templates name.
-func (a *Actor) templateContext(ctx context.Context, ta automations.TriggeredAction, templates []string) map[string]any {
+func (a *Actor) templateContext(ctx context.Context, ta automations.TriggeredAction, sources []string) (map[string]any, templates.Links) {
+	links := templates.Links{UI: a.UIURL, Kinds: map[string]string{ta.Automation.ID.String(): "automation"}}
 	c := map[string]any{
 		"automation": toMap(ta.Automation),
 		"event":      eventMap(ta.TriggeringEvent),
@@ -110,14 +111,20 @@ func (a *Actor) templateContext(ctx context.Context, ta automations.TriggeredAct
 		"events":     allEvents(ta.Firing),
 	}
 	if ta.TriggeringEvent == nil {
-		return c
+		return c, links
 	}
-	names := namesIn(templates)
+	names := namesIn(sources)
 	for name, k := range objectKinds {
 		if !names[name] {
 			continue
 		}
-		c[name] = a.readObject(ctx, ta, name, k.kind, k.path)
+		obj := a.readObject(ctx, ta, name, k.kind, k.path)
+		c[name] = obj
+		if m, ok := obj.(map[string]any); ok {
+			if id, ok := m["id"].(string); ok {
+				links.Kinds[id] = strings.TrimPrefix(k.kind, "prefect.")
+			}
+		}
 	}
 	if names["variables"] {
 		status, body := a.call(ctx, ta, http.MethodPost, "/variables/filter", map[string]any{})
@@ -133,7 +140,7 @@ func (a *Actor) templateContext(ctx context.Context, ta automations.TriggeredAct
 		}
 		c["variables"] = values
 	}
-	return c
+	return c, links
 }
 
 // readObject reads the event's first resource of kind from the API; a flow
@@ -185,11 +192,11 @@ func stateOf(r schema.Resource) (map[string]any, bool) {
 
 // render renders the templates with their context; a template that fails
 // fails the action, with the error in the details, as in Prefect.
-func (a *Actor) render(ctx context.Context, ta automations.TriggeredAction, out *outcome, templates ...string) ([]string, error) {
-	c := a.templateContext(ctx, ta, templates)
-	rendered := make([]string, len(templates))
-	for i, t := range templates {
-		s, err := renderWith(t, c)
+func (a *Actor) render(ctx context.Context, ta automations.TriggeredAction, out *outcome, sources ...string) ([]string, error) {
+	c, links := a.templateContext(ctx, ta, sources)
+	rendered := make([]string, len(sources))
+	for i, t := range sources {
+		s, err := templates.Render(t, c, links)
 		if err != nil {
 			out.details["template_error"] = err.Error()
 			out.details["template_source"] = t
@@ -200,7 +207,6 @@ func (a *Actor) render(ctx context.Context, ta automations.TriggeredAction, out 
 	return rendered, nil
 }
 
-func renderWith(source string, c map[string]any) (string, error) { return templates.Render(source, c) }
 
 func allFirings(f automations.Firing) []automations.Firing {
 	out := []automations.Firing{f}
@@ -233,13 +239,13 @@ func (a *Actor) renderParameters(ctx context.Context, ta automations.TriggeredAc
 	if err := json.Unmarshal(raw, &params); err != nil {
 		return nil, fail("Unable to create flow run from deployment: %v", err)
 	}
-	var templates []string
-	collectTemplates(params, &templates)
-	if len(templates) == 0 {
+	var sources []string
+	collectTemplates(params, &sources)
+	if len(sources) == 0 {
 		return params, nil
 	}
-	c := a.templateContext(ctx, ta, templates)
-	rendered, err := renderValue(params, c)
+	c, links := a.templateContext(ctx, ta, sources)
+	rendered, err := renderValue(params, func(t string) (string, error) { return templates.Render(t, c, links) })
 	if err != nil {
 		out.details["template_error"] = err.Error()
 		return nil, fail("Template rendering failed: %v", err)
@@ -266,7 +272,7 @@ func collectTemplates(v any, into *[]string) {
 
 var singleExpression = regexp.MustCompile(`^\{\{(.*)\}\}$`)
 
-func renderValue(v any, c map[string]any) (any, error) {
+func renderValue(v any, render func(string) (string, error)) (any, error) {
 	switch x := v.(type) {
 	case string:
 		if !maybeTemplate(x) {
@@ -274,7 +280,7 @@ func renderValue(v any, c map[string]any) (any, error) {
 		}
 		s := strings.TrimSpace(x)
 		if m := singleExpression.FindStringSubmatch(s); m != nil && strings.Count(s, "{{") == 1 {
-			js, err := renderWith("{{ "+strings.TrimSpace(m[1])+" | tojson }}", c)
+			js, err := render("{{ " + strings.TrimSpace(m[1]) + " | tojson }}")
 			if err != nil {
 				return nil, err
 			}
@@ -284,16 +290,16 @@ func renderValue(v any, c map[string]any) (any, error) {
 			}
 			return out, nil
 		}
-		return renderWith(x, c)
+		return render(x)
 	case map[string]any:
 		switch x["__prefect_kind"] {
 		case "jinja":
 			t, _ := x["template"].(string)
-			return renderWith(t, c)
+			return render(t)
 		case "json":
 			if inner, ok := x["value"].(map[string]any); ok && inner["__prefect_kind"] == "jinja" {
 				t, _ := inner["template"].(string)
-				s, err := renderWith(t, c)
+				s, err := render(t)
 				if err != nil {
 					return nil, err
 				}
@@ -310,7 +316,7 @@ func renderValue(v any, c map[string]any) (any, error) {
 		}
 		out := map[string]any{}
 		for k, e := range x {
-			r, err := renderValue(e, c)
+			r, err := renderValue(e, render)
 			if err != nil {
 				return nil, err
 			}
@@ -320,7 +326,7 @@ func renderValue(v any, c map[string]any) (any, error) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			r, err := renderValue(e, c)
+			r, err := renderValue(e, render)
 			if err != nil {
 				return nil, err
 			}
