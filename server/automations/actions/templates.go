@@ -207,7 +207,6 @@ func (a *Actor) render(ctx context.Context, ta automations.TriggeredAction, out 
 	return rendered, nil
 }
 
-
 func allFirings(f automations.Firing) []automations.Firing {
 	out := []automations.Firing{f}
 	for _, c := range f.TriggeringFirings {
