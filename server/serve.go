@@ -45,9 +45,11 @@ func (a *App) Leader() bool { return a.elector.Leader() }
 // are the enabled rows of serviceTable.
 func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	broker := events.NewBroker()
-	// On PostgreSQL, replicas share their events (LISTEN/NOTIFY) and elect a
-	// leader for the singleton services (an advisory lock). On SQLite there
-	// is one process: it publishes in process and is always the leader.
+	poolChanges := events.NewWorkPoolChanges()
+	// On PostgreSQL, replicas share their events and work pool changes
+	// (LISTEN/NOTIFY) and elect a leader for the singleton services (an
+	// advisory lock). On SQLite there is one process: it publishes in process
+	// and is always the leader.
 	var publisher events.Publisher = broker
 	var fanout *pgfanout.Fanout
 	var lock services.Lock = services.AlwaysLock{}
@@ -87,7 +89,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		Logger:  log,
 		Storing: storing,
 	})
-	// One memory budget for both WebSockets; MaxBodySize bounds a message as
+	// One memory budget for all WebSockets; MaxBodySize bounds a message as
 	// it bounds any other request body.
 	sock := events.SocketConfig{
 		PingInterval:    s.API.WebsocketPingInterval,
@@ -95,16 +97,20 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		MaxMessageBytes: s.API.MaxBodySize,
 	}.WithDefaults()
 	rs := newRuns(s, st, ingestor, log)
+	workerChannel := events.WorkerChannelHandler(events.WorkerChannelConfig{Store: st, Changes: poolChanges,
+		AuthString: s.API.AuthString, Logger: log, Socket: sock})
 	app := &App{Handler: httpapi.New(httpapi.Deps{
-		Store:        st,
-		Runs:         rs,
-		Settings:     s,
-		Log:          log,
-		Events:       ingestor,
-		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log, Socket: sock}),
-		EventsOut:    eventsOut(s, sock, broker, st, log),
-		IngestEvents: ingestor.Ingest,
-		UI:           ui.New(s, log),
+		Store:           st,
+		Runs:            rs,
+		Settings:        s,
+		Log:             log,
+		Events:          ingestor,
+		EventsIn:        events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log, Socket: sock}),
+		EventsOut:       eventsOut(s, sock, broker, st, log),
+		WorkerChannel:   workerChannel,
+		WorkPoolChanges: poolChanges,
+		IngestEvents:    ingestor.Ingest,
+		UI:              ui.New(s, log),
 	}), broker: broker, fanout: fanout}
 	w.runs = rs
 	app.services = replica
