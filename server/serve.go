@@ -62,7 +62,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		case !ok:
 			log.Error("the PostgreSQL store cannot notify; running alone")
 		default:
-			fanout = pgfanout.New(pgfanout.Config{Broker: broker, Notifier: notifier, Listen: cfg, Logger: log})
+			fanout = pgfanout.New(pgfanout.Config{Broker: broker, WorkPoolChanges: poolChanges, Notifier: notifier, Listen: cfg, Logger: log})
 			publisher = fanout
 			lock = postgres.NewAdvisoryLock(cfg, postgres.LeaderLockKey)
 		}
