@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
@@ -177,4 +178,64 @@ func TestReplicasElectOneLeader(t *testing.T) {
 	leader.app.Stop()
 	require.False(t, leader.app.Leader())
 	waitLeader("the other replica takes over", other.app.Leader)
+}
+
+// A worker's channel on replica B learns at once of its pool's changes made
+// through replica A: the snapshot it is sent, and the close when the pool is
+// deleted, do not wait for the worker's next heartbeat (it sends none here).
+func TestReplicasShareWorkPoolChanges(t *testing.T) {
+	dbURL := storetest.NewPostgresDatabase(t)
+	a := startReplica(t, dbURL)
+	b := startReplica(t, dbURL)
+	request := func(method, path, body string) {
+		t.Helper()
+		req, err := http.NewRequest(method, a.http.URL+"/api"+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Less(t, resp.StatusCode, 300, string(msg))
+	}
+	request(http.MethodPost, "/work_pools/", `{"name":"shared-pool","type":"process"}`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.http.URL, "http")+"/api/work_pools/shared-pool/workers/connect",
+		&websocket.DialOptions{Subprotocols: []string{"prefect"}})
+	require.NoError(t, err)
+	defer c.CloseNow()
+	read := func() map[string]any {
+		t.Helper()
+		_, data, err := c.Read(ctx)
+		require.NoError(t, err)
+		var f map[string]any
+		require.NoError(t, json.Unmarshal(data, &f))
+		return f
+	}
+	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"type":"auth","token":null}`)))
+	require.Equal(t, "auth_success", read()["type"])
+	hello := map[string]any{"type": "worker.hello.v1", "id": uuid.NewString(), "sent_at": time.Now().UTC().Format(time.RFC3339Nano),
+		"payload": map[string]any{"consumer_id": uuid.NewString(), "worker_name": "w", "worker_type": "process",
+			"heartbeat_interval_seconds": 3600, "supported_channel_versions": []string{"work_pool_worker_channel.v1"},
+			"requested_capabilities": []string{"worker_heartbeat.v1", "work_pool_snapshot.v1"}}}
+	data, err := json.Marshal(hello)
+	require.NoError(t, err)
+	require.NoError(t, c.Write(ctx, websocket.MessageText, data))
+	require.Equal(t, "worker.ready.v1", read()["type"])
+
+	request(http.MethodPatch, "/work_pools/shared-pool", `{"concurrency_limit":2}`)
+	snap := read()
+	require.Equal(t, "work_pool.snapshot.v1", snap["type"])
+	payload := snap["payload"].(map[string]any)
+	require.Equal(t, "work_pool_updated", payload["reason"])
+	require.Equal(t, 2.0, payload["work_pool"].(map[string]any)["concurrency_limit"])
+
+	request(http.MethodDelete, "/work_pools/shared-pool", "")
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
+	require.Equal(t, "authorization_failed", ce.Reason)
 }

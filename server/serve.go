@@ -52,9 +52,11 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		m = metrics.New()
 	}
 	broker := events.NewBroker()
-	// On PostgreSQL, replicas share their events (LISTEN/NOTIFY) and elect a
-	// leader for the singleton services (an advisory lock). On SQLite there
-	// is one process: it publishes in process and is always the leader.
+	poolChanges := events.NewWorkPoolChanges()
+	// On PostgreSQL, replicas share their events and work pool changes
+	// (LISTEN/NOTIFY) and elect a leader for the singleton services (an
+	// advisory lock). On SQLite there is one process: it publishes in process
+	// and is always the leader.
 	var publisher events.Publisher = broker
 	var fanout *pgfanout.Fanout
 	var lock services.Lock = services.AlwaysLock{}
@@ -67,7 +69,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		case !ok:
 			log.Error("the PostgreSQL store cannot notify; running alone")
 		default:
-			fanout = pgfanout.New(pgfanout.Config{Broker: broker, Notifier: notifier, Listen: cfg, Logger: log})
+			fanout = pgfanout.New(pgfanout.Config{Broker: broker, WorkPoolChanges: poolChanges, Notifier: notifier, Listen: cfg, Logger: log})
 			publisher = fanout
 			lock = postgres.NewAdvisoryLock(cfg, postgres.LeaderLockKey)
 		}
@@ -94,7 +96,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		Logger:  log,
 		Storing: storing,
 	})
-	// One memory budget for both WebSockets; MaxBodySize bounds a message as
+	// One memory budget for all WebSockets; MaxBodySize bounds a message as
 	// it bounds any other request body.
 	sock := events.SocketConfig{
 		PingInterval:    s.API.WebsocketPingInterval,
@@ -102,17 +104,21 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		MaxMessageBytes: s.API.MaxBodySize,
 	}.WithDefaults()
 	rs := newRuns(s, st, ingestor, m, log)
+	workerChannel := events.WorkerChannelHandler(events.WorkerChannelConfig{Store: st, Changes: poolChanges,
+		AuthString: s.API.AuthString, Logger: log, Socket: sock})
 	app := &App{Handler: httpapi.New(httpapi.Deps{
-		Store:        st,
-		Runs:         rs,
-		Settings:     s,
-		Log:          log,
-		Events:       ingestor,
-		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log, Socket: sock}),
-		EventsOut:    eventsOut(s, sock, broker, st, log),
-		IngestEvents: ingestor.Ingest,
-		UI:           ui.New(s, log),
-		Metrics:      m,
+		Store:           st,
+		Runs:            rs,
+		Settings:        s,
+		Log:             log,
+		Events:          ingestor,
+		EventsIn:        events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log, Socket: sock}),
+		EventsOut:       eventsOut(s, sock, broker, st, log),
+		WorkerChannel:   workerChannel,
+		WorkPoolChanges: poolChanges,
+		IngestEvents:    ingestor.Ingest,
+		UI:              ui.New(s, log),
+		Metrics:         m,
 	}), broker: broker, fanout: fanout}
 	w.runs, w.ingestor, w.api = rs, ingestor, app.Handler
 	app.services = replica

@@ -20,9 +20,9 @@ import (
 	"prefectgo.dev/prefectgo/server/store"
 )
 
-// The WebSocket settings reach both sockets: the ping interval and timeout
+// The WebSocket settings reach every socket: the ping interval and timeout
 // close a client that answers no ping (1011, as uvicorn does), and
-// PREFECT_SERVER_API_MAX_BODY_SIZE bounds a message (here the filter).
+// PREFECT_SERVER_API_MAX_BODY_SIZE bounds a message (the filter, the hello).
 func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, s settings.Settings, st store.Store) {
@@ -32,10 +32,18 @@ func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 		srv := httptest.NewServer(New(s, st, NewLogger(io.Discard, "ERROR")).Handler)
 		t.Cleanup(srv.Close)
 
-		for _, path := range []string{"/api/events/in", "/api/events/out"} {
-			conn, r := rawUpgrade(t, srv.Listener.Addr().String(), path)
-			if strings.HasSuffix(path, "out") {
+		for _, path := range []string{"/api/events/in", "/api/events/out", "/api/work_pools/p/workers/connect"} {
+			worker := strings.HasSuffix(path, "connect")
+			var header []string
+			if worker { // it requires the subprotocol and its auth
+				header = []string{"Sec-WebSocket-Protocol: prefect"}
+			}
+			conn, r := rawUpgrade(t, srv.Listener.Addr().String(), path, header...)
+			switch {
+			case strings.HasSuffix(path, "out"):
 				writeRawText(t, conn, `{"type":"filter","filter":{}}`)
+			case worker:
+				writeRawText(t, conn, `{"type":"auth","token":null}`)
 			}
 			// Reading raw bytes answers no ping; the deadline bounds a broken run only.
 			require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
@@ -64,17 +72,34 @@ func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(filter)))
 		_, _, err = c.Read(ctx)
 		require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%v", err)
+
+		c, _, err = websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/work_pools/p/workers/connect",
+			&websocket.DialOptions{Subprotocols: []string{"prefect"}})
+		require.NoError(t, err)
+		defer c.CloseNow()
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"type":"auth","token":null}`)))
+		_, _, err = c.Read(ctx)
+		require.NoError(t, err)
+		hello := `{"type":"worker.hello.v1","payload":{"worker_name":"` + strings.Repeat("x", 64<<10) + `"}}`
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(hello)))
+		_, _, err = c.Read(ctx)
+		require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%v", err)
 	})
 }
 
-// rawUpgrade opens a WebSocket by hand, so that nothing answers pings.
-func rawUpgrade(t *testing.T, addr, path string) (net.Conn, *bufio.Reader) {
+// rawUpgrade opens a WebSocket by hand, so that nothing answers pings;
+// header lines ("Name: value") are added to the upgrade request.
+func rawUpgrade(t *testing.T, addr, path string, header ...string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
+	extra := ""
+	for _, h := range header {
+		extra += h + "\r\n"
+	}
 	_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path)
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, extra)
 	require.NoError(t, err)
 	r := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(r, nil)

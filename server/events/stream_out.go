@@ -97,7 +97,7 @@ func (h *outHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	defer s.keepAlive(ctx)()
 
-	if prefect && !handshake(ctx, s, h.cfg.AuthString, h.cfg.HandshakeTimeout) {
+	if prefect && !handshake(ctx, s, h.cfg.AuthString, h.cfg.HandshakeTimeout, "") {
 		return
 	}
 	filter, backfill, ok := h.readFilter(ctx, s)

@@ -114,15 +114,17 @@ func (h *inHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	defer s.keepAlive(ctx)()
 
-	if prefect && !handshake(ctx, s, h.auth, h.handshakeTimeout) {
+	if prefect && !handshake(ctx, s, h.auth, h.handshakeTimeout, "") {
 		return
 	}
 	h.serve(ctx, s)
 }
 
 // handshake runs Prefect's auth exchange on a "prefect" subprotocol socket
-// and reports whether the client passed; a failing client is closed (1008).
-func handshake(ctx context.Context, s *socket, auth string, timeout time.Duration) bool {
+// and reports whether the client passed; a failing client is closed (1008)
+// with a reason naming the failure, or with closeAs when it is set (the
+// worker channel's one "authentication_failed").
+func handshake(ctx context.Context, s *socket, auth string, timeout time.Duration, closeAs string) bool {
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// Far more than an auth message needs; anything longer is no auth message.
@@ -137,15 +139,20 @@ func handshake(ctx context.Context, s *socket, auth string, timeout time.Duratio
 		Type  string  `json:"type"`
 		Token *string `json:"token"`
 	}
+	refuse := func(reason string) bool {
+		s.logger.Warn("websocket auth failed", "reason", reason)
+		s.closeWith(websocket.StatusPolicyViolation, cmp.Or(closeAs, reason))
+		return false
+	}
 	if json.Unmarshal(m.data, &msg) != nil || msg.Type != "auth" {
-		return refuse(s, "Expected 'auth' message")
+		return refuse("Expected 'auth' message")
 	}
 	if auth != "" {
 		if msg.Token == nil || *msg.Token == "" {
-			return refuse(s, "Auth required but no token provided")
+			return refuse("Auth required but no token provided")
 		}
 		if subtle.ConstantTimeCompare([]byte(*msg.Token), []byte(auth)) != 1 {
-			return refuse(s, "Invalid token")
+			return refuse("Invalid token")
 		}
 	}
 	if err := s.c.Write(hctx, websocket.MessageText, []byte(`{"type":"auth_success"}`)); err != nil {
@@ -153,12 +160,6 @@ func handshake(ctx context.Context, s *socket, auth string, timeout time.Duratio
 		return false
 	}
 	return true
-}
-
-func refuse(s *socket, reason string) bool {
-	s.logger.Warn("websocket auth failed", "reason", reason)
-	s.closeWith(websocket.StatusPolicyViolation, reason)
-	return false
 }
 
 // queued is an event read and not yet published, with the message bytes

@@ -45,6 +45,13 @@ type Runs interface {
 	SetTaskRunState(ctx context.Context, id uuid.UUID, t schema.TaskRunTransition) (schema.TransitionResult, error)
 }
 
+// WorkPoolChanges learns of the work pool changes the workers' channels
+// must see (events.WorkPoolChanges).
+type WorkPoolChanges interface {
+	PoolUpdated(ctx context.Context, id uuid.UUID)
+	PoolDeleted(ctx context.Context, id uuid.UUID)
+}
+
 // Deps are the API's collaborators.
 type Deps struct {
 	Store    store.Store
@@ -57,6 +64,10 @@ type Deps struct {
 	EventsIn http.Handler
 	// EventsOut serves the /events/out WebSocket; nil when stream-out is off.
 	EventsOut http.Handler
+	// WorkerChannel serves the /work_pools/{pool}/workers/connect WebSocket.
+	WorkerChannel http.Handler
+	// WorkPoolChanges is told of pool updates and deletions; nil tells no one.
+	WorkPoolChanges WorkPoolChanges
 	// IngestEvents validates and publishes a POST /events batch.
 	IngestEvents func(ctx context.Context, body []byte) error
 	// UI serves every path outside the base path (server/ui); nil answers
@@ -81,6 +92,10 @@ type API struct {
 	ui        http.Handler
 	now       func() time.Time
 	metrics   *metrics.Metrics
+
+	// workerChannel serves the worker WebSocket; poolChanges hears of pools.
+	workerChannel http.Handler
+	poolChanges   WorkPoolChanges
 }
 
 // New builds the HTTP handler of the whole server.
@@ -91,7 +106,7 @@ func New(d Deps) http.Handler {
 
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
-		ingest: d.IngestEvents, ui: d.UI, now: d.Now, metrics: d.Metrics}
+		workerChannel: d.WorkerChannel, poolChanges: d.WorkPoolChanges, ingest: d.IngestEvents, ui: d.UI, now: d.Now, metrics: d.Metrics}
 	if a.ui == nil {
 		a.ui = http.HandlerFunc(notFoundRoute)
 	}

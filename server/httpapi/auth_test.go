@@ -31,11 +31,13 @@ func authAPI(t *testing.T, open storetest.Opener) (*API, *httptest.Server) {
 	broker := events.NewBroker()
 	ingestor := events.NewIngestor(events.IngestConfig{Publisher: broker})
 	a := newAPI(Deps{
-		Store:        st,
-		Settings:     s,
-		Events:       ingestor,
-		EventsIn:     events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString}),
-		EventsOut:    events.OutHandler(events.OutConfig{Subscriber: broker, Store: st, AuthString: s.API.AuthString}),
+		Store:     st,
+		Settings:  s,
+		Events:    ingestor,
+		EventsIn:  events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString}),
+		EventsOut: events.OutHandler(events.OutConfig{Subscriber: broker, Store: st, AuthString: s.API.AuthString}),
+		WorkerChannel: events.WorkerChannelHandler(events.WorkerChannelConfig{Store: st, Changes: events.NewWorkPoolChanges(),
+			AuthString: s.API.AuthString}),
 		IngestEvents: ingestor.Ingest,
 	})
 	srv := httptest.NewServer(a.middleware(a.routes()))
@@ -170,7 +172,8 @@ func samplePath(pattern string) string {
 // TestSocketRoutesAuthenticate: a WebSocket upgrade on a socket route is
 // let through to the handshake, which refuses a client without the
 // "prefect" subprotocol and one whose auth message carries a wrong token,
-// and accepts the right token.
+// and accepts the right token. The worker channel gives every refusal
+// Prefect's one reason, "authentication_failed".
 func TestSocketRoutesAuthenticate(t *testing.T) {
 	t.Parallel()
 	_, srv := authAPI(t, storetest.NewSQLite)
@@ -178,7 +181,7 @@ func TestSocketRoutesAuthenticate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	for _, path := range []string{"/events/in", "/events/out"} {
+	for _, path := range []string{"/events/in", "/events/out", "/work_pools/p/workers/connect"} {
 		// No subprotocol: refused before the upgrade, even with the header.
 		_, res, err := websocket.Dial(ctx, wsURL+path, &websocket.DialOptions{
 			HTTPHeader: http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(authString))}}})
@@ -195,6 +198,11 @@ func TestSocketRoutesAuthenticate(t *testing.T) {
 			require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(msg)))
 			_, _, err = c.Read(ctx)
 			require.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%s with token %q: %v", path, token, err)
+			if strings.Contains(path, "workers") {
+				var ce websocket.CloseError
+				require.ErrorAs(t, err, &ce)
+				require.Equal(t, "authentication_failed", ce.Reason, "%s with token %q", path, token)
+			}
 			c.CloseNow()
 		}
 
@@ -206,12 +214,6 @@ func TestSocketRoutesAuthenticate(t *testing.T) {
 		require.JSONEq(t, `{"type":"auth_success"}`, string(data), path)
 		c.CloseNow()
 	}
-
-	// The worker channel is not served: the upgrade gets the 404 that sends
-	// workers to their REST fallback, and no more.
-	_, res, err := websocket.Dial(ctx, wsURL+"/work_pools/p/workers/connect", &websocket.DialOptions{Subprotocols: []string{"prefect"}})
-	require.Error(t, err)
-	require.Equal(t, http.StatusNotFound, res.StatusCode)
 }
 
 // TestProbesOpenOnlyForGet: the probes are open to GET and HEAD only, as

@@ -35,8 +35,8 @@ func TestAPICoverage(t *testing.T) {
 	}
 
 	mux := http.NewServeMux()
-	// The event WebSockets are in the table when the server wires them, as it always does.
-	a := &API{eventsIn: http.NotFoundHandler(), eventsOut: http.NotFoundHandler()}
+	// The WebSockets are in the table when the server wires them, as it always does.
+	a := &API{eventsIn: http.NotFoundHandler(), eventsOut: http.NotFoundHandler(), workerChannel: http.NotFoundHandler()}
 	for _, r := range a.routeTable() {
 		mux.Handle(r.pattern, r.handler)
 	}

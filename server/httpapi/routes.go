@@ -140,7 +140,9 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /work_pools/{pool}/workers/heartbeat", endpoint(a, a.workerHeartbeat))
 	route("POST /work_pools/{pool}/workers/filter", endpoint(a, a.filterWorkers))
 	route("DELETE /work_pools/{pool}/workers/{name}", endpoint(a, a.deleteWorker))
-	socket("GET /work_pools/{pool}/workers/connect", endpoint(a, a.workerChannel))
+	if a.workerChannel != nil {
+		socket("GET /work_pools/{pool}/workers/connect", a.workerChannel)
+	}
 	route("POST /work_queues", endpoint(a, a.createLegacyWorkQueue))
 	route("POST /work_queues/filter", endpoint(a, a.filterLegacyWorkQueues))
 	// /work_queues/name/{name} and /work_queues/{id}/status share a shape.

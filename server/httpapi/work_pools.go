@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +65,24 @@ func (a *API) updateWorkPool(r *http.Request, u *schema.WorkPoolUpdate) (respons
 			}
 		}
 	}
-	return noContent(), a.store.UpdateWorkPool(r.Context(), name, *u)
+	if err := a.store.UpdateWorkPool(r.Context(), name, *u); err != nil {
+		return response{}, err
+	}
+	if a.poolChanges != nil && slices.ContainsFunc(u.Fields(), snapshotField) {
+		// The update is done; failing to tell the channels fails nothing
+		// (a worker's next heartbeat notices the pool changed).
+		if p, err := a.store.ReadWorkPoolByName(r.Context(), name); err == nil {
+			a.poolChanges.PoolUpdated(r.Context(), p.ID)
+		}
+	}
+	return noContent(), nil
+}
+
+// snapshotField reports whether a pool field is in what the worker channel
+// sends workers, so that updating it sends them a fresh snapshot (Prefect's
+// WORK_POOL_FIELDS_THAT_TRIGGER_SNAPSHOTS; the description is not).
+func snapshotField(f string) bool {
+	return f == "base_job_template" || f == "concurrency_limit" || f == "is_paused" || f == "storage_configuration"
 }
 
 func (a *API) deleteWorkPool(r *http.Request, _ *none) (response, error) {
@@ -72,7 +90,17 @@ func (a *API) deleteWorkPool(r *http.Request, _ *none) (response, error) {
 	if reservedPool(name) {
 		return response{}, detail(http.StatusForbidden, "Work pools starting with 'Prefect' are reserved for internal use and can not be deleted.")
 	}
-	return noContent(), a.store.DeleteWorkPool(r.Context(), name)
+	p, err := a.store.ReadWorkPoolByName(r.Context(), name)
+	if err != nil {
+		return response{}, err
+	}
+	if err := a.store.DeleteWorkPool(r.Context(), name); err != nil {
+		return response{}, err
+	}
+	if a.poolChanges != nil {
+		a.poolChanges.PoolDeleted(r.Context(), p.ID)
+	}
+	return noContent(), nil
 }
 
 // legacyStoragePool is a pool for clients up to 3.3.7, which fail on
@@ -260,12 +288,6 @@ func (a *API) filterWorkers(r *http.Request, q *schema.WorkerQuery) (response, e
 
 func (a *API) deleteWorker(r *http.Request, _ *none) (response, error) {
 	return noContent(), a.store.DeleteWorker(r.Context(), r.PathValue("pool"), r.PathValue("name"))
-}
-
-// workerChannel answers the 3.8+ worker WebSocket with 404, so workers use
-// the REST routes (the client treats 404 as "no channel here").
-func (a *API) workerChannel(r *http.Request, _ *none) (response, error) {
-	return response{}, detail(http.StatusNotFound, "Not Found")
 }
 
 // getScheduledFlowRunsForPool answers a worker's poll, then records it: the

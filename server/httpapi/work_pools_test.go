@@ -185,10 +185,6 @@ func TestWorkers(t *testing.T) {
 		require.NotEmpty(t, w["last_heartbeat_time"])
 		requireStatus(t, http.StatusNotFound, s.do(t, http.MethodPost, "/work_pools/nope/workers/filter", nil))
 
-		// The 3.8+ worker channel is not offered: 404 sends workers to REST.
-		requireStatus(t, http.StatusNotFound, s.do(t, http.MethodGet, "/work_pools/wpool/workers/connect", nil,
-			"Connection", "Upgrade", "Upgrade", "websocket"))
-
 		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodDelete, "/work_pools/wpool/workers/worker-1", nil))
 		requireDetail(t, http.StatusNotFound, "Worker not found.", s.do(t, http.MethodDelete, "/work_pools/wpool/workers/worker-1", nil))
 	})

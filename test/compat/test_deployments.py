@@ -25,6 +25,10 @@ from conftest import FLOWS, PREFECT_CLI, PYTHON, TARGET, Server
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # Bounds on waiting for something asynchronous (a runner picking a run up, a run finishing).
 RUN_WAIT = 90.0
+# What the 3.9.1 worker logs at DEBUG on each sync while its worker channel is healthy, and what it
+# logs when it gives the channel up for REST (for good, or until a reconnect).
+CHANNEL_HEALTHY = "Skipping REST worker heartbeat because the worker channel is healthy."
+CHANNEL_FALLBACK = ("Worker channel disabled", "REST fallback is active")
 # A runner learns of a cancellation from /api/events/out or, failing that, by polling every
 # 10 s; either way it must kill the process and report Cancelled within this bound.
 CANCEL_WAIT = 90.0
@@ -273,15 +277,96 @@ deployments:
     assert fr["work_queue_name"] == "default", fr
 
     worker = server.run([PREFECT_CLI, "worker", "start", "--pool", pool, "--run-once"],
-                        home=home, timeout=180, **env)
+                        home=home, timeout=180, PREFECT_LOGGING_LEVEL="DEBUG", **env)
     fr = wait_run_state(server, run_id, TERMINAL, 60)
     assert fr["state_type"] == "COMPLETED", (fr, worker.stdout[-4000:], worker.stderr[-4000:])
     assert fr["work_pool_name"] == pool, fr
     assert (project / "ran-yaml").read_text() == "yaml"  # ran in the project directory
 
-    # The worker registered itself with the pool through heartbeats.
+    # The worker synced over its worker channel and never fell back to REST.
+    log = worker.stdout + worker.stderr
+    assert CHANNEL_HEALTHY in log, log[-6000:]
+    assert not [line for line in log.splitlines() if any(f in line for f in CHANNEL_FALLBACK)], log[-6000:]
+
+    # The worker registered itself with the pool through heartbeats (the channel's hello is one).
     workers = post_ok(server, f"/work_pools/{pool}/workers/filter", {})
     assert workers and all(w["name"].startswith("ProcessWorker") for w in workers), workers
+
+
+# A flow that records the environment variable a work pool's base job template may set.
+CHANNEL_FLOW = """\
+import os
+from pathlib import Path
+
+from prefect import flow
+
+
+@flow(name=os.environ["COMPAT_DEPLOY_FLOW_NAME"])
+def hello() -> None:
+    Path("mark").write_text(os.environ.get("COMPAT_CHANNEL_MARK", "unset"))
+"""
+
+
+@contextlib.contextmanager
+def working(server: Server, home: Path, pool: str, **env: str) -> Iterator[subprocess.Popen]:
+    """Run `prefect worker start` (DEBUG logs) in the background until the block ends."""
+    log_path = home / "worker.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [PREFECT_CLI, "worker", "start", "--pool", pool],
+        cwd=str(home), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=server.client_env(home, PREFECT_LOGGING_LEVEL="DEBUG", **env),
+        start_new_session=True,
+    )
+    log.close()
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    try:
+        yield proc
+    except BaseException as exc:
+        if isinstance(exc, AssertionError):
+            raise AssertionError(f"{exc}\n--- worker log\n{runner_log(proc)[-6000:]}") from exc
+        raise
+    finally:
+        stop_process(proc)
+
+
+def test_worker_over_channel(server: Server, home: Path, tmp_path: Path):
+    """A long-running process worker keeps its pool in sync over the worker channel alone: it reads
+    the pool over REST only while the channel is down, and here heartbeats (which would also catch a
+    change) only every 10 minutes, so a change of the pool's base job template can reach it only as
+    the snapshot the server pushes. The run it executes next gets the template's new environment."""
+    flow_name, dep, pool = "compat-channel-flow", "compat-channel", "compat-channel-pool"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "flow.py").write_text(CHANNEL_FLOW)
+    env = {"COMPAT_DEPLOY_FLOW_NAME": flow_name}
+    server.run([PREFECT_CLI, "work-pool", "create", pool, "--type", "process"], home=home)
+    server.run_script("deploy_from_source.py", str(project), "flow.py:hello", dep, pool, home=home, **env)
+
+    with working(server, home, pool, PREFECT_WORKER_HEARTBEAT_SECONDS="600",
+                 PREFECT_WORKER_QUERY_SECONDS="1", **env) as worker:
+        def alive_log() -> str:
+            if worker.poll() is not None:
+                raise AssertionError(f"worker exited {worker.returncode}")
+            return runner_log(worker)
+        wait_for(alive_log, lambda text: CHANNEL_HEALTHY in text, RUN_WAIT, "the worker's channel to be up")
+        workers = post_ok(server, f"/work_pools/{pool}/workers/filter", {})
+        assert [w["heartbeat_interval_seconds"] for w in workers] == [600], workers
+
+        wp = get_ok(server, f"/work_pools/{pool}")
+        template = wp["base_job_template"]
+        template["variables"]["properties"]["env"]["default"] = {"COMPAT_CHANNEL_MARK": "from-snapshot"}
+        status, body = server.http("PATCH", f"/work_pools/{pool}", {"base_job_template": template})
+        assert status == 204, (status, body)
+
+        out = server.run([PREFECT_CLI, "deployment", "run", f"{flow_name}/{dep}"], home=home)
+        run_id = flow_run_id_from_cli(out.stdout)
+        fr = wait_run_state(server, run_id, TERMINAL, RUN_WAIT)
+        assert fr["state_type"] == "COMPLETED", fr
+        assert (project / "mark").read_text() == "from-snapshot"
+
+        log = alive_log()
+        assert not [line for line in log.splitlines() if any(f in line for f in CHANNEL_FALLBACK)], log[-6000:]
 
 
 # --------------------------------------------------------------------------- 2. pausing pools and queues

@@ -22,6 +22,11 @@
 // a large event takes several notifications (a 1.5 MB event, the largest the
 // default limits accept, takes about 215 from PostgreSQL's 8 GB queue).
 //
+// Work pool changes (events.WorkPoolChanges, which tell worker channels to
+// send a fresh snapshot) go the same way on their own channel,
+// prefect_work_pool_changes, as "v1|origin|json", sent as they happen; the
+// listener hands the others' to WorkPoolChanges.Deliver.
+//
 // Origin is a random id per Fanout (per process), so a replica skips its own
 // notifications. Events notified while a listener is disconnected are lost to
 // that replica's subscribers (stream-out clients can backfill from the store);
@@ -53,6 +58,9 @@ import (
 // Channel is the notification channel the replicas share.
 const Channel = "prefect_events"
 
+// PoolChannel carries the work pool changes.
+const PoolChannel = "prefect_work_pool_changes"
+
 // chunkSize bounds the event bytes in one notification, leaving room for the
 // header under PostgreSQL's 8000-byte payload limit.
 const chunkSize = 7000
@@ -70,6 +78,9 @@ type Config struct {
 	// Broker is the local broker: Publish delivers to it, and remote events
 	// go to its PublishRemote.
 	Broker *events.Broker
+	// WorkPoolChanges, when set, has its changes relayed to the other
+	// replicas, and theirs delivered to it.
+	WorkPoolChanges *events.WorkPoolChanges
 	// Notifier sends the notifications.
 	Notifier Notifier
 	// Listen is the configuration of the listener's dedicated connection.
@@ -106,8 +117,49 @@ func New(cfg Config) *Fanout {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 10_000
 	}
-	return &Fanout{cfg: cfg, origin: strings.ReplaceAll(uuid.NewString(), "-", ""), log: log.With("service", "event-fanout"),
+	f := &Fanout{cfg: cfg, origin: strings.ReplaceAll(uuid.NewString(), "-", ""), log: log.With("service", "event-fanout"),
 		queue: make(chan schema.Event, cfg.QueueSize), listening: make(chan struct{})}
+	if cfg.WorkPoolChanges != nil {
+		cfg.WorkPoolChanges.SetRelay(f.relayPoolChange)
+	}
+	return f
+}
+
+// relayPoolChange notifies the other replicas of a work pool change while
+// the fan-out runs. A failure is logged: their channels miss the change
+// until the worker's next heartbeat finds the pool's update time moved.
+func (f *Fanout) relayPoolChange(ctx context.Context, c events.WorkPoolChange) {
+	f.mu.Lock()
+	running := f.running
+	f.mu.Unlock()
+	if !running {
+		return
+	}
+	body, err := json.Marshal(c)
+	if err == nil {
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = f.cfg.Notifier.Notify(nctx, PoolChannel, version+"|"+f.origin+"|"+string(body))
+		cancel()
+	}
+	if err != nil {
+		f.log.Error("notifying other replicas of a work pool change failed", "work_pool_id", c.WorkPoolID, "error", err)
+	}
+}
+
+// poolChange decodes another replica's work pool change; ok is false for
+// this replica's own and for what is not one.
+func (f *Fanout) poolChange(payload string) (c events.WorkPoolChange, ok bool, err error) {
+	parts := strings.SplitN(payload, "|", 3)
+	if len(parts) != 3 || parts[0] != version {
+		return c, false, errors.New("not a " + version + " work pool change")
+	}
+	if parts[1] == f.origin {
+		return c, false, nil
+	}
+	if err := json.Unmarshal([]byte(parts[2]), &c); err != nil {
+		return c, false, err
+	}
+	return c, true, nil
 }
 
 // Origin is this process's id in the notifications.
@@ -361,6 +413,11 @@ func (f *Fanout) listenOnce(ctx context.Context, listening func()) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return err
 	}
+	if f.cfg.WorkPoolChanges != nil {
+		if _, err := conn.Exec(ctx, "LISTEN "+PoolChannel); err != nil {
+			return err
+		}
+	}
 	f.log.Info("listening for other replicas' events", "channel", Channel)
 	listening()
 	var asm assembler
@@ -381,6 +438,15 @@ func (f *Fanout) listenOnce(ctx context.Context, listening func()) error {
 			cancel()
 			if err != nil {
 				return err
+			}
+			continue
+		}
+		if n.Channel == PoolChannel {
+			c, ok, err := f.poolChange(n.Payload)
+			if err != nil {
+				f.log.Warn("ignoring a notification", "channel", n.Channel, "error", err)
+			} else if ok {
+				f.cfg.WorkPoolChanges.Deliver(c)
 			}
 			continue
 		}
