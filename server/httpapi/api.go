@@ -57,6 +57,9 @@ type Deps struct {
 	EventsIn http.Handler
 	// EventsOut serves the /events/out WebSocket; nil when stream-out is off.
 	EventsOut http.Handler
+	// TaskWorkers serves the task workers' WebSocket and list; nil leaves
+	// both routes out.
+	TaskWorkers TaskWorkers
 	// IngestEvents validates and publishes a POST /events batch.
 	IngestEvents func(ctx context.Context, body []byte) error
 	// UI serves every path outside the base path (server/ui); nil answers
@@ -81,6 +84,9 @@ type API struct {
 	ui        http.Handler
 	now       func() time.Time
 	metrics   *metrics.Metrics
+
+	// taskWorkers is nil when Deps left it out.
+	taskWorkers TaskWorkers
 }
 
 // New builds the HTTP handler of the whole server.
@@ -91,7 +97,7 @@ func New(d Deps) http.Handler {
 
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
-		ingest: d.IngestEvents, ui: d.UI, now: d.Now, metrics: d.Metrics}
+		taskWorkers: d.TaskWorkers, ingest: d.IngestEvents, ui: d.UI, now: d.Now, metrics: d.Metrics}
 	if a.ui == nil {
 		a.ui = http.HandlerFunc(notFoundRoute)
 	}
