@@ -3,8 +3,9 @@
 // A change is decided by Prefect's rules (server/orchestration) inside the
 // store's write transaction, through a decider this package alone hands the
 // store; after the commit it does what follows every transition: the
-// prefect.flow-run.<State> event, and a subflow's state copied onto its
-// parent task run.
+// prefect.flow-run.<State> event, a subflow's state copied onto its parent
+// task run, and the wake-up of the task workers of a background task run
+// the rules queued.
 //
 // Callers name the service through interfaces of their own, in schema
 // types, so that neither the API nor the services depend on the rules.
