@@ -20,7 +20,7 @@ import (
 	"prefectgo.dev/prefectgo/server/store"
 )
 
-// The WebSocket settings reach both sockets: the ping interval and timeout
+// The WebSocket settings reach the sockets: the ping interval and timeout
 // close a client that answers no ping (1011, as uvicorn does), and
 // PREFECT_SERVER_API_MAX_BODY_SIZE bounds a message (here the filter).
 func TestWebSocketSettingsReachTheSockets(t *testing.T) {
@@ -32,10 +32,13 @@ func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 		srv := httptest.NewServer(New(s, st, NewLogger(io.Discard, "ERROR")).Handler)
 		t.Cleanup(srv.Close)
 
-		for _, path := range []string{"/api/events/in", "/api/events/out"} {
+		for _, path := range []string{"/api/events/in", "/api/events/out", "/api/task_runs/subscriptions/scheduled"} {
 			conn, r := rawUpgrade(t, srv.Listener.Addr().String(), path)
-			if strings.HasSuffix(path, "out") {
+			switch {
+			case strings.HasSuffix(path, "out"):
 				writeRawText(t, conn, `{"type":"filter","filter":{}}`)
+			case strings.HasSuffix(path, "scheduled"):
+				writeRawText(t, conn, `{"type":"subscribe","keys":["k"],"client_id":"c"}`)
 			}
 			// Reading raw bytes answers no ping; the deadline bounds a broken run only.
 			require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
