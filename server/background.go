@@ -18,6 +18,7 @@ import (
 	"prefectgo.dev/prefectgo/server/services"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
+	"prefectgo.dev/prefectgo/server/taskworkers"
 )
 
 // serviceSpec is one background service: when it runs, how often, where,
@@ -45,6 +46,10 @@ var serviceTable = []serviceSpec{
 		build: buildPersister},
 	{name: "task-run-recorder", enabled: on(func(s settings.Settings) bool { return s.Services.TaskRunRecorder.Enabled }),
 		build: buildRecorder},
+	// Each replica looks for the queued runs of the task workers subscribed to it.
+	{name: "task-worker-poll", enabled: on(func(settings.Settings) bool { return true }),
+		every: func(settings.Settings) time.Duration { return taskworkers.PollInterval },
+		pass:  func(w *wiring) func(context.Context) error { return w.taskWorkers.Poll }},
 
 	// Singletons, run by the leader.
 	{name: "retention", leader: true,
@@ -106,6 +111,8 @@ type wiring struct {
 	// are built: the automations emit events and act through the API.
 	ingestor *events.Ingestor
 	api      http.Handler
+	// taskWorkers serves this replica's task workers.
+	taskWorkers *taskworkers.Hub
 }
 
 // on is an enabled check that reads only the settings.
@@ -295,7 +302,7 @@ func scheduler(s settings.Settings, st services.SchedulerStore, rs services.Runs
 // newRuns is the runs service over st: every run creation and state change
 // of the API and the services goes through it. Its flow-run events go to ev
 // (nil: none).
-func newRuns(s settings.Settings, st store.Store, ev events.EventEmitter, m *metrics.Metrics, log *slog.Logger) *runs.Service {
+func newRuns(s settings.Settings, st store.Store, ev events.EventEmitter, m *metrics.Metrics, tw *taskworkers.Hub, log *slog.Logger) *runs.Service {
 	rst, ok := st.(runs.Store)
 	if !ok {
 		panic(fmt.Sprintf("the %s store cannot create runs or change their states", st.Dialect()))
@@ -304,11 +311,18 @@ func newRuns(s settings.Settings, st store.Store, ev events.EventEmitter, m *met
 	if ev != nil {
 		flowRunEvents = events.NewFlowRunEvents(ev, st, log)
 	}
+	// Without a hub here (a one-shot command), the serving replicas' polls
+	// find what is queued.
+	var enqueued func(taskKey string)
+	if tw != nil {
+		enqueued = tw.Wake
+	}
 	return runs.New(rst, flowRunEvents, runs.Config{
 		ConcurrencySlotWait:            time.Duration(s.Deployments.ConcurrencySlotWaitSeconds * float64(time.Second)),
 		InitialDeploymentLeaseDuration: s.Concurrency.InitialDeploymentLeaseDuration,
 		MaxCacheKeyLength:              s.Tasks.MaxCacheKeyLength,
 		Log:                            log,
 		Written:                        func(kind string, st schema.State) { m.Transition(kind, string(st.Type)) },
+		Enqueued:                       enqueued,
 	})
 }

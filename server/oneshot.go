@@ -52,7 +52,7 @@ func Schedule(ctx context.Context, s settings.Settings, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	res, err := scheduler(s, st, newRuns(s, st, nil, nil, nil), nil).Pass(ctx, false)
+	res, err := scheduler(s, st, newRuns(s, st, nil, nil, nil, nil), nil).Pass(ctx, false)
 	fmt.Fprintf(out, "scheduler: %d deployments, %d runs created\n", res.Deployments, res.Runs)
 	return err
 }

@@ -239,3 +239,63 @@ func TestReplicasShareWorkPoolChanges(t *testing.T) {
 	require.Equal(t, websocket.StatusPolicyViolation, ce.Code)
 	require.Equal(t, "authorization_failed", ce.Reason)
 }
+
+// A background task run created on replica A reaches a task worker
+// subscribed to replica B (B's poll finds it in the shared queue), and is
+// handed to that worker alone.
+func TestReplicasShareTaskRunQueue(t *testing.T) {
+	dbURL := storetest.NewPostgresDatabase(t)
+	a := startReplica(t, dbURL)
+	b := startReplica(t, dbURL)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // bounds the waits
+	defer cancel()
+
+	dial := func(r *replica, clientID string) *websocket.Conn {
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(r.http.URL, "http")+"/api/task_runs/subscriptions/scheduled",
+			&websocket.DialOptions{Subprotocols: []string{"prefect"}})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.CloseNow() })
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"type":"auth","token":null}`)))
+		_, data, err := c.Read(ctx)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"type":"auth_success"}`, string(data))
+		require.NoError(t, c.Write(ctx, websocket.MessageText,
+			[]byte(`{"type":"subscribe","keys":["replicated"],"client_id":"`+clientID+`"}`)))
+		return c
+	}
+	worker := dial(b, "on-b")
+
+	body := `{"name":"r","task_key":"replicated","dynamic_key":"r-1","state":{"type":"SCHEDULED","state_details":{"deferred":true}}}`
+	resp, err := http.Post(a.http.URL+"/api/task_runs", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	created, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(created))
+	var run schema.TaskRun
+	require.NoError(t, json.Unmarshal(created, &run))
+
+	_, data, err := worker.Read(ctx)
+	require.NoError(t, err)
+	var got schema.TaskRun
+	require.NoError(t, json.Unmarshal(data, &got))
+	require.Equal(t, run.ID, got.ID)
+	require.NoError(t, worker.Write(ctx, websocket.MessageText, []byte(`{"type":"ack"}`)))
+
+	// Each replica lists the workers subscribed to it.
+	for r, want := range map[*replica]string{a: "", b: "on-b"} {
+		resp, err := http.Post(r.http.URL+"/api/task_workers/filter", "application/json", nil)
+		require.NoError(t, err)
+		var list []schema.TaskWorker
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+		resp.Body.Close()
+		var ids []string
+		for _, w := range list {
+			ids = append(ids, w.Identifier)
+		}
+		if want == "" {
+			require.Empty(t, ids)
+		} else {
+			require.Equal(t, []string{want}, ids)
+		}
+	}
+}

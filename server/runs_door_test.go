@@ -29,7 +29,7 @@ func TestRunsServiceIsTheOneDoor(t *testing.T) {
 		require.False(t, found, "store.Store has %s: the API or a service could change runs around server/runs", name)
 	}
 
-	out, err := exec.Command("go", "list", "-deps", "./httpapi", "./services").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "./httpapi", "./services", "./taskworkers").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	for _, dep := range strings.Fields(string(out)) {
 		require.NotContains(t, []string{"prefectgo.dev/prefectgo/server/orchestration", "prefectgo.dev/prefectgo/server/runs"}, dep,

@@ -97,7 +97,7 @@ func TestSchedulerPassesAtOnceMakeEachRunOnce(t *testing.T) {
 			"schedules": []any{map[string]any{"schedule": map[string]any{"interval": 60}}},
 		})
 
-		sc := scheduler(s, st, newRuns(s, st, nil, nil, nil), nil)
+		sc := scheduler(s, st, newRuns(s, st, nil, nil, nil, nil), nil)
 		var wg sync.WaitGroup
 		errs := make(chan error, 13)
 		for range 10 {
@@ -181,7 +181,7 @@ func TestSchedulerScheduleChangesReplaceOnlyTheirOwnRuns(t *testing.T) {
 				cronID = sch.ID
 			}
 		}
-		sc := scheduler(s, st, newRuns(s, st, nil, nil, nil), nil)
+		sc := scheduler(s, st, newRuns(s, st, nil, nil, nil, nil), nil)
 		_, err := sc.RunOnce(ctx)
 		require.NoError(t, err)
 		before := runsBySchedule(t, autoRuns(t, st, d.ID))
@@ -255,7 +255,7 @@ func TestSchedulerRecentPassWindow(t *testing.T) {
 		once := "DTSTART:" + time.Now().UTC().Add(48*time.Hour).Format("20060102T150405") + "\nRRULE:FREQ=DAILY;COUNT=1"
 		storetest.Deployment(t, st, map[string]any{"name": "d", "flow_id": f.ID,
 			"schedules": []any{map[string]any{"schedule": map[string]any{"rrule": once}}}})
-		sc := scheduler(s, st, newRuns(s, st, nil, nil, nil), nil)
+		sc := scheduler(s, st, newRuns(s, st, nil, nil, nil, nil), nil)
 		sc.Now = func() time.Time { return time.Now().Add(time.Hour) }
 		res, err := sc.Pass(ctx, true)
 		require.NoError(t, err)

@@ -18,6 +18,7 @@ import (
 	"prefectgo.dev/prefectgo/server/store"
 	"prefectgo.dev/prefectgo/server/store/backend"
 	"prefectgo.dev/prefectgo/server/store/postgres"
+	"prefectgo.dev/prefectgo/server/taskworkers"
 	"prefectgo.dev/prefectgo/server/ui"
 )
 
@@ -74,10 +75,18 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 			lock = postgres.NewAdvisoryLock(cfg, postgres.LeaderLockKey)
 		}
 	}
+	// One memory budget for the WebSockets; MaxBodySize bounds a message as
+	// it bounds any other request body.
+	sock := events.SocketConfig{
+		PingInterval:    s.API.WebsocketPingInterval,
+		PingTimeout:     s.API.WebsocketPingTimeout,
+		MaxMessageBytes: s.API.MaxBodySize,
+	}.WithDefaults()
+	tw := taskworkers.New(taskworkers.Config{Store: st, AuthString: s.API.AuthString, Socket: sock, Logger: log})
 	// The per-replica services (the event consumers) are made before
 	// intake, which refuses events while those that write cannot, instead of
 	// acknowledging them.
-	w := &wiring{s: s, st: st, broker: broker, fanout: fanout, log: log, metrics: m}
+	w := &wiring{s: s, st: st, broker: broker, fanout: fanout, log: log, metrics: m, taskWorkers: tw}
 	replica := buildServices(w, false)
 	var storing func() error
 	for _, svc := range replica {
@@ -96,14 +105,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		Logger:  log,
 		Storing: storing,
 	})
-	// One memory budget for all WebSockets; MaxBodySize bounds a message as
-	// it bounds any other request body.
-	sock := events.SocketConfig{
-		PingInterval:    s.API.WebsocketPingInterval,
-		PingTimeout:     s.API.WebsocketPingTimeout,
-		MaxMessageBytes: s.API.MaxBodySize,
-	}.WithDefaults()
-	rs := newRuns(s, st, ingestor, m, log)
+	rs := newRuns(s, st, ingestor, m, tw, log)
 	workerChannel := events.WorkerChannelHandler(events.WorkerChannelConfig{Store: st, Changes: poolChanges,
 		AuthString: s.API.AuthString, Logger: log, Socket: sock})
 	app := &App{Handler: httpapi.New(httpapi.Deps{
@@ -116,6 +118,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		EventsOut:       eventsOut(s, sock, broker, st, log),
 		WorkerChannel:   workerChannel,
 		WorkPoolChanges: poolChanges,
+		TaskWorkers:     tw,
 		IngestEvents:    ingestor.Ingest,
 		UI:              ui.New(s, log),
 		Metrics:         m,

@@ -42,7 +42,7 @@ func TestServiceTableDefaults(t *testing.T) {
 			replica = append(replica, sp.name)
 		}
 	}
-	if want := []string{"event-persister", "task-run-recorder"}; !slices.Equal(replica, want) {
+	if want := []string{"event-persister", "task-run-recorder", "task-worker-poll"}; !slices.Equal(replica, want) {
 		t.Errorf("per-replica services = %v, want %v", replica, want)
 	}
 	wantLeader := []string{"retention", "repossessor", "late-runs", "pause-expirations",

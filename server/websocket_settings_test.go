@@ -32,7 +32,7 @@ func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 		srv := httptest.NewServer(New(s, st, NewLogger(io.Discard, "ERROR")).Handler)
 		t.Cleanup(srv.Close)
 
-		for _, path := range []string{"/api/events/in", "/api/events/out", "/api/work_pools/p/workers/connect"} {
+		for _, path := range []string{"/api/events/in", "/api/events/out", "/api/work_pools/p/workers/connect", "/api/task_runs/subscriptions/scheduled"} {
 			worker := strings.HasSuffix(path, "connect")
 			var header []string
 			if worker { // it requires the subprotocol and its auth
@@ -44,6 +44,8 @@ func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 				writeRawText(t, conn, `{"type":"filter","filter":{}}`)
 			case worker:
 				writeRawText(t, conn, `{"type":"auth","token":null}`)
+			case strings.HasSuffix(path, "scheduled"):
+				writeRawText(t, conn, `{"type":"subscribe","keys":["k"],"client_id":"c"}`)
 			}
 			// Reading raw bytes answers no ping; the deadline bounds a broken run only.
 			require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))

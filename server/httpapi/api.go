@@ -68,6 +68,9 @@ type Deps struct {
 	WorkerChannel http.Handler
 	// WorkPoolChanges is told of pool updates and deletions; nil tells no one.
 	WorkPoolChanges WorkPoolChanges
+	// TaskWorkers serves the task workers' WebSocket and list; nil leaves
+	// both routes out.
+	TaskWorkers TaskWorkers
 	// IngestEvents validates and publishes a POST /events batch.
 	IngestEvents func(ctx context.Context, body []byte) error
 	// UI serves every path outside the base path (server/ui); nil answers
@@ -96,6 +99,8 @@ type API struct {
 	// workerChannel serves the worker WebSocket; poolChanges hears of pools.
 	workerChannel http.Handler
 	poolChanges   WorkPoolChanges
+	// taskWorkers is nil when Deps left it out.
+	taskWorkers TaskWorkers
 }
 
 // New builds the HTTP handler of the whole server.
@@ -106,7 +111,8 @@ func New(d Deps) http.Handler {
 
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
-		workerChannel: d.WorkerChannel, poolChanges: d.WorkPoolChanges, ingest: d.IngestEvents, ui: d.UI, now: d.Now, metrics: d.Metrics}
+		workerChannel: d.WorkerChannel, poolChanges: d.WorkPoolChanges, taskWorkers: d.TaskWorkers, ingest: d.IngestEvents, ui: d.UI,
+		now: d.Now, metrics: d.Metrics}
 	if a.ui == nil {
 		a.ui = http.HandlerFunc(notFoundRoute)
 	}

@@ -59,6 +59,7 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 	{"POST /task_runs/paginate", "/task_runs/paginate", `{"task_runs":{"tags":{"all_":["t"]}},"flow_runs":{"id":{"any_":["@flow_run@"]}},"sort":"NAME_ASC","limit":5,"page":3}`},
 	{"PATCH /task_runs/{id}", "/task_runs/@task_run@", `{"name":"renamed-task"}`},
 	{"POST /task_runs/{id}/set_state", "/task_runs/@task_run@/set_state", `{"state":{"type":"RUNNING"},"force":false}`},
+	{"POST /task_workers/filter", "/task_workers/filter", `{"task_worker_filter":{"task_keys":["fuzz-key"]}}`},
 	{"POST /ui/task_runs/dashboard/counts", "/ui/task_runs/dashboard/counts", `{"task_runs":{"start_time":{"after_":"2026-01-01T00:00:00Z","before_":"2026-01-02T00:00:00Z"}},"work_queues":{"name":{"any_":["default"]}}}`},
 	{"POST /ui/task_runs/count", "/ui/task_runs/count", `{"task_runs":{"tags":{"all_":["t"]}},"deployments":{"id":{"any_":["@deployment@"]}}}`},
 

@@ -95,6 +95,7 @@ func TestBodyKeysMatchPrefect(t *testing.T) {
 		{"POST /ui/task_runs/count", "POST /ui/task_runs/count", a.countTaskRunsByState},
 		{"PATCH /task_runs/{id}", "PATCH /task_runs/{id}", a.updateTaskRun},
 		{"POST /task_runs/{id}/set_state", "POST /task_runs/{id}/set_state", a.setTaskRunState},
+		{"POST /task_workers/filter", "POST /task_workers/filter", a.filterTaskWorkers},
 		{"POST /logs", "POST /logs/", a.createLogs},
 		{"POST /logs/filter", "POST /logs/filter", a.filterLogs},
 		{"POST /artifacts", "POST /artifacts/", a.createArtifact},

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/server/taskworkers"
 )
 
 // coverageDoc lists the routes of Prefect's API this server does not serve,
@@ -35,8 +37,10 @@ func TestAPICoverage(t *testing.T) {
 	}
 
 	mux := http.NewServeMux()
-	// The WebSockets are in the table when the server wires them, as it always does.
-	a := &API{eventsIn: http.NotFoundHandler(), eventsOut: http.NotFoundHandler(), workerChannel: http.NotFoundHandler()}
+	// The WebSockets and the task workers' routes are in the table when the
+	// server wires them, as it always does.
+	a := &API{eventsIn: http.NotFoundHandler(), eventsOut: http.NotFoundHandler(), workerChannel: http.NotFoundHandler(),
+		taskWorkers: taskworkers.New(taskworkers.Config{})}
 	for _, r := range a.routeTable() {
 		mux.Handle(r.pattern, r.handler)
 	}

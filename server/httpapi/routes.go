@@ -106,6 +106,10 @@ func (a *API) routeTable() []apiRoute {
 	route("POST /ui/task_runs/dashboard/counts", endpoint(a, a.dashboardTaskRunCounts))
 	route("POST /ui/task_runs/count", endpoint(a, a.countTaskRunsByState))
 	route("GET /ui/task_runs/{id}", endpoint(a, a.readUITaskRun))
+	if a.taskWorkers != nil {
+		socket("GET /task_runs/subscriptions/scheduled", a.taskWorkers)
+		route("POST /task_workers/filter", endpoint(a, a.filterTaskWorkers))
+	}
 
 	// Logs.
 	route("POST /logs", endpoint(a, a.createLogs))

@@ -64,7 +64,7 @@ func coreFlowPolicy() []rule[*flowTx] {
 		handleFlowTerminalStateTransitions(),
 		enforceCancellingToCancelledTransition(),
 		bypassCancellingFlowRunsWithNoInfra(),
-		preventPendingTransitions(),
+		preventPendingTransitions[*flowTx](),
 		validateDeploymentConcurrencyAtRunning(),
 		secureFlowConcurrencySlots(),
 		removeDeploymentConcurrencyLeaseForOldClients(),

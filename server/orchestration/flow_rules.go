@@ -156,27 +156,6 @@ func bypassCancellingFlowRunsWithNoInfra() rule[*flowTx] {
 	}
 }
 
-// preventPendingTransitions is Prefect's PreventPendingTransitions: a second
-// worker submitting the same run finds it Pending or further along and is
-// aborted. Moving between named Pending sub-states ("Submitting") is
-// allowed, carrying the details earlier rules set.
-func preventPendingTransitions() rule[*flowTx] {
-	return rule[*flowTx]{
-		name: "PreventPendingTransitions",
-		from: inPending | inCancelling | inRunning | inCancelled,
-		to:   inPending,
-		before: func(_ *flowTx, r *ruleCall) {
-			in, p := r.t.initial, r.t.proposed
-			if in.Type == schema.StatePending && in.Name != p.Name && p.Name != "Pending" {
-				p.StateDetails.ScheduledTime = in.StateDetails.ScheduledTime
-				p.StateDetails.DeploymentConcurrencyLeaseID = in.StateDetails.DeploymentConcurrencyLeaseID
-				return
-			}
-			r.abort(fmt.Sprintf("This run is in a %s state and cannot transition to a PENDING state.", in.Type))
-		},
-	}
-}
-
 // ensureOnlyScheduledFlowsMarkedLate is Prefect's
 // EnsureOnlyScheduledFlowsMarkedLate: "Late" is a Scheduled run that missed
 // its time, and it is marked once.

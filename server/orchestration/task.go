@@ -16,11 +16,14 @@ type taskTx struct {
 	cached            *schema.State
 	maxCacheKeyLength int
 	cache             *CacheEntry
+	enqueue           *TaskRunEnqueue
 }
 
-// TaskRun decides a task-run state transition: Prefect's CoreTaskPolicy, or
-// MinimalTaskPolicy when c.Force, then the global bookkeeping transforms
-// for the state written. The caller's inputs are not modified.
+// TaskRun decides a task-run state transition: Prefect's CoreTaskPolicy,
+// MinimalTaskPolicy when c.Force, or BackgroundTaskPolicy for a deferred
+// proposed state, forced or not (as Prefect chooses it), then the global
+// bookkeeping transforms for the state written. The caller's inputs are not
+// modified.
 func TaskRun(c TaskRunContext) TaskRunResult {
 	tx := &taskTx{
 		transition:        newTransition(c.Run.State, c.Proposed, c.Now),
@@ -33,7 +36,10 @@ func TaskRun(c TaskRunContext) TaskRunResult {
 		tx.maxCacheKeyLength = defaultMaxCacheKeyLength
 	}
 	rules := coreTaskPolicy()
-	if c.Force {
+	switch {
+	case c.Proposed.StateDetails.Deferred:
+		rules = backgroundTaskPolicy()
+	case c.Force:
 		rules = minimalTaskPolicy()
 	}
 	govern(tx.transition, tx, rules, func() {
@@ -41,7 +47,7 @@ func TaskRun(c TaskRunContext) TaskRunResult {
 			globalTaskTransforms(tx)
 		}
 	})
-	return TaskRunResult{Result: tx.result(), Run: tx.run, Cache: tx.cache}
+	return TaskRunResult{Result: tx.result(), Run: tx.run, Cache: tx.cache, Enqueue: tx.enqueue}
 }
 
 // coreTaskPolicy is Prefect's CoreTaskPolicy, in priority order.
@@ -60,6 +66,27 @@ func coreTaskPolicy() []rule[*taskTx] {
 		updateFlowRunTrackerOnTasks(),
 		cacheInsertion(),
 		// ReleaseTaskConcurrencySlots (database leases) goes last.
+	}
+}
+
+// backgroundTaskPolicy is Prefect's BackgroundTaskPolicy, the policy of
+// deferred states (background tasks run by task workers): the core rules
+// without the parent flow's check, a second submission aborted, the
+// parameters' id carried along, and a Scheduled state enqueued for the task
+// workers last.
+func backgroundTaskPolicy() []rule[*taskTx] {
+	return []rule[*taskTx]{
+		preventPendingTransitions[*taskTx](),
+		cacheRetrieval(),
+		handleTaskTerminalStateTransitions(),
+		copyScheduledTime[*taskTx](),
+		copyTaskParametersID(),
+		waitForScheduledTime[*taskTx](),
+		retryFailedTasks(),
+		renameReruns(),
+		updateFlowRunTrackerOnTasks(),
+		cacheInsertion(),
+		enqueueScheduledTasks(),
 	}
 }
 

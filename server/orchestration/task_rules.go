@@ -195,6 +195,38 @@ func cacheInsertion() rule[*taskTx] {
 	}
 }
 
+// copyTaskParametersID is Prefect's CopyTaskParametersID: the id under
+// which a background task's parameters were stored travels from its
+// Scheduled state to the Pending and Running ones, unless they bring one.
+func copyTaskParametersID() rule[*taskTx] {
+	return rule[*taskTx]{
+		name: "CopyTaskParametersID",
+		from: inScheduled | inPending,
+		to:   inPending | inRunning,
+		before: func(_ *taskTx, r *ruleCall) {
+			if r.t.proposed.StateDetails.TaskParametersID == nil {
+				r.t.proposed.StateDetails.TaskParametersID = r.t.initial.StateDetails.TaskParametersID
+			}
+		},
+	}
+}
+
+// enqueueScheduledTasks is Prefect's EnqueueScheduledTasks: a deferred
+// Scheduled state, once written, queues the run for the task workers of its
+// key; an AwaitingRetry one goes ahead of the others.
+func enqueueScheduledTasks() rule[*taskTx] {
+	return rule[*taskTx]{
+		name: "EnqueueScheduledTasks",
+		from: inAll,
+		to:   inScheduled,
+		after: func(c *taskTx, r *ruleCall) {
+			if p := r.t.proposed; p != nil && p.StateDetails.Deferred {
+				c.enqueue = &TaskRunEnqueue{Retry: p.Name == "AwaitingRetry"}
+			}
+		},
+	}
+}
+
 // clampedPoissonInterval is Prefect's clamped_poisson_interval with the
 // uniform draw u in [0,1) passed in: an exponential variate around average
 // bounded above by average*(1+factor) and below so the mean stays close to

@@ -101,6 +101,17 @@ type TaskRunResult struct {
 	// Cache is set when the written state must be recorded in the task-run
 	// state cache (a COMPLETED state with a cache key).
 	Cache *CacheEntry
+	// Enqueue is set when the written state puts the run in the queue of
+	// the task workers, with the state in the same transaction.
+	Enqueue *TaskRunEnqueue
+}
+
+// TaskRunEnqueue asks for a background task run to be queued for the task
+// workers subscribed to its task key (Prefect's EnqueueScheduledTasks).
+type TaskRunEnqueue struct {
+	// Retry puts it ahead of the runs scheduled for the first time, as
+	// Prefect's retry queue is read first (an AwaitingRetry state).
+	Retry bool
 }
 
 // CacheEntry is a row of the task-run state cache.

@@ -3,8 +3,9 @@
 // A change is decided by Prefect's rules (server/orchestration) inside the
 // store's write transaction, through a decider this package alone hands the
 // store; after the commit it does what follows every transition: the
-// prefect.flow-run.<State> event, and a subflow's state copied onto its
-// parent task run.
+// prefect.flow-run.<State> event, a subflow's state copied onto its parent
+// task run, and the wake-up of the task workers of a background task run
+// the rules queued.
 //
 // Callers name the service through interfaces of their own, in schema
 // types, so that neither the API nor the services depend on the rules.
@@ -38,10 +39,12 @@ type Store interface {
 	// the state (its timestamp moved on by a microsecond while it collides
 	// with one of the run's states) and the run's bookkeeping fields.
 	SetFlowRunState(ctx context.Context, id uuid.UUID, decide orchestration.FlowRunDecider) (orchestration.FlowRunResult, error)
-	// CreateTaskRun inserts run with its initial state, or returns the run
-	// with the same flow run, task key and dynamic key with created=false.
-	CreateTaskRun(ctx context.Context, run schema.TaskRun) (stored schema.TaskRun, created bool, err error)
-	// SetTaskRunState locks the task run and writes what decide says. When
+	// CreateTaskRun inserts run with its initial state, queued for the task
+	// workers when enqueue is set, or returns the run with the same flow run,
+	// task key and dynamic key with created=false.
+	CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *orchestration.TaskRunEnqueue) (stored schema.TaskRun, created bool, err error)
+	// SetTaskRunState locks the task run and writes what decide says (and
+	// queues it for the task workers when the result says so). When
 	// cacheKey is set, the newest unexpired cached state for it is passed in.
 	SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *string, decide orchestration.TaskRunDecider) (orchestration.TaskRunResult, error)
 }
@@ -66,6 +69,10 @@ type Config struct {
 	// Written, when set, learns of every state a set_state wrote: the run's
 	// kind ("flow" or "task") and the state (the server's metrics).
 	Written func(kind string, state schema.State)
+	// Enqueued, when set, learns the task key of every background task run
+	// queued for the task workers, once committed (it wakes this replica's
+	// subscribers; the other replicas poll).
+	Enqueued func(taskKey string)
 }
 
 // Service creates runs and changes their states. It is safe for concurrent
@@ -225,7 +232,11 @@ func (s *Service) CreateTaskRun(ctx context.Context, run schema.TaskRun) (schema
 		run = res.Run
 		run.State = res.Write
 	}
-	return s.store.CreateTaskRun(ctx, run)
+	stored, created, err := s.store.CreateTaskRun(ctx, run, res.Enqueue)
+	if err == nil && created && res.Enqueue != nil {
+		s.enqueued(stored.TaskKey)
+	}
+	return stored, created, err
 }
 
 // SetTaskRunState proposes t for the task run. A RUNNING proposal with a
@@ -251,8 +262,17 @@ func (s *Service) SetTaskRunState(ctx context.Context, id uuid.UUID, t schema.Ta
 	if res.Write != nil {
 		s.written("task", *res.Write)
 	}
+	if res.Enqueue != nil {
+		s.enqueued(res.Run.TaskKey)
+	}
 	return schema.TransitionResult{OrchestrationResult: schema.OrchestrationResult{State: res.Run.State, Status: res.Status,
 		Details: res.Details}, Written: res.Write != nil}, nil
+}
+
+func (s *Service) enqueued(taskKey string) {
+	if s.cfg.Enqueued != nil {
+		s.cfg.Enqueued(taskKey)
+	}
 }
 
 func (s *Service) written(kind string, st schema.State) {

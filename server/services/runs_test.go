@@ -86,7 +86,7 @@ func newTaskRun(t *testing.T, st store.Store, flowRunID uuid.UUID, key string, s
 	res := orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: schema.StateCreate{Type: state}.ToState(now), Force: true, Now: now})
 	run = res.Run
 	run.State = res.Write
-	stored, _, err := storetest.Writes(st).CreateTaskRun(context.Background(), run)
+	stored, _, err := storetest.Writes(st).CreateTaskRun(context.Background(), run, nil)
 	require.NoError(t, err)
 	return stored
 }

@@ -275,11 +275,11 @@ var table = []Setting{
 	{Name: "tasks.max_cache_key_length", Env: "PREFECT_SERVER_TASKS_MAX_CACHE_KEY_LENGTH", Aliases: []string{"PREFECT_API_TASK_CACHE_KEY_MAX_LENGTH"},
 		Default: "2000", Kind: KindInt, Min: new(1.0), Doc: "Longest task-run cache key accepted, in characters."},
 	{Name: "tasks.scheduling.max_scheduled_queue_size", Env: "PREFECT_SERVER_TASKS_SCHEDULING_MAX_SCHEDULED_QUEUE_SIZE", Aliases: []string{"PREFECT_TASK_SCHEDULING_MAX_SCHEDULED_QUEUE_SIZE"},
-		Default: "1000", Kind: KindInt, Min: new(1.0), Doc: "Most scheduled background tasks queued for task workers."},
+		Default: "1000", Kind: KindInt, Min: new(1.0), Doc: "Prefect's bound on its in-memory queue of background tasks; the queue here is in the database and unbounded, so it is accepted and not applied."},
 	{Name: "tasks.scheduling.max_retry_queue_size", Env: "PREFECT_SERVER_TASKS_SCHEDULING_MAX_RETRY_QUEUE_SIZE", Aliases: []string{"PREFECT_TASK_SCHEDULING_MAX_RETRY_QUEUE_SIZE"},
-		Default: "100", Kind: KindInt, Min: new(1.0), Doc: "Most background-task retries queued for task workers."},
+		Default: "100", Kind: KindInt, Min: new(1.0), Doc: "Prefect's bound on its in-memory queue of background-task retries; accepted and not applied (the queue here is in the database)."},
 	{Name: "tasks.scheduling.pending_task_timeout", Env: "PREFECT_SERVER_TASKS_SCHEDULING_PENDING_TASK_TIMEOUT", Aliases: []string{"PREFECT_TASK_SCHEDULING_PENDING_TASK_TIMEOUT"},
-		Default: "PT0S", Kind: KindDuration, Min: new(0.0), Doc: "How long a PENDING background task waits before another task worker may take it; 0 never hands it over."},
+		Default: "PT0S", Kind: KindDuration, Min: new(0.0), Doc: "Meant to hand a PENDING background task to another task worker after this long; Prefect 3.9.1's server does not read it, nor does this one."},
 
 	// concurrency
 	{Name: "concurrency.initial_deployment_lease_duration", Env: "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION",

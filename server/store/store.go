@@ -23,6 +23,7 @@ type Store interface {
 	FlowRuns
 	FlowRunInputs
 	TaskRuns
+	TaskRunQueue
 	RunViews
 	Logs
 	Artifacts

@@ -23,6 +23,9 @@ type Dialect struct {
 	// ForUpdate is appended to a SELECT that must lock the rows it reads of
 	// table; SQLite has one writer, so the lock is implicit there.
 	ForUpdate func(table string) string
+	// SkipLocked follows ForUpdate where a reader takes any free row of a
+	// queue rather than waiting for a locked one.
+	SkipLocked string
 	// Limitless is the LIMIT clause that must precede an OFFSET without one.
 	Limitless string
 	// TagsAll renders "column holds all of these tags", given the column and
@@ -133,7 +136,8 @@ var PostgreSQL = Dialect{
 	Seconds: func(a, b string) string {
 		return "CAST(EXTRACT(EPOCH FROM (" + a + ") - (" + b + ")) AS DOUBLE PRECISION)"
 	},
-	TimeArg: "CAST(? AS timestamptz)",
+	TimeArg:    "CAST(? AS timestamptz)",
+	SkipLocked: " SKIP LOCKED",
 }
 
 // rebind turns `?` placeholders into the dialect's form. A `?` inside a

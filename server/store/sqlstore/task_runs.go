@@ -43,9 +43,10 @@ func scanTaskRun(row scanner) (schema.TaskRun, error) {
 	return r, err
 }
 
-// CreateTaskRun inserts a task run with its initial state, or returns the one
-// with the same flow run, task key and dynamic key.
-func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun) (schema.TaskRun, bool, error) {
+// CreateTaskRun inserts a task run with its initial state, queued for the
+// task workers when enqueue says so, or returns the one with the same flow
+// run, task key and dynamic key.
+func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *orchestration.TaskRunEnqueue) (schema.TaskRun, bool, error) {
 	var out schema.TaskRun
 	created := false
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
@@ -75,6 +76,11 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun) (schema.T
 			run.StateID = &st.ID
 			if err := s.writeTaskRunBookkeeping(ctx, c, run); err != nil {
 				return err
+			}
+			if enqueue != nil {
+				if err := enqueueTaskRun(ctx, c, run, *enqueue, now); err != nil {
+					return err
+				}
 			}
 		}
 		created = true
@@ -254,6 +260,11 @@ func (s *Store) SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *str
 		res.Run.StateID = &st.ID
 		if err := s.writeTaskRunBookkeeping(ctx, c, res.Run); err != nil {
 			return err
+		}
+		if res.Enqueue != nil {
+			if err := enqueueTaskRun(ctx, c, res.Run, *res.Enqueue, now); err != nil {
+				return err
+			}
 		}
 		if res.Cache != nil {
 			_, err = c.exec(ctx, `INSERT INTO task_run_state_cache (id, created, updated, cache_key, cache_expiration, task_run_state_id) VALUES (?, ?, ?, ?, ?, ?)`,

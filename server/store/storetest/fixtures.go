@@ -64,6 +64,31 @@ func ForceFlowRunState(tb testing.TB, st store.Store, id uuid.UUID, state schema
 	require.NoError(tb, err)
 }
 
+// TaskRun creates run, forced into state at now as a client's initial state
+// is (a deferred Scheduled state queues it for the task workers), and
+// returns it as CreateTaskRun stored it.
+func TaskRun(tb testing.TB, st store.Store, run schema.TaskRun, state schema.StateCreate, now time.Time) schema.TaskRun {
+	tb.Helper()
+	res := orchestration.TaskRun(orchestration.TaskRunContext{Run: run, Proposed: state.ToState(now), Force: true, Now: now})
+	run = res.Run
+	run.State = res.Write
+	stored, created, err := Writes(st).CreateTaskRun(context.Background(), run, res.Enqueue)
+	require.NoError(tb, err)
+	require.True(tb, created, "task run %s already existed", run.ID)
+	return stored
+}
+
+// ProposeTaskRunState proposes state for the task run at now through the
+// orchestration policy, as a client's set_state does, and returns the result.
+func ProposeTaskRunState(tb testing.TB, st store.Store, id uuid.UUID, state schema.StateCreate, force bool, now time.Time) orchestration.TaskRunResult {
+	tb.Helper()
+	res, err := Writes(st).SetTaskRunState(context.Background(), id, nil, func(run schema.TaskRun, fr *schema.FlowRun, cached *schema.State) orchestration.TaskRunResult {
+		return orchestration.TaskRun(orchestration.TaskRunContext{Run: run, FlowRun: fr, CachedState: cached, Proposed: state.ToState(now), Force: force, Now: now})
+	})
+	require.NoError(tb, err)
+	return res
+}
+
 // WorkPool creates a work pool of type "process" called name, with mutate
 // applied to the request first.
 func WorkPool(tb testing.TB, st store.Store, name string, mutate ...func(*schema.WorkPoolCreate)) schema.WorkPool {
