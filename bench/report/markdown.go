@@ -285,7 +285,7 @@ func ofCeiling(r *Report, aggs []Agg, a Agg) string {
 	if a.Workload == "lifecycle" {
 		name := map[string]string{"sqlite": "SQLite direct writes", "postgres": "PostgreSQL direct writes"}[a.Backend]
 		if c, ok := findCeiling(r, name); ok && c.PerSecond > 0 {
-			return fmt.Sprintf("%.0f%%", 100*a.Throughput/c.PerSecond)
+			return pct(a.Throughput / c.PerSecond)
 		}
 		return "-"
 	}
