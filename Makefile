@@ -96,7 +96,7 @@ bench:
 ## bench-compare: our server against the Python one, side by side (SQLite, PostgreSQL); writes docs/benchmarks.md (~15 min; BENCH_ARGS=-quick for a smoke run)
 bench-compare: build
 	hack/python-env.sh
-	BENCH_COMMAND="make bench-compare $(BENCH_ARGS)" PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" \
+	BENCH_COMMAND="make bench-compare$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" \
 		$(GO) run ./bench/cmd/benchcompare -venv $(VENV) -profile 15s $(BENCH_ARGS)
 
 ## test-e2e: the operator on a real single-node cluster (root; hack/e2e.sh): cluster up, image

@@ -19,6 +19,7 @@ import (
 	"prefectgo.dev/prefectgo/bench/load"
 	"prefectgo.dev/prefectgo/bench/procs"
 	"prefectgo.dev/prefectgo/bench/report"
+	"prefectgo.dev/prefectgo/server/store/sqlstore"
 )
 
 // Config is what to run.
@@ -201,6 +202,14 @@ func cell(ctx context.Context, cfg Config, r *report.Report, srv *procs.Server, 
 	// Fresh connections per cell: none left idle from the previous one.
 	c := load.NewClient(srv.APIURL, clients)
 	defer c.Close()
+	counts := srv.DebugAddr != ""
+	var countsBefore sqlstore.Counts
+	if counts {
+		var err error
+		if countsBefore, err = srv.StoreCounts(ctx); err != nil {
+			return fmt.Errorf("%s: statement counts: %w", srv.Spec.Name(), err)
+		}
+	}
 	before := srv.Usage()
 	s := newSampler(srv)
 	rec, elapsed, err := load.Run(ctx, c, w, clients, cfg.Duration)
@@ -208,14 +217,34 @@ func cell(ctx context.Context, cfg Config, r *report.Report, srv *procs.Server, 
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", srv.Spec.Name(), err, srv.LogTail(20))
 	}
+	cpu := srv.Usage().CPUSecs - before.CPUSecs
 	p50, p95, p99 := rec.Percentiles()
 	spec := srv.Spec
 	out := report.Cell{Server: spec.Name(), Impl: spec.Impl, Backend: spec.Backend, Workload: w.Name, Unit: w.Unit, Clients: clients, Round: round,
 		Ops: rec.Ops, Requests: rec.Requests, Errors: rec.Errors, Elapsed: elapsed, P50: p50, P95: p95, P99: p99,
-		PeakRSS: peak, SteadyRSS: steady, CPUSecs: srv.Usage().CPUSecs - before.CPUSecs, ErrorSamples: rec.Samples}
+		PeakRSS: peak, SteadyRSS: steady, CPUSecs: cpu, ErrorSamples: rec.Samples}
+	if counts {
+		after, err := srv.StoreCounts(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: statement counts: %w", srv.Spec.Name(), err)
+		}
+		out.Statements, out.Transactions, out.Counted = after.Statements-countsBefore.Statements, after.Transactions-countsBefore.Transactions, true
+	}
 	r.Cells = append(r.Cells, out)
-	logf("  %-16s c=%-3d %9.1f %s/s  p99 %6.1f ms  errors %d", w.Name, clients, out.Throughput(), w.Unit, float64(p99)/1e6, rec.Errors)
+	logf("  %-16s c=%-3d %9.1f %s/s  p99 %6.1f ms  errors %d%s", w.Name, clients, out.Throughput(), w.Unit, float64(p99)/1e6, rec.Errors, perUnit(out))
 	return nil
+}
+
+// perUnit is the cell's CPU and, when counted, SQL per unit, for the log.
+func perUnit(c report.Cell) string {
+	if c.Ops == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("  cpu %.2f ms/%s", 1000*c.CPUSecs/float64(c.Ops), strings.TrimSuffix(c.Unit, "s"))
+	if c.Counted {
+		s += fmt.Sprintf("  sql %.1f stmts %.1f txns", float64(c.Statements)/float64(c.Ops), float64(c.Transactions)/float64(c.Ops))
+	}
+	return s
 }
 
 // sampler reads the server tree's RSS every 200 ms while a cell runs.
@@ -271,7 +300,7 @@ func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []
 	if err != nil {
 		return fmt.Errorf("SQLite ceiling: %w", err)
 	}
-	r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: res.Name, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
+	r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: res.Name, Clients: clients, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
 		Note: fmt.Sprintf("the lifecycle's rows (run, 3 states, %d task runs with 3 states, %d events with their resource rows, %d logs) in 5 transactions, %d goroutines, one writer connection", tasks, 3*tasks+3, logs, clients)})
 	logf("ceiling: %s %.0f runs/s", res.Name, res.PerSecond())
 
@@ -285,7 +314,7 @@ func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []
 		if err != nil {
 			return fmt.Errorf("PostgreSQL ceiling: %w", err)
 		}
-		r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: res.Name, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
+		r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: res.Name, Clients: clients, Unit: "runs", PerSecond: res.PerSecond(), Errors: res.Errors,
 			Note: fmt.Sprintf("the same rows and transactions through pgx, %d connections", clients)})
 		logf("ceiling: %s %.0f runs/s", res.Name, res.PerSecond())
 	}
@@ -302,9 +331,33 @@ func measureCeilings(ctx context.Context, cfg Config, r *report.Report, specs []
 		return err
 	}
 	_, _, p99 := rec.Percentiles()
-	r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: "loopback HTTP", Unit: "requests", PerSecond: float64(rec.Requests) / elapsed.Seconds(), P99: p99, Errors: rec.Errors,
+	r.Ceilings = append(r.Ceilings, report.Ceiling{Round: round, Name: "loopback HTTP", Clients: clients, Unit: "requests", PerSecond: float64(rec.Requests) / elapsed.Seconds(), P99: p99, Errors: rec.Errors,
 		Note: fmt.Sprintf("a Go net/http server answering a constant JSON body to the same load generator, %d clients", clients)})
 	logf("ceiling: loopback HTTP %.0f requests/s", float64(rec.Requests)/elapsed.Seconds())
+	return nullServer(ctx, cfg, r, round, logf)
+}
+
+// nullServer runs the lifecycle, at each of its client counts, against
+// ceiling.NullServer: the same load with no server work behind it.
+func nullServer(ctx context.Context, cfg Config, r *report.Report, round int, logf func(string, ...any)) error {
+	url, stop, err := ceiling.NullServer()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	for _, clients := range cfg.Clients {
+		c := load.NewClient(url, clients)
+		rec, elapsed, err := load.Run(ctx, c, load.Lifecycle(cfg.Load), clients, cfg.Duration)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("null server: %w", err)
+		}
+		_, _, p99 := rec.Percentiles()
+		out := report.Ceiling{Round: round, Name: report.NullServer, Clients: clients, Unit: "runs", PerSecond: float64(rec.Ops) / elapsed.Seconds(), P99: p99, Errors: rec.Errors,
+			Note: "the lifecycle (same load generator and shapes) against an in-process HTTP and WebSocket handler that parses each body and answers without storing (bench/ceiling/nullserver.go)"}
+		r.Ceilings = append(r.Ceilings, out)
+		logf("ceiling: null server c=%d %.0f runs/s p99 %.1f ms errors %d", clients, out.PerSecond, float64(p99)/1e6, rec.Errors)
+	}
 	return nil
 }
 
@@ -321,16 +374,12 @@ func usesPostgres(specs []procs.Spec) bool {
 // the bar's concurrency and takes a CPU profile meanwhile; it returns the top
 // of `go tool pprof -top`.
 func profile(ctx context.Context, cfg Config, spec procs.Spec) (string, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return "", err
-	}
-	spec.Env = append(spec.Env, "PREFECTGO_PPROF_ADDR="+addr)
 	srv, err := procs.Start(ctx, spec)
 	if err != nil {
 		return "", err
 	}
 	defer srv.Stop()
+	addr := srv.DebugAddr
 	client := load.NewClient(srv.APIURL, 128)
 	defer client.Close()
 	if _, _, err := load.Run(ctx, client, load.Lifecycle(cfg.Load), 4, time.Second); err != nil {
@@ -349,9 +398,12 @@ func profile(ctx context.Context, cfg Config, spec procs.Spec) (string, error) {
 		defer wg.Done()
 		profErr = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), file)
 	}()
-	if _, _, err := load.Run(ctx, client, load.Lifecycle(cfg.Load), report.BarClients, cfg.Profile+time.Second); err != nil {
+	before := srv.Usage()
+	rec, elapsed, err := load.Run(ctx, client, load.Lifecycle(cfg.Load), report.BarClients, cfg.Profile+time.Second)
+	if err != nil {
 		return "", err
 	}
+	cpu := srv.Usage().CPUSecs - before.CPUSecs
 	wg.Wait()
 	if profErr != nil {
 		return "", profErr
@@ -370,7 +422,9 @@ func profile(ctx context.Context, cfg Config, spec procs.Spec) (string, error) {
 		_, _ = io.WriteString(cfg.Log, "profile kept at "+kept+"\n")
 	}
 	_ = os.RemoveAll(dir)
-	return "by own time (flat):\n\n" + string(flat) + "\nby time in callees too (cum):\n\n" + string(cum), nil
+	during := fmt.Sprintf("while profiled: %d lifecycles in %.1f s (%.0f/s), %d errors, server CPU %.1f s: %.2f ms per lifecycle\n\n",
+		rec.Ops, elapsed.Seconds(), float64(rec.Ops)/elapsed.Seconds(), rec.Errors, cpu, 1000*cpu/float64(max(rec.Ops, 1)))
+	return during + "by own time (flat):\n\n" + string(flat) + "\nby time in callees too (cum):\n\n" + string(cum), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

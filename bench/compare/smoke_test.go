@@ -42,18 +42,34 @@ func TestSmoke(t *testing.T) {
 		if c.Ops == 0 || c.Errors != 0 {
 			t.Errorf("%s at %d clients: %d done, %d errors %v", c.Workload, c.Clients, c.Ops, c.Errors, c.ErrorSamples)
 		}
+		// A lifecycle writes a run and its states: the store was counted doing so.
+		if c.Workload == "lifecycle" && (!c.Counted || c.Statements < c.Ops || c.Transactions < c.Ops) {
+			t.Errorf("lifecycle at %d clients: %d runs but counted=%v, %d statements, %d transactions", c.Clients, c.Ops, c.Counted, c.Statements, c.Transactions)
+		}
 	}
 	for w, seen := range want {
 		if !seen {
 			t.Errorf("workload %s did not run", w)
 		}
 	}
-	if len(r.Ceilings) != 2 || len(r.Servers) != 2 {
-		t.Errorf("%d ceilings and %d server runs, want 2 and 2", len(r.Ceilings), len(r.Servers))
+	// SQLite direct writes, loopback HTTP, and the null server at 1 and 4 clients.
+	nulls := 0
+	for _, c := range r.Ceilings {
+		if c.Name == report.NullServer {
+			nulls++
+			if c.PerSecond == 0 || c.Errors != 0 {
+				t.Errorf("null server at %d clients: %.0f runs/s, %d errors", c.Clients, c.PerSecond, c.Errors)
+			}
+		}
+	}
+	if len(r.Ceilings) != 4 || nulls != 2 || len(r.Servers) != 2 {
+		t.Errorf("%d ceilings (%d null server) and %d server runs, want 4 (2) and 2", len(r.Ceilings), nulls, len(r.Servers))
 	}
 	var md bytes.Buffer
 	report.Markdown(&md, r)
-	if !strings.Contains(md.String(), "## Workloads on SQLite") {
-		t.Errorf("report has no SQLite table:\n%s", md.String())
+	for _, section := range []string{"## Workloads on SQLite", "## Headline: the lifecycle at", "## The bar (performance, second round)"} {
+		if !strings.Contains(md.String(), section) {
+			t.Errorf("report has no %q:\n%s", section, md.String())
+		}
 	}
 }

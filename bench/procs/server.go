@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"prefectgo.dev/prefectgo/server/store/sqlstore"
 )
 
 // Implementation names the two servers under comparison.
@@ -35,7 +38,7 @@ type Spec struct {
 	// PostgresURL is the admin URL of the cluster on which a fresh database
 	// is created per start (hack/postgres.sh url).
 	PostgresURL string
-	// Env is added to the server's environment (PREFECTGO_PPROF_ADDR).
+	// Env is added to the server's environment.
 	Env []string
 	// StartTimeout bounds the wait for /api/health.
 	StartTimeout time.Duration
@@ -51,6 +54,9 @@ type Server struct {
 	Pid     int
 	Started time.Duration // from exec to a healthy /api/health
 	LogPath string
+	// DebugAddr is our server's debug listener (PREFECTGO_PPROF_ADDR): its
+	// CPU profile and its store's statement counts. Empty for Python's.
+	DebugAddr string
 
 	cmd     *exec.Cmd
 	workdir string
@@ -83,9 +89,14 @@ func Start(ctx context.Context, spec Spec) (*Server, error) {
 	}
 
 	var argv []string
+	var env []string
 	switch spec.Impl {
 	case Ours:
 		argv = []string{spec.OursBin, "serve"}
+		if s.DebugAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		env = append(env, "PREFECTGO_PPROF_ADDR="+s.DebugAddr)
 	case Python:
 		argv = []string{filepath.Join(spec.Venv, "bin", "prefect"), "server", "start", "--host", "127.0.0.1", "--port", fmt.Sprint(port)}
 	default:
@@ -107,6 +118,7 @@ func Start(ctx context.Context, spec Spec) (*Server, error) {
 		"PREFECT_SERVER_ANALYTICS_ENABLED=false",
 		"PREFECT_SERVER_UI_ENABLED=false",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Env = append(cmd.Env, spec.Env...)
 	// A process group of its own, so Stop takes uvicorn's children along, and
 	// the kernel stops it if the harness dies first.
@@ -193,6 +205,37 @@ func (s *Server) LogTail(lines int) string {
 func (s *Server) CountLogLines(substr string) int {
 	b, _ := os.ReadFile(s.LogPath)
 	return strings.Count(string(b), substr)
+}
+
+// StoreCounts reads how many statements and write transactions our server's
+// store has sent since it started (its /debug/sqlstore).
+func (s *Server) StoreCounts(ctx context.Context) (sqlstore.Counts, error) {
+	var c sqlstore.Counts
+	if s.DebugAddr == "" {
+		return c, fmt.Errorf("%s has no statement counts", s.Spec.Name())
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.DebugAddr+"/debug/sqlstore", nil)
+	if err != nil {
+		return c, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return c, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c, fmt.Errorf("GET /debug/sqlstore: %s", resp.Status)
+	}
+	return c, json.NewDecoder(resp.Body).Decode(&c)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func freePort() (int, error) {

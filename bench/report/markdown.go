@@ -14,6 +14,30 @@ const (
 	BarIdleRSS    = 0.1  // ours at most this fraction of Python's idle RSS
 )
 
+// NullServer names the ceiling measured against bench/ceiling.NullServer,
+// one per lifecycle client count.
+const NullServer = "null server"
+
+// The targets of the issue "Performance, second round", for the lifecycle
+// at BarClients clients unless said otherwise.
+const (
+	TargetSQLiteRuns      = 1000.0                // lifecycles/s
+	TargetSQLiteP99       = 15 * time.Millisecond // per request
+	TargetSQLiteCPU       = 1.5                   // ms of server CPU per lifecycle
+	TargetPostgresRuns    = 800.0                 // lifecycles/s
+	TargetPostgresTimesPy = 50.0                  // times Python on PostgreSQL
+	TargetPeakClients     = 64                    // the lifecycle whose peak RSS is bounded
+	TargetPeakRSS         = 100 << 20
+	// IdleRSSSlack is how far above BaselineIdleRSS an idle server may sit
+	// and still count as unchanged: RSS moves by a MiB or so between starts.
+	IdleRSSSlack = 0.10
+)
+
+// BaselineIdleRSS is our idle RSS before the second round, per backend: the
+// issue 6 run of docs/benchmarks.md (c633044, 2026-11-30), rounded to MiB
+// there. The second round must leave it unchanged.
+var BaselineIdleRSS = map[string]int64{"sqlite": 22 << 20, "postgres": 19 << 20}
+
 // Markdown writes the report.
 func Markdown(w io.Writer, r *Report) {
 	aggs := Aggregate(r.Cells)
@@ -28,6 +52,8 @@ func Markdown(w io.Writer, r *Report) {
 	p("- Reproduce: `%s`\n", r.Command)
 	p("- Settings: %s\n\n", settingsLine(r.Settings))
 
+	headline(w, r, aggs)
+	secondRound(w, r, aggs)
 	bar(w, r, aggs)
 
 	p("## How it is measured\n\n")
@@ -53,7 +79,17 @@ func Markdown(w io.Writer, r *Report) {
 		"`prefect server start` 3.9.1 turned out to be a single process), " +
 		"sampled every 200 ms; *peak* is the highest sample in the cell, *steady* the median of the second half. **CPU s**: utime+stime of the tree during the cell.\n")
 	p("- **ours/python**: our throughput over Python's, same backend, workload and clients. **of ceiling**: the lifecycle throughput over " +
-		"the direct-write ceiling of its backend; for the other workloads, requests/s over the loopback HTTP ceiling.\n\n")
+		"the direct-write ceiling of its backend; for the other workloads, requests/s over the loopback HTTP ceiling. " +
+		"**of null server**: the lifecycle throughput over the null server's at the same clients.\n")
+	p("- **null server**: a measuring instrument, not a server (bench/ceiling/nullserver.go): an HTTP and WebSocket handler in the harness's own process, " +
+		"on loopback, that answers every request of the lifecycle in the shape the load generator reads (it parses each body as JSON, answers a flow run " +
+		"with its create body and an id, a set_state with ACCEPT, a log batch with 201, reads the events after Prefect's auth handshake) and stores nothing. " +
+		"The same load generator runs the lifecycle against it at every client count, each round: what the harness, loopback and net/http allow here.\n")
+	p("- **SQL stmts (txns)/unit**: the statements our server's store sent to the database during the cell (every query and exec; BEGIN and COMMIT not " +
+		"counted), and in parentheses the write transactions, over the units completed. Counted by the store itself (sqlstore.Counts, one atomic add each) " +
+		"and read from the server's debug listener (PREFECTGO_PPROF_ADDR, `/debug/sqlstore`) before and after the cell, so background work that ran during " +
+		"the cell (the event persister's batches, services' loops) is in it. On PostgreSQL the counts were checked once against pg_stat_statements " +
+		"(track = top, on a private cluster): its calls other than BEGIN and COMMIT equalled our statements, its BEGINs our transactions. Python's server is not counted.\n\n")
 
 	idle(w, r)
 	for _, backend := range []string{"sqlite", "postgres"} {
@@ -207,8 +243,8 @@ func workloadTable(w io.Writer, r *Report, aggs []Agg, backend string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	title := map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[backend]
 	p("## Workloads on %s\n\n", title)
-	p("| workload | clients | server | throughput | p50 | p95 | p99 | errors | peak RSS | steady RSS | CPU s | CPU ms/unit | ours/python | of ceiling |\n")
-	p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| workload | clients | server | throughput | p50 | p95 | p99 | errors | peak RSS | steady RSS | CPU s | CPU ms/unit | SQL stmts (txns)/unit | ours/python | of ceiling | of null server |\n")
+	p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	// Workloads in first-seen order, each with ours then python.
 	type key struct {
 		workload string
@@ -235,9 +271,9 @@ func workloadTable(w io.Writer, r *Report, aggs []Agg, backend string) {
 					ratio = fmt.Sprintf("%.1fx", a.Throughput/py.Throughput)
 				}
 			}
-			p("| %s | %d | %s | %s %s/s | %s | %s | %s | %d | %s | %s | %.1f | %.2f | %s | %s |\n",
+			p("| %s | %d | %s | %s %s/s | %s | %s | %s | %d | %s | %s | %.1f | %.2f | %s | %s | %s | %s |\n",
 				k.workload, k.clients, impl, num(a.Throughput), a.Unit, ms(a.P50), ms(a.P95), ms(a.P99), a.Errors,
-				bytes(a.PeakRSS), bytes(a.SteadyRSS), a.CPUSecs, 1000*a.CPUPerOp, ratio, ofCeiling(r, aggs, a))
+				bytes(a.PeakRSS), bytes(a.SteadyRSS), a.CPUSecs, 1000*a.CPUPerOp, sqlPerUnit(a), ratio, ofCeiling(r, aggs, a), ofNull(r, a))
 		}
 	}
 	p("\n")
@@ -249,7 +285,7 @@ func ofCeiling(r *Report, aggs []Agg, a Agg) string {
 	if a.Workload == "lifecycle" {
 		name := map[string]string{"sqlite": "SQLite direct writes", "postgres": "PostgreSQL direct writes"}[a.Backend]
 		if c, ok := findCeiling(r, name); ok && c.PerSecond > 0 {
-			return fmt.Sprintf("%.0f%%", 100*a.Throughput/c.PerSecond)
+			return pct(a.Throughput / c.PerSecond)
 		}
 		return "-"
 	}
@@ -268,15 +304,57 @@ func ofCeiling(r *Report, aggs []Agg, a Agg) string {
 	return "-"
 }
 
+// sqlPerUnit is the statements (and transactions) per unit, when counted.
+func sqlPerUnit(a Agg) string {
+	if !a.Counted || a.Ops == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s)", perOp(a.StatementsPerOp), perOp(a.TransactionsPerOp))
+}
+
+// perOp keeps two significant digits of a small per-unit count.
+func perOp(f float64) string {
+	switch {
+	case f >= 1 || f == 0:
+		return fmt.Sprintf("%.1f", f)
+	case f >= 0.1:
+		return fmt.Sprintf("%.2f", f)
+	default:
+		return fmt.Sprintf("%.3f", f)
+	}
+}
+
+// ofNull is a lifecycle's share of the null server's at the same clients.
+func ofNull(r *Report, a Agg) string {
+	if a.Workload != "lifecycle" {
+		return "-"
+	}
+	if c, ok := findCeilingAt(r, NullServer, a.Clients); ok && c.PerSecond > 0 {
+		return pct(a.Throughput / c.PerSecond)
+	}
+	return "-"
+}
+
+// pct is a fraction as a percentage, with a decimal when small.
+func pct(f float64) string {
+	if f < 0.1 {
+		return fmt.Sprintf("%.1f%%", 100*f)
+	}
+	return fmt.Sprintf("%.0f%%", 100*f)
+}
+
 // findCeiling is the ceiling name with the median throughput and p99 over
 // the rounds it was measured in.
-func findCeiling(r *Report, name string) (Ceiling, bool) {
+func findCeiling(r *Report, name string) (Ceiling, bool) { return findCeilingAt(r, name, 0) }
+
+// findCeilingAt is findCeiling at one client count; 0 takes any.
+func findCeilingAt(r *Report, name string, clients int) (Ceiling, bool) {
 	var out Ceiling
 	var per []float64
 	var p99 []time.Duration
 	var errs int64
 	for _, c := range r.Ceilings {
-		if c.Name == name {
+		if c.Name == name && (clients == 0 || c.Clients == clients) {
 			out = c
 			per, p99 = append(per, c.PerSecond), append(p99, c.P99)
 			errs += c.Errors
@@ -290,23 +368,29 @@ func findCeiling(r *Report, name string) (Ceiling, bool) {
 	return out, true
 }
 
-// ceilingNames are the ceilings in first-measured order.
-func ceilingNames(r *Report) []string {
-	var names []string
-	seen := map[string]bool{}
+type ceilingKey struct {
+	name    string
+	clients int
+}
+
+// ceilingKeys are the ceilings and their client counts in first-measured order.
+func ceilingKeys(r *Report) []ceilingKey {
+	var keys []ceilingKey
+	seen := map[ceilingKey]bool{}
 	for _, c := range r.Ceilings {
-		if !seen[c.Name] {
-			seen[c.Name] = true
-			names = append(names, c.Name)
+		k := ceilingKey{c.Name, c.Clients}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
 		}
 	}
-	return names
+	return keys
 }
 
 // ceilingRange is the lowest and highest throughput over the rounds.
-func ceilingRange(r *Report, name string) (lo, hi float64) {
+func ceilingRange(r *Report, name string, clients int) (lo, hi float64) {
 	for _, c := range r.Ceilings {
-		if c.Name == name {
+		if c.Name == name && c.Clients == clients {
 			if lo == 0 || c.PerSecond < lo {
 				lo = c.PerSecond
 			}
@@ -355,15 +439,19 @@ func ceilings(w io.Writer, r *Report) {
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("## Ceilings on this machine\n\nMeasured at the start of every round; the median, and the range over rounds.\n\n")
-	p("| ceiling | throughput | range | p99 | errors | what |\n|---|---:|---:|---:|---:|---|\n")
-	for _, name := range ceilingNames(r) {
-		c, _ := findCeiling(r, name)
-		lo, hi := ceilingRange(r, name)
+	p("| ceiling | clients | throughput | range | p99 | errors | what |\n|---|---:|---:|---:|---:|---:|---|\n")
+	for _, k := range ceilingKeys(r) {
+		c, _ := findCeilingAt(r, k.name, k.clients)
+		lo, hi := ceilingRange(r, k.name, k.clients)
 		p99 := "-"
 		if c.P99 > 0 {
 			p99 = ms(c.P99)
 		}
-		p("| %s | %s %s/s | %s-%s | %s | %d | %s |\n", c.Name, num(c.PerSecond), c.Unit, num(lo), num(hi), p99, c.Errors, c.Note)
+		clients := "-"
+		if c.Clients > 0 {
+			clients = fmt.Sprint(c.Clients)
+		}
+		p("| %s | %s | %s %s/s | %s-%s | %s | %d | %s |\n", c.Name, clients, num(c.PerSecond), c.Unit, num(lo), num(hi), p99, c.Errors, c.Note)
 	}
 	p("\n")
 }

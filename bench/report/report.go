@@ -23,7 +23,12 @@ type Cell struct {
 	P50, P95, P99         time.Duration
 	PeakRSS, SteadyRSS    int64
 	CPUSecs               float64
-	ErrorSamples          []string `json:",omitempty"`
+	// Statements and Transactions our server's store sent during the cell
+	// (its /debug/sqlstore read before and after); Counted says they were
+	// read (never for Python's server).
+	Statements, Transactions int64
+	Counted                  bool
+	ErrorSamples             []string `json:",omitempty"`
 }
 
 // Throughput is units per second.
@@ -49,6 +54,7 @@ type ServerRun struct {
 type Ceiling struct {
 	Round     int
 	Name      string
+	Clients   int
 	Unit      string
 	PerSecond float64
 	P99       time.Duration
@@ -116,7 +122,11 @@ type Agg struct {
 	PeakRSS, SteadyRSS                    int64
 	CPUSecs                               float64 // median per round
 	CPUPerOp                              float64 // total CPU / total ops, seconds
-	Samples                               []string
+	// StatementsPerOp and TransactionsPerOp are totals over total ops, when
+	// every round counted them (Counted).
+	StatementsPerOp, TransactionsPerOp float64
+	Counted                            bool
+	Samples                            []string
 }
 
 // Aggregate groups cells by (server, workload, clients) in first-seen order.
@@ -142,7 +152,11 @@ func Aggregate(cells []Cell) []Agg {
 		var p50, p95, p99 []time.Duration
 		var steady []int64
 		var cpuSum float64
+		var stmts, txs int64
+		a.Counted = true
 		for _, c := range g {
+			stmts, txs = stmts+c.Statements, txs+c.Transactions
+			a.Counted = a.Counted && c.Counted
 			tp = append(tp, c.Throughput())
 			cpu = append(cpu, c.CPUSecs)
 			cpuSum += c.CPUSecs
@@ -162,6 +176,7 @@ func Aggregate(cells []Cell) []Agg {
 		a.SteadyRSS = median(steady)
 		if a.Ops > 0 {
 			a.CPUPerOp = cpuSum / float64(a.Ops)
+			a.StatementsPerOp, a.TransactionsPerOp = float64(stmts)/float64(a.Ops), float64(txs)/float64(a.Ops)
 		}
 		out = append(out, a)
 	}

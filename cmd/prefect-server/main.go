@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"prefectgo.dev/prefectgo/server"
 	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store/sqlstore"
 )
 
 const usage = `usage: prefect-server <command>
@@ -82,21 +84,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // servePprof serves net/http/pprof on addr, its own listener apart from the
 // API, when addr is set (PREFECTGO_PPROF_ADDR, e.g. 127.0.0.1:6060): opt-in
-// profiling for benchmarks (make bench-compare -profile).
+// profiling for benchmarks (make bench-compare -profile). /debug/sqlstore
+// answers the statements and transactions the store has sent so far
+// (sqlstore.Counts), which make bench-compare reads around each cell.
 func servePprof(addr string, log *slog.Logger) {
 	if addr == "" {
 		return
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux := debugMux()
 	go func() {
 		log.Info("pprof listening", "addr", addr)
 		if err := http.ListenAndServe(addr, mux); err != nil {
 			log.Error("pprof listener stopped", "error", err)
 		}
 	}()
+}
+
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/sqlstore", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(sqlstore.ReadCounts())
+	})
+	return mux
 }

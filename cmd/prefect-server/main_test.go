@@ -2,9 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"prefectgo.dev/prefectgo/server/store/sqlite"
+	"prefectgo.dev/prefectgo/server/store/sqlstore"
 )
 
 // An invalid setting stops the server before it starts, naming the variable
@@ -54,4 +62,28 @@ func TestOneShotCommands(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, run([]string{"retention"}, &out, &errOut), errOut.String())
 	require.Contains(t, out.String(), "db vacuum: deleted 0 flow runs")
+}
+
+// The debug listener's /debug/sqlstore answers the store's counts as they
+// stand: one Ping later, one statement more.
+func TestDebugSQLStoreCounts(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(t.TempDir(), "prefect.db")})
+	require.NoError(t, err)
+	defer st.Close()
+	srv := httptest.NewServer(debugMux())
+	defer srv.Close()
+	get := func() sqlstore.Counts {
+		resp, err := http.Get(srv.URL + "/debug/sqlstore")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var c sqlstore.Counts
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&c))
+		return c
+	}
+	before := get()
+	require.NoError(t, st.Ping(context.Background()))
+	after := get()
+	require.Equal(t, before.Statements+1, after.Statements)
+	require.Equal(t, before.Transactions, after.Transactions)
 }

@@ -70,6 +70,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var one int
+	counts.statements.Add(1)
 	return s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
@@ -109,6 +110,7 @@ func (c conn) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 	if err := refused(args); err != nil {
 		return nil, err
 	}
+	counts.statements.Add(1)
 	r, err := c.q.ExecContext(ctx, c.d.rebind(q), c.args(args)...)
 	return r, classify(err)
 }
@@ -117,11 +119,13 @@ func (c conn) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 	if err := refused(args); err != nil {
 		return nil, err
 	}
+	counts.statements.Add(1)
 	r, err := c.q.QueryContext(ctx, c.d.rebind(q), c.args(args)...)
 	return r, classify(err)
 }
 
 func (c conn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	counts.statements.Add(1)
 	return c.q.QueryRowContext(ctx, c.d.rebind(q), c.args(args)...)
 }
 
@@ -201,6 +205,7 @@ func (s *Store) tx(ctx context.Context, fn func(context.Context, conn) error) er
 	if err != nil {
 		return classify(err)
 	}
+	counts.transactions.Add(1)
 	if err := fn(ctx, conn{q: t, d: s.d}); err != nil {
 		_ = t.Rollback()
 		return err

@@ -18,6 +18,7 @@ func (s *Store) Notify(ctx context.Context, channel string, payloads ...string) 
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	counts.statements.Add(1)
 	_, err := s.writer.ExecContext(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", channel, payloads)
 	return err
 }
