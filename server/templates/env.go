@@ -222,14 +222,14 @@ func uiURL(base string, obj any) any {
 		path = "work-pools/work-pool/" + url.PathEscape(name)
 	case "ReceivedEvent":
 		occurred, _ := m.fields["occurred"].(DateTime)
-		id, _ := m.fields["id"].(string)
+		id := text(m.fields["id"])
 		path = "events/event/" + occurred.t.Format("2006-01-02") + "/" + url.PathEscape(id)
 	default:
 		prefix, known := uiPaths[m.class]
 		if !known {
 			return None
 		}
-		id, _ := m.fields["id"].(string)
+		id := text(m.fields["id"])
 		if id == "" {
 			return ""
 		}
@@ -256,7 +256,7 @@ func uiResourceEventsURL(base string, obj any) any {
 	case Resource:
 		resourceID = x["prefect.resource.id"]
 	case *Model:
-		id, _ := x.fields["id"].(string)
+		id := text(x.fields["id"])
 		if x.class == "Automation" {
 			resourceID = "prefect.automation." + id
 		} else if k, ok := modelResourceKinds[x.class]; ok {
@@ -284,4 +284,15 @@ func joinURL(base, path string) string {
 		return base + path
 	}
 	return b.ResolveReference(ref).String()
+}
+
+// text is a string field's text, a UUID's included.
+func text(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case UUID:
+		return string(x)
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
@@ -187,6 +188,13 @@ func fieldValue(k kind, key string, v any) any {
 		if s, ok := v.(string); ok {
 			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 				return DateTime{t.UTC()}
+			}
+		}
+	}
+	if key == "id" || strings.HasSuffix(key, "_id") || key == "follows" {
+		if s, ok := v.(string); ok {
+			if _, err := uuid.Parse(s); err == nil {
+				return UUID(s)
 			}
 		}
 	}

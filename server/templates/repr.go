@@ -47,6 +47,8 @@ func pyRepr(v any) string {
 			args = append(args, strconv.Itoa(us))
 		}
 		return "datetime.datetime(" + strings.Join(args, ", ") + ", tzinfo=TzInfo(UTC))"
+	case UUID:
+		return "UUID(" + pyStrRepr(string(x)) + ")"
 	case Enum:
 		return "<" + x.class + "." + x.value + ": " + pyStrRepr(x.value) + ">"
 	case Duration:

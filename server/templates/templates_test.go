@@ -128,6 +128,11 @@ var renderCases = []string{
 	"{{ missing | tojson }}",
 	"{{ \"<b>&'\" | tojson }} {{ {'b': 1, 'a': [1, 2.5, none, true, 'é']} | tojson }}",
 	"{{ 10 / 4 }} {{ 7 // 2 }} {{ 3 * 4 }} {{ 7 - 10 }} {{ 1.5 }} {{ 1e20 }}",
+	"{{ flow_run.state.type | tojson }} {{ flow_run.state | tojson }} {{ flow_run.id.hex }}",
+	"{{ flow_run.id | tojson }}",
+	"{{ event.occurred | tojson }}",
+	"{{ flow_run.total_run_time | tojson }}",
+	"{{ event.resource | tojson }} {{ event.related | tojson }}",
 	"{{ 'see /runs/flow-run/00000000-0000-0000-0000-000000000001 x' | flow_run_id }} {{ '' | flow_run_id }} {{ 'no' | flow_run_id }}",
 }
 

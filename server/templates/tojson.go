@@ -18,13 +18,16 @@ import (
 // htmlsafe_json_dumps does. indent < 0 is none.
 func toJSON(v any, indent int) (string, error) {
 	var b strings.Builder
-	if err := writeJSON(&b, v, indent, 0); err != nil {
+	if err := writeJSON(&b, v, indent, 0, false); err != nil {
 		return "", err
 	}
 	return strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u0026`, "'", `\u0027`).Replace(b.String()), nil
 }
 
-func writeJSON(b *strings.Builder, v any, indent, level int) error {
+// writeJSON writes v; inModel says it is inside a model, which pydantic
+// dumps whole (datetimes, UUIDs and timedeltas included), where Python's
+// json refuses those on their own.
+func writeJSON(b *strings.Builder, v any, indent, level int, inModel bool) error {
 	switch x := plain(v).(type) {
 	case noneValue:
 		b.WriteString("null")
@@ -46,28 +49,43 @@ func writeJSON(b *strings.Builder, v any, indent, level int) error {
 	case string:
 		writeJSONString(b, x)
 	case DateTime:
+		if !inModel {
+			return notSerializable("DateTime")
+		}
 		writeJSONString(b, x.jsonText())
+	case UUID:
+		if !inModel {
+			return notSerializable("UUID")
+		}
+		writeJSONString(b, string(x))
+	case Duration:
+		if !inModel {
+			return notSerializable("timedelta")
+		}
+		b.WriteString(pyFloat(float64(x)))
 	case Enum:
 		writeJSONString(b, x.value)
-	case Duration:
-		b.WriteString(pyFloat(float64(x)))
 	case []any:
-		return writeJSONList(b, x, indent, level)
+		return writeJSONList(b, x, indent, level, inModel)
 	case Dict:
-		return writeJSONObject(b, x.keys(), func(k string) any { return x[k] }, indent, level)
+		return writeJSONObject(b, x.keys(), func(k string) any { return x[k] }, indent, level, inModel)
 	case Resource:
-		return writeJSONObject(b, x.keys(), func(k string) any { return x[k] }, indent, level)
+		return writeJSONObject(b, x.keys(), func(k string) any { return x[k] }, indent, level, true)
 	case *Model:
 		keys := slices.Clone(x.keys)
 		slices.Sort(keys)
-		return writeJSONObject(b, keys, func(k string) any { return x.fields[k] }, indent, level)
+		return writeJSONObject(b, keys, func(k string) any { return x.fields[k] }, indent, level, true)
 	default:
-		return &pyError{"TypeError", fmt.Sprintf("Object of type %s is not JSON serializable", pyTypeName(v))}
+		return notSerializable(pyTypeName(v))
 	}
 	return nil
 }
 
-func writeJSONList(b *strings.Builder, list []any, indent, level int) error {
+func notSerializable(typ string) error {
+	return &pyError{"TypeError", fmt.Sprintf("Object of type %s is not JSON serializable", typ)}
+}
+
+func writeJSONList(b *strings.Builder, list []any, indent, level int, inModel bool) error {
 	if len(list) == 0 {
 		b.WriteString("[]")
 		return nil
@@ -81,7 +99,7 @@ func writeJSONList(b *strings.Builder, list []any, indent, level int) error {
 			}
 		}
 		newline(b, indent, level+1)
-		if err := writeJSON(b, e, indent, level+1); err != nil {
+		if err := writeJSON(b, e, indent, level+1, inModel); err != nil {
 			return err
 		}
 	}
@@ -90,7 +108,7 @@ func writeJSONList(b *strings.Builder, list []any, indent, level int) error {
 	return nil
 }
 
-func writeJSONObject(b *strings.Builder, keys []string, get func(string) any, indent, level int) error {
+func writeJSONObject(b *strings.Builder, keys []string, get func(string) any, indent, level int, inModel bool) error {
 	if len(keys) == 0 {
 		b.WriteString("{}")
 		return nil
@@ -106,7 +124,7 @@ func writeJSONObject(b *strings.Builder, keys []string, get func(string) any, in
 		newline(b, indent, level+1)
 		writeJSONString(b, k)
 		b.WriteString(": ")
-		if err := writeJSON(b, get(k), indent, level+1); err != nil {
+		if err := writeJSON(b, get(k), indent, level+1, inModel); err != nil {
 			return err
 		}
 	}

@@ -226,6 +226,20 @@ func strftime(t time.Time, f string) string {
 	return b.String()
 }
 
+// UUID is a Python UUID: it prints as its text.
+type UUID string
+
+func (u UUID) String() string { return string(u) }
+
+func (u UUID) GetAttribute(name string) (*exec.Value, bool) {
+	if name == "hex" {
+		return exec.AsValue(strings.ReplaceAll(string(u), "-", "")), true
+	}
+	return exec.AsValue(undefined), true
+}
+
+func (u UUID) GetItem(any) (*exec.Value, bool) { return exec.AsValue(undefined), true }
+
 // Enum is a member of one of Prefect's enums (StateType.COMPLETED); its
 // str() names the class, its value is the wire text.
 type Enum struct{ class, value string }
