@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func (a *Actor) do(ctx context.Context, ta automations.TriggeredAction, out *out
 			return fail("Work pool %s not found", id)
 		}
 		out.relate("prefect.resource.id", "prefect.work-pool."+id.String(), "prefect.resource.name", pools[0].Name, "prefect.resource.role", "target")
-		_, err = a.command(ctx, ta, out, http.MethodPatch, "/work_pools/"+pools[0].Name,
+		_, err = a.command(ctx, ta, out, http.MethodPatch, "/work_pools/"+url.PathEscape(pools[0].Name),
 			map[string]any{"is_paused": act.Type == "pause-work-pool"})
 		return err
 	case "pause-automation", "resume-automation":
