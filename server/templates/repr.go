@@ -83,6 +83,10 @@ func durationArgs(d Duration) string {
 	return strings.Join(args, ", ")
 }
 
+// StrRepr is Python's repr() of a str, for messages that quote one as
+// Prefect's do.
+func StrRepr(s string) string { return pyStrRepr(s) }
+
 // pyStrRepr quotes s as Python's repr() of a str does.
 func pyStrRepr(s string) string {
 	quote := byte('\'')
