@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -31,7 +32,7 @@ func (a *API) createFlowRunFromDeployment(r *http.Request, req *schema.Deploymen
 	if err != nil {
 		return response{}, deploymentNotFound(err, false)
 	}
-	run, err := a.deploymentRun(ctx, d, req)
+	run, err := a.deploymentRun(ctx, d, req, createdBy(r))
 	var refused *runRefused
 	if errors.As(err, &refused) {
 		return response{}, detail(refused.status, refused.single)
@@ -64,7 +65,7 @@ func (a *API) bulkCreateFlowRunsFromDeployment(r *http.Request, req *schema.Depl
 	}
 	out := schema.FlowRunBulkCreateResponse{Results: []schema.FlowRunCreateResult{}}
 	for i := range *req {
-		run, err := a.deploymentRun(ctx, d, &(*req)[i])
+		run, err := a.deploymentRun(ctx, d, &(*req)[i], createdBy(r))
 		if err == nil {
 			run, _, err = a.runs.CreateFlowRun(ctx, run)
 		}
@@ -110,8 +111,24 @@ type runRefused struct {
 
 func (e *runRefused) Error() string { return e.single }
 
+// createdBy is who a request says made what it creates: an automation
+// names itself in the Prefect-Automation-ID and (base64) -Name headers, as
+// Prefect's get_created_by reads them; otherwise nobody.
+func createdBy(r *http.Request) *schema.CreatedBy {
+	id, err := uuid.Parse(r.Header.Get("Prefect-Automation-ID"))
+	if err != nil {
+		return nil
+	}
+	name, err := base64.StdEncoding.DecodeString(r.Header.Get("Prefect-Automation-Name"))
+	if err != nil || len(name) == 0 {
+		return nil
+	}
+	typ, display := "AUTOMATION", string(name)
+	return &schema.CreatedBy{ID: &id, Type: &typ, DisplayValue: &display}
+}
+
 // deploymentRun builds (without inserting) the run req asks of d.
-func (a *API) deploymentRun(ctx context.Context, d schema.Deployment, req *schema.DeploymentFlowRunCreate) (schema.FlowRun, error) {
+func (a *API) deploymentRun(ctx context.Context, d schema.Deployment, req *schema.DeploymentFlowRunCreate, by *schema.CreatedBy) (schema.FlowRun, error) {
 	params := map[string]json.RawMessage{}
 	_ = json.Unmarshal(d.Parameters, &params)
 	var given map[string]json.RawMessage
@@ -172,7 +189,7 @@ func (a *API) deploymentRun(ctx context.Context, d schema.Deployment, req *schem
 		EmpiricalPolicy: *req.EmpiricalPolicy, Tags: tags, IdempotencyKey: req.IdempotencyKey,
 		Labels:      schema.MergeObjects(d.Labels, schema.LabelsOf("prefect.flow.id", d.FlowID.String(), "prefect.deployment.id", d.ID.String()), req.Labels),
 		WorkQueueID: queueID, WorkQueueName: queueName, WorkPoolID: poolID, WorkPoolName: poolName,
-		JobVariables: req.JobVariables, CreatedBy: nil,
+		JobVariables: req.JobVariables, CreatedBy: by,
 	}
 	proposal := schema.StateCreate{Type: schema.StateScheduled}
 	if req.State != nil {

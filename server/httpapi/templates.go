@@ -19,7 +19,7 @@ func (templateBody) EmbeddedBody() {}
 func (a *API) validateTemplate(r *http.Request, t *templateBody) (response, error) {
 	if err := templates.Validate(string(*t)); err != nil {
 		return response{Status: http.StatusUnprocessableEntity, Body: map[string]any{"error": map[string]any{
-			"line": templates.Line(err), "message": err.Error(), "source": string(*t)}}}, nil
+			"line": err.Line, "message": err.Message, "source": string(*t)}}}, nil
 	}
 	return noContent(), nil
 }

@@ -150,7 +150,24 @@ def test_templates_validate(server: Server):
         assert (status, out) == (204, None), (path, status, out)
         status, out = server.http("POST", path, "{{ flow_run.name ")
         assert status == 422 and out["error"]["source"] == "{{ flow_run.name " and out["error"]["line"] == 1, (path, status, out)
-        assert out["error"]["message"], out
+        assert out["error"]["message"] == "unexpected end of template, expected 'end of print statement'.", out
+        # Jinja's words for a tag left open and for one it does not know,
+        # and Prefect's loop limit (no line: the template as a whole).
+        status, out = server.http("POST", path, "line one\n{% if flow_run %}")
+        assert status == 422 and out["error"]["line"] == 2, (path, status, out)
+        assert out["error"]["message"] == (
+            "Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. "
+            "The innermost block that needs to be closed is 'if'."
+        ), out
+        status, out = server.http("POST", path, "{% frobnicate %}")
+        assert (status, out["error"]["message"]) == (422, "Encountered unknown tag 'frobnicate'."), out
+        deep = "{% for a in b %}{% for c in d %}{% for e in f %}{% endfor %}{% endfor %}{% endfor %}"
+        status, out = server.http("POST", path, deep)
+        assert status == 422 and out["error"] == {
+            "line": 0,
+            "message": "Contains nested for loops at a depth of 3. Templates can nest for loops no more than 2 loops deep.",
+            "source": deep,
+        }, out
 
 
 def test_deploy_with_triggers(server: Server, home: Path, tmp_path: Path):

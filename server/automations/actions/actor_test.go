@@ -187,12 +187,12 @@ func TestRunDeploymentRendersParameters(t *testing.T) {
 		listed := f.list(http.MethodPost, "/flow_runs/filter", map[string]any{"deployments": map[string]any{"id": map[string]any{"any_": []any{dep["id"]}}}})
 		require.Len(t, listed, 1)
 
-		// A template that does not render fails the action, saying why.
+		// A template that does not render fails the action, as Prefect's
+		// hydration error does.
 		f.actor.Act(ctx, triggered(action(t, `{"type":"run-deployment","source":"selected","deployment_id":"`+dep["id"].(string)+`",
 			"parameters":{"x":"{{ event.payload | nosuchfilter }}"}}`), ev))
 		_, payload, _ = f.sink.last(t)
-		require.Contains(t, payload["reason"], "Template rendering failed")
-		require.Contains(t, payload, "template_error")
+		require.Equal(t, "Unable to create flow run from deployment: InvalidJinja()", payload["reason"])
 	})
 }
 

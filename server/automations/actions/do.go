@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func (a *Actor) do(ctx context.Context, ta automations.TriggeredAction, out *out
 			return fail("Work pool %s not found", id)
 		}
 		out.relate("prefect.resource.id", "prefect.work-pool."+id.String(), "prefect.resource.name", pools[0].Name, "prefect.resource.role", "target")
-		_, err = a.command(ctx, ta, out, http.MethodPatch, "/work_pools/"+pools[0].Name,
+		_, err = a.command(ctx, ta, out, http.MethodPatch, "/work_pools/"+url.PathEscape(pools[0].Name),
 			map[string]any{"is_paused": act.Type == "pause-work-pool"})
 		return err
 	case "pause-automation", "resume-automation":
@@ -175,7 +176,7 @@ func (a *Actor) changeFlowRunState(ctx context.Context, ta automations.Triggered
 	}
 	out.relate("prefect.resource.id", "prefect.flow-run."+id.String(), "prefect.resource.role", "target")
 	by := "Automation " + ta.Automation.ID.String()
-	state := map[string]any{}
+	var state map[string]any
 	force := false
 	switch ta.Action.Type {
 	case "cancel-flow-run":
@@ -211,17 +212,14 @@ func (a *Actor) runDeployment(ctx context.Context, ta automations.TriggeredActio
 		return err
 	}
 	out.relate("prefect.resource.id", "prefect.deployment."+id.String(), "prefect.resource.role", "target")
-	params, err := a.renderParameters(ctx, ta, out)
+	params, err := a.renderParameters(ctx, ta)
 	if err != nil {
 		return err
 	}
 	at := a.now().Add(time.Duration(ta.Action.ScheduleAfter * float64(time.Second)))
 	key := fmt.Sprintf("automation %s, action %d, invocation %s", ta.Automation.ID, ta.ActionIndex, ta.ID)
 	req := map[string]any{"state": map[string]any{"type": schema.StateScheduled, "name": "Scheduled",
-		"state_details": map[string]any{"scheduled_time": at}}, "idempotency_key": key}
-	if params != nil {
-		req["parameters"] = params
-	}
+		"state_details": map[string]any{"scheduled_time": at}}, "idempotency_key": key, "parameters": params}
 	if len(ta.Action.JobVariables) > 0 && string(ta.Action.JobVariables) != "null" {
 		req["job_variables"] = ta.Action.JobVariables
 	}

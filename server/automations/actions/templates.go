@@ -4,203 +4,199 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
-	"regexp"
 	"strings"
+
+	"github.com/google/uuid"
 
 	"prefectgo.dev/prefectgo/server/automations"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/templates"
 )
 
-// maybeTemplate is Prefect's maybe_template: the string has Jinja markup.
-func maybeTemplate(s string) bool { return strings.Contains(s, "{{") || strings.Contains(s, "{%") }
-
 // objectKinds are the objects a template may name, read from the API by
-// the first resource of their kind in the triggering event.
+// the first resource of their kind in the triggering event, as Prefect's
+// _relevant_native_objects reads them (a work queue with its status).
 var objectKinds = map[string]struct{ kind, path string }{
-	"deployment": {"prefect.deployment", "/deployments/"},
-	"flow":       {"prefect.flow", "/flows/"},
-	"flow_run":   {"prefect.flow-run", "/flow_runs/"},
-	"task_run":   {"prefect.task-run", "/task_runs/"},
-	"work_queue": {"prefect.work-queue", "/work_queues/"},
-	"work_pool":  {"prefect.work-pool", ""},
+	"deployment":        {"prefect.deployment", "/deployments/"},
+	"flow":              {"prefect.flow", "/flows/"},
+	"flow_run":          {"prefect.flow-run", "/flow_runs/"},
+	"task_run":          {"prefect.task-run", "/task_runs/"},
+	"work_queue":        {"prefect.work-queue", "/work_queues/"},
+	"work_pool":         {"prefect.work-pool", ""},
+	"concurrency_limit": {"prefect.concurrency-limit", "/v2/concurrency_limits/"},
 }
 
-var identifier = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
-
-// namesIn are the identifiers in the templates' markup.
-func namesIn(templates []string) map[string]bool {
-	out := map[string]bool{}
-	for _, t := range templates {
-		for _, id := range identifier.FindAllString(t, -1) {
-			out[id] = true
-		}
-	}
-	return out
-}
-
-// toMap turns a value into the maps and lists a template walks, whole
-// numbers staying integers (7 renders as 7, as in Python, not 7.0).
-func toMap(v any) any {
-	return decodeJSON(mustJSON(v))
-}
-
-func decodeJSON(raw []byte) any {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var out any
-	if d.Decode(&out) != nil {
-		return nil
-	}
-	return numbers(out)
-}
-
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
-}
-
-// eventMap is an event as a template sees it: its resources answer .id,
-// .name and .role as Prefect's Resource does, besides their labels.
-func eventMap(e *schema.Event) any {
-	m, ok := toMap(e).(map[string]any)
-	if !ok {
-		return nil
-	}
-	withNames := func(r any) {
-		if res, ok := r.(map[string]any); ok {
-			res["id"], res["name"], res["role"] = res["prefect.resource.id"], res["prefect.resource.name"], res["prefect.resource.role"]
-		}
-	}
-	withNames(m["resource"])
-	if rel, ok := m["related"].([]any); ok {
-		for _, r := range rel {
-			withNames(r)
-		}
-	}
-	return m
-}
+// contextNames are the names whose objects are loaded for a template.
+var contextNames = []string{"deployment", "flow", "flow_run", "task_run", "work_pool", "work_queue", "concurrency_limit", "variables"}
 
 // templateContext is what Prefect gives a template: the automation, the
-// event, the labels, the firing(s), and the objects the templates name.
-func (a *Actor) templateContext(ctx context.Context, ta automations.TriggeredAction, sources []string) (map[string]any, templates.Links) {
-	links := templates.Links{UI: a.UIURL, Kinds: map[string]string{ta.Automation.ID.String(): "automation"}}
+// event, the labels, the firing(s), and the objects the templates name
+// (none without a triggering event: those names are then undefined).
+func (a *Actor) templateContext(ctx context.Context, ta automations.TriggeredAction, tpls []string) map[string]any {
+	firings := allFirings(ta.Firing)
+	firingValues := make([]any, len(firings))
+	var events []any
+	for i, f := range firings {
+		firingValues[i] = templates.Object("firing", mustJSON(f))
+		if f.TriggeringEvent != nil {
+			events = append(events, eventValue(f.TriggeringEvent))
+		}
+	}
 	c := map[string]any{
-		"automation": toMap(ta.Automation),
-		"event":      eventMap(ta.TriggeringEvent),
-		"labels":     toMap(ta.TriggeringLabels),
-		"firing":     toMap(ta.Firing),
-		"firings":    toMap(allFirings(ta.Firing)),
-		"events":     allEvents(ta.Firing),
+		"automation": templates.Object("automation", mustJSON(ta.Automation)),
+		"event":      eventValue(ta.TriggeringEvent),
+		"labels":     templates.Labels(ta.TriggeringLabels),
+		"firing":     templates.Object("firing", mustJSON(ta.Firing)),
+		"firings":    firingValues,
+		"events":     append([]any{}, events...),
 	}
 	if ta.TriggeringEvent == nil {
-		return c, links
+		return c
 	}
-	names := namesIn(sources)
-	for name, k := range objectKinds {
-		if !names[name] {
+	for _, name := range templates.Names(tpls, contextNames) {
+		if name == "variables" {
+			vars := templates.Dict{}
+			for k, v := range a.variables(ctx, ta, nil) {
+				vars[k] = templates.FromJSON(v)
+			}
+			c[name] = vars
 			continue
 		}
-		obj := a.readObject(ctx, ta, name, k.kind, k.path)
-		c[name] = obj
-		if m, ok := obj.(map[string]any); ok {
-			if id, ok := m["id"].(string); ok {
-				links.Kinds[id] = strings.TrimPrefix(k.kind, "prefect.")
-			}
-		}
+		c[name] = a.readObject(ctx, ta, name)
 	}
-	if names["variables"] {
-		status, body := a.call(ctx, ta, http.MethodPost, "/variables/filter", map[string]any{})
-		var vars []struct {
-			Name  string `json:"name"`
-			Value any    `json:"value"`
-		}
-		values := map[string]any{}
-		if status < 300 && json.Unmarshal(body, &vars) == nil {
-			for _, v := range vars {
-				values[v.Name] = v.Value
-			}
-		}
-		c["variables"] = values
-	}
-	return c, links
+	return c
 }
 
-// readObject reads the event's first resource of kind from the API; a flow
-// or task run carries the state the event recorded, which may be older
-// than the one the API has now, as Prefect does.
-func (a *Actor) readObject(ctx context.Context, ta automations.TriggeredAction, name, kind, path string) any {
+// eventValue is an event as a template sees it: a ReceivedEvent.
+func eventValue(e *schema.Event) any {
+	if e == nil {
+		return templates.None
+	}
+	return templates.Object("event", mustJSON(e))
+}
+
+// readObject reads the event's first resource of the name's kind from the
+// API (None when there is none, or the API answers no); a flow or task run
+// carries the state the event recorded, which may be older than the one
+// the API has now, as Prefect does.
+func (a *Actor) readObject(ctx context.Context, ta automations.TriggeredAction, name string) any {
+	k := objectKinds[name]
 	e := *ta.TriggeringEvent
-	for _, res := range append([]schema.Resource{e.Resource}, e.Related...) {
-		id, ok := idOfKind(res.ID(), kind)
-		if !ok {
-			continue
+	var res schema.Resource
+	var id uuid.UUID
+	for _, r := range append([]schema.Resource{e.Resource}, e.Related...) {
+		if i := strings.LastIndex(r.ID(), "."); i >= 0 && r.ID()[:i] == k.kind {
+			res = r
+			break
 		}
-		var status int
-		var body []byte
-		if path == "" { // work pools are read by id through the filter
-			status, body = a.call(ctx, ta, http.MethodPost, "/work_pools/filter",
-				map[string]any{"work_pools": map[string]any{"id": map[string]any{"any_": []string{id.String()}}}})
-			var list []any
-			if status >= 300 || json.Unmarshal(body, &list) != nil || len(list) == 0 {
-				return nil
-			}
-			return list[0]
-		}
-		status, body = a.call(ctx, ta, http.MethodGet, path+id.String(), nil)
-		obj, _ := decodeJSON(body).(map[string]any)
-		if status >= 300 || obj == nil {
-			return nil
-		}
-		if name == "flow_run" || name == "task_run" {
-			if st, ok := stateOf(res); ok {
-				obj["state"] = st
-			}
-		}
-		return obj
 	}
-	return nil
+	if res == nil {
+		return templates.None
+	}
+	parsed, err := uuid.Parse(res.ID()[strings.LastIndex(res.ID(), ".")+1:])
+	if err != nil {
+		return templates.None
+	}
+	id = parsed
+	var status int
+	var body []byte
+	switch name {
+	case "work_pool": // read by id through the filter
+		status, body = a.call(ctx, ta, http.MethodPost, "/work_pools/filter",
+			map[string]any{"work_pools": map[string]any{"id": map[string]any{"any_": []string{id.String()}}}})
+		var list []json.RawMessage
+		if status >= 300 || json.Unmarshal(body, &list) != nil || len(list) == 0 {
+			return templates.None
+		}
+		return templates.Object(name, list[0])
+	case "work_queue": // the queue and its status, merged
+		var q, st map[string]json.RawMessage
+		status, body = a.call(ctx, ta, http.MethodGet, k.path+id.String(), nil)
+		if status >= 300 || json.Unmarshal(body, &q) != nil {
+			return templates.None
+		}
+		status, body = a.call(ctx, ta, http.MethodGet, k.path+id.String()+"/status", nil)
+		if status >= 300 || json.Unmarshal(body, &st) != nil {
+			return templates.None
+		}
+		for key, v := range st {
+			q[key] = v
+		}
+		return templates.Object(name, mustJSON(q))
+	}
+	status, body = a.call(ctx, ta, http.MethodGet, k.path+id.String(), nil)
+	if status >= 300 {
+		return templates.None
+	}
+	obj := templates.Object(name, body)
+	if m, ok := obj.(*templates.Model); ok && (name == "flow_run" || name == "task_run") {
+		if st, ok := stateOf(res); ok {
+			m.SetField("state", st)
+		}
+	}
+	return obj
 }
 
-// stateOf is the state an event's resource labels record.
-func stateOf(r schema.Resource) (map[string]any, bool) {
+// stateOf is the state an event's resource labels record, as Prefect
+// builds it: a new State with just those four fields.
+func stateOf(r schema.Resource) (any, bool) {
 	for _, k := range []string{"prefect.state-message", "prefect.state-name", "prefect.state-timestamp", "prefect.state-type"} {
 		if _, ok := r[k]; !ok {
 			return nil, false
 		}
 	}
-	return map[string]any{"message": r["prefect.state-message"], "name": r["prefect.state-name"],
-		"timestamp": r["prefect.state-timestamp"], "type": r["prefect.state-type"]}, true
+	details := map[string]any{"flow_run_id": nil, "task_run_id": nil, "child_flow_run_id": nil, "scheduled_time": nil,
+		"cache_key": nil, "cache_expiration": nil, "deferred": false, "untrackable_result": false, "pause_timeout": nil,
+		"pause_reschedule": false, "pause_key": nil, "run_input_keyset": nil, "refresh_cache": nil, "retriable": nil,
+		"transition_id": nil, "task_parameters_id": nil, "traceparent": nil, "deployment_concurrency_lease_id": nil}
+	return templates.Object("state", mustJSON(map[string]any{"id": uuid.Must(uuid.NewV7()), "type": r["prefect.state-type"],
+		"name": r["prefect.state-name"], "timestamp": r["prefect.state-timestamp"], "message": r["prefect.state-message"],
+		"data": nil, "state_details": details})), true
+}
+
+// variables reads the workspace's variables (those named, or all of them)
+// as Prefect's read_workspace_variables does: 200 at a time, at most 1000.
+func (a *Actor) variables(ctx context.Context, ta automations.TriggeredAction, names []string) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	filter := map[string]any{}
+	if names != nil {
+		filter["name"] = map[string]any{"any_": names}
+	}
+	for offset := 0; offset < 1000; offset += 200 {
+		status, body := a.call(ctx, ta, http.MethodPost, "/variables/filter",
+			map[string]any{"variables": filter, "limit": 200, "offset": offset})
+		var vars []struct {
+			Name  string          `json:"name"`
+			Value json.RawMessage `json:"value"`
+		}
+		if status >= 300 || json.Unmarshal(body, &vars) != nil {
+			return out
+		}
+		for _, v := range vars {
+			out[v.Name] = v.Value
+		}
+		if len(vars) < 200 {
+			return out
+		}
+	}
+	return out
 }
 
 // render renders the templates with their context; a template that fails
 // fails the action, with the error in the details, as in Prefect.
-func (a *Actor) render(ctx context.Context, ta automations.TriggeredAction, out *outcome, sources ...string) ([]string, error) {
-	c, links := a.templateContext(ctx, ta, sources)
-	rendered := make([]string, len(sources))
-	for i, t := range sources {
-		s, err := templates.Render(t, c, links)
-		if err != nil {
-			out.details["template_error"] = err.Error()
+func (a *Actor) render(ctx context.Context, ta automations.TriggeredAction, out *outcome, tpls ...string) ([]string, error) {
+	c := a.templateContext(ctx, ta, tpls)
+	r := templates.Renderer{UIURL: a.UIURL}
+	rendered := make([]string, len(tpls))
+	for i, t := range tpls {
+		s, err := r.Render(t, c)
+		var rerr *templates.RenderError
+		if errors.As(err, &rerr) {
+			out.details["template_error"] = rerr.Error()
 			out.details["template_source"] = t
-			return nil, fail("Template rendering failed: %v", err)
+			return nil, fail("Template rendering failed: %s", rerr.Cause())
 		}
 		rendered[i] = s
 	}
@@ -215,123 +211,95 @@ func allFirings(f automations.Firing) []automations.Firing {
 	return out
 }
 
-func allEvents(f automations.Firing) []any {
-	out := []any{}
-	for _, fi := range allFirings(f) {
-		if fi.TriggeringEvent != nil {
-			out = append(out, eventMap(fi.TriggeringEvent))
+// renderParameters renders a run-deployment action's parameters as
+// Prefect's render_parameters does: strings with Jinja markup become
+// templates first (one expression keeps its JSON type), then a hydration
+// without rendering finds the templates and variables the parameters use,
+// and a second one renders them with their context and the variables'
+// values. A placeholder that cannot be resolved fails the action.
+func (a *Actor) renderParameters(ctx context.Context, ta automations.TriggeredAction) (map[string]any, error) {
+	params := map[string]any{}
+	if raw := ta.Action.Parameters; len(raw) > 0 && string(raw) != "null" {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&params); err != nil {
+			return nil, fail("Unable to create flow run from deployment: %v", err)
 		}
 	}
-	return out
-}
-
-// renderParameters renders a run-deployment action's parameters: a string
-// with Jinja markup is a template (one expression keeps its JSON type, as
-// Prefect's v1 templates do), as is a {"__prefect_kind": "jinja"} value and
-// a json value holding one; other placeholders are the API's to hydrate.
-func (a *Actor) renderParameters(ctx context.Context, ta automations.TriggeredAction, out *outcome) (map[string]any, error) {
-	raw := ta.Action.Parameters
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var params map[string]any
-	if err := json.Unmarshal(raw, &params); err != nil {
-		return nil, fail("Unable to create flow run from deployment: %v", err)
-	}
-	var sources []string
-	collectTemplates(params, &sources)
-	if len(sources) == 0 {
-		return params, nil
-	}
-	c, links := a.templateContext(ctx, ta, sources)
-	rendered, err := renderValue(params, func(t string) (string, error) { return templates.Render(t, c, links) })
+	upgradeV1Templates(params)
+	first, err := templates.Hydrate(params, templates.HydrationContext{})
 	if err != nil {
-		out.details["template_error"] = err.Error()
-		return nil, fail("Template rendering failed: %v", err)
+		return nil, err
 	}
-	return rendered.(map[string]any), nil
+	var tpls, names []string
+	for _, p := range templates.Placeholders(first) {
+		switch x := p.(type) {
+		case templates.ValidJinja:
+			tpls = append(tpls, x.Template)
+		case templates.WorkspaceVariable:
+			names = append(names, x.Name)
+		}
+	}
+	c := a.templateContext(ctx, ta, tpls)
+	vars := map[string]json.RawMessage{}
+	if len(names) > 0 {
+		vars = a.variables(ctx, ta, names)
+	}
+	hydrated, err := templates.Hydrate(params, templates.HydrationContext{RaiseOnError: true, RenderJinja: true,
+		Renderer: templates.Renderer{UIURL: a.UIURL}, JinjaContext: c, RenderVariables: true,
+		Variable: func(name string) (any, bool, error) {
+			raw, ok := vars[name]
+			var v any
+			d := json.NewDecoder(bytes.NewReader(raw))
+			d.UseNumber()
+			_ = d.Decode(&v)
+			return v, ok, nil
+		}})
+	var herr *templates.HydrationError
+	if errors.As(err, &herr) {
+		return nil, fail("Unable to create flow run from deployment: %s()", herr.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, _ := hydrated.(map[string]any)
+	return out, nil
 }
 
-func collectTemplates(v any, into *[]string) {
-	switch x := v.(type) {
-	case string:
-		if maybeTemplate(x) {
-			*into = append(*into, x)
-		}
-	case map[string]any:
-		for _, e := range x {
-			collectTemplates(e, into)
-		}
-	case []any:
-		for _, e := range x {
-			collectTemplates(e, into)
+// upgradeV1Templates is Prefect's _upgrade_v1_templates: a string with
+// Jinja markup becomes a jinja placeholder, wrapped to parse as JSON when
+// it is one expression (so "{{ n }}" stays a number).
+func upgradeV1Templates(params map[string]any) {
+	for k, v := range params {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, ok := x["__prefect_kind"]; !ok {
+				upgradeV1Templates(x)
+			}
+		case []any:
+			for i, item := range x {
+				switch it := item.(type) {
+				case map[string]any:
+					upgradeV1Templates(it)
+				case string:
+					if templates.MaybeTemplate(it) {
+						x[i] = wrapV1Template(it)
+					}
+				}
+			}
+		case string:
+			if templates.MaybeTemplate(x) {
+				params[k] = wrapV1Template(x)
+			}
 		}
 	}
 }
 
-var singleExpression = regexp.MustCompile(`^\{\{(.*)\}\}$`)
-
-func renderValue(v any, render func(string) (string, error)) (any, error) {
-	switch x := v.(type) {
-	case string:
-		if !maybeTemplate(x) {
-			return x, nil
-		}
-		s := strings.TrimSpace(x)
-		if m := singleExpression.FindStringSubmatch(s); m != nil && strings.Count(s, "{{") == 1 {
-			js, err := render("{{ " + strings.TrimSpace(m[1]) + " | tojson }}")
-			if err != nil {
-				return nil, err
-			}
-			var out any
-			if err := json.Unmarshal([]byte(js), &out); err != nil {
-				return nil, fmt.Errorf("the template %q did not render JSON: %w", x, err)
-			}
-			return out, nil
-		}
-		return render(x)
-	case map[string]any:
-		switch x["__prefect_kind"] {
-		case "jinja":
-			t, _ := x["template"].(string)
-			return render(t)
-		case "json":
-			if inner, ok := x["value"].(map[string]any); ok && inner["__prefect_kind"] == "jinja" {
-				t, _ := inner["template"].(string)
-				s, err := render(t)
-				if err != nil {
-					return nil, err
-				}
-				var out any
-				if err := json.Unmarshal([]byte(s), &out); err != nil {
-					return nil, fmt.Errorf("the template %q did not render JSON: %w", t, err)
-				}
-				return out, nil
-			}
-			return x, nil
-		case nil:
-		default:
-			return x, nil // workspace variables and the like: the API hydrates them
-		}
-		out := map[string]any{}
-		for k, e := range x {
-			r, err := renderValue(e, render)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = r
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			r, err := renderValue(e, render)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
+func wrapV1Template(t string) map[string]any {
+	s := strings.TrimSpace(t)
+	if strings.HasPrefix(s, "{{") && strings.HasSuffix(s, "}}") && strings.Count(s, "{{") == 1 {
+		return map[string]any{"__prefect_kind": "json", "value": map[string]any{"__prefect_kind": "jinja",
+			"template": "{{ " + strings.TrimSpace(s[2:len(s)-2]) + " | tojson }}"}}
 	}
-	return v, nil
+	return map[string]any{"__prefect_kind": "jinja", "template": t}
 }
