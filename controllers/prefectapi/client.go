@@ -36,7 +36,9 @@ type Error struct {
 	Detail string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("the Prefect API answered %d: %s", e.Status, e.Detail) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("the Prefect API answered %d: %s", e.Status, e.Detail)
+}
 
 // IsNotFound says err is the server's 404.
 func IsNotFound(err error) bool {
