@@ -260,6 +260,11 @@ func TestCreateFlowRunFromDeployment(t *testing.T) {
 			"x": map[string]any{"__prefect_kind": "json", "value": "7"}}})
 		requireStatus(t, http.StatusCreated, r)
 		require.Equal(t, 7.0, r.Object(t)["parameters"].(map[string]any)["x"])
+		// A jinja value is rendered, with an empty context, as Prefect's route renders it.
+		r = s.do(t, http.MethodPost, "/deployments/"+id+"/create_flow_run", map[string]any{"parameters": map[string]any{
+			"x": map[string]any{"__prefect_kind": "json", "value": map[string]any{"__prefect_kind": "jinja", "template": "{{ 1 + 2 }}"}}}})
+		requireStatus(t, http.StatusCreated, r)
+		require.Equal(t, 3.0, r.Object(t)["parameters"].(map[string]any)["x"])
 		requireDetail(t, http.StatusBadRequest, "Error hydrating flow run parameters: Variable 'nope' not found in workspace.",
 			s.do(t, http.MethodPost, "/deployments/"+id+"/create_flow_run", map[string]any{"parameters": map[string]any{
 				"x": map[string]any{"__prefect_kind": "workspace_variable", "variable_name": "nope"}}}))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/templates"
 )
 
 // Resuming paused runs, and the inputs they wait for.
@@ -59,17 +60,15 @@ func (a *API) checkRunInput(r *http.Request, run schema.FlowRun, input map[strin
 	_ = json.Unmarshal(*run.State.StateDetails.RunInputKeyset, &keyset)
 	var values any = map[string]any{}
 	if input != nil {
-		h, err := a.hydrate(r.Context(), input)
-		var failed *hydrationError
+		h, err := a.hydrate(r.Context(), input, keepTemplate)
+		var failed *templates.HydrationError
 		if errors.As(err, &failed) {
-			return nil, "Error hydrating run input: " + failed.msg, nil
+			return nil, "Error hydrating run input: " + failed.Message, nil
 		}
 		if err != nil {
 			return nil, "", err
 		}
-		if _, gone := h.(removeValue); !gone {
-			values = h
-		}
+		values = h
 	}
 	saved, err := a.store.ReadFlowRunInput(r.Context(), run.ID, keyset.Schema)
 	if isNotFound(err) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"prefectgo.dev/prefectgo/server/schema"
+	"prefectgo.dev/prefectgo/server/templates"
 )
 
 // validateSchemaValues is POST /ui/schemas/validate, which the UI's forms
@@ -26,18 +27,15 @@ func (a *API) validateSchemaValues(r *http.Request, q *schema.SchemaValuesQuery)
 		}
 		objects[i] = m
 	}
-	values, err := a.hydrate(r.Context(), objects[1])
-	var failed *hydrationError
+	values, err := a.hydrate(r.Context(), objects[1], keepTemplate)
+	var failed *templates.HydrationError
 	if errors.As(err, &failed) {
 		// Prefect places it under the field that holds the placeholder;
 		// here it is the form's own error.
-		return ok(schema.SchemaValuesValidation{Errors: []any{failed.msg}}), nil
+		return ok(schema.SchemaValuesValidation{Errors: []any{failed.Message}}), nil
 	}
 	if err != nil {
 		return response{}, err
-	}
-	if _, gone := values.(removeValue); gone {
-		values = map[string]any{}
 	}
 	out, err := schema.ValidateValues(values, schema.PreprocessSchema(objects[0], false))
 	if errors.Is(err, schema.ErrSchemaCircular) {

@@ -34,7 +34,9 @@ type HydrationContext struct {
 	// RaiseOnError stops at the first error instead of leaving it in place.
 	RaiseOnError bool
 	RenderJinja  bool
-	Renderer     Renderer
+	// Render renders a template with JinjaContext (Renderer.Render, or
+	// whatever a caller renders with).
+	Render       func(src string, context map[string]any) (string, error)
 	JinjaContext map[string]any
 	// RenderVariables reads variables through Variable (found false: the
 	// variable does not exist).
@@ -155,7 +157,7 @@ func (hc HydrationContext) kind(kind any, obj map[string]any) (any, error) {
 		if !hc.RenderJinja {
 			return ValidJinja{Template: src}, nil
 		}
-		out, err := hc.Renderer.Render(src, hc.JinjaContext)
+		out, err := hc.Render(src, hc.JinjaContext)
 		if err != nil {
 			return &HydrationError{"InvalidJinja", "Invalid jinja: " + err.Error()}, nil
 		}

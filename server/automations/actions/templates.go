@@ -246,7 +246,7 @@ func (a *Actor) renderParameters(ctx context.Context, ta automations.TriggeredAc
 		vars = a.variables(ctx, ta, names)
 	}
 	hydrated, err := templates.Hydrate(params, templates.HydrationContext{RaiseOnError: true, RenderJinja: true,
-		Renderer: templates.Renderer{UIURL: a.UIURL}, JinjaContext: c, RenderVariables: true,
+		Render: templates.Renderer{UIURL: a.UIURL}.Render, JinjaContext: c, RenderVariables: true,
 		Variable: func(name string) (any, bool, error) {
 			raw, ok := vars[name]
 			var v any
