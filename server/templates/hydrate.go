@@ -34,8 +34,8 @@ type HydrationContext struct {
 	// RaiseOnError stops at the first error instead of leaving it in place.
 	RaiseOnError bool
 	RenderJinja  bool
-	// Render renders a template with JinjaContext (Renderer.Render, or
-	// whatever a caller renders with).
+	// Render renders a template with JinjaContext; nil means the sandbox's
+	// Renderer{}.Render.
 	Render       func(src string, context map[string]any) (string, error)
 	JinjaContext map[string]any
 	// RenderVariables reads variables through Variable (found false: the
@@ -157,7 +157,11 @@ func (hc HydrationContext) kind(kind any, obj map[string]any) (any, error) {
 		if !hc.RenderJinja {
 			return ValidJinja{Template: src}, nil
 		}
-		out, err := hc.Render(src, hc.JinjaContext)
+		render := hc.Render
+		if render == nil {
+			render = Renderer{}.Render
+		}
+		out, err := render(src, hc.JinjaContext)
 		if err != nil {
 			return &HydrationError{"InvalidJinja", "Invalid jinja: " + err.Error()}, nil
 		}
