@@ -29,7 +29,7 @@ func (b logBatch) Validate() error {
 }
 
 func (a *API) createLogs(r *http.Request, logs *logBatch) (response, error) {
-	if err := a.store.CreateLogs(r.Context(), *logs); err != nil {
+	if _, err := a.store.CreateLogs(r.Context(), *logs); err != nil {
 		return response{}, err
 	}
 	return created(nil), nil
