@@ -35,7 +35,9 @@ func TestLogFilterIncludesAgreesWithStore(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, created, all, "CreateLogs returns what is stored (ordered by timestamp as created)")
 
-		at := func(sec int) *schema.DateTime { return &schema.DateTime{Time: t0.Add(time.Duration(sec) * time.Second)} }
+		at := func(sec int) *schema.DateTime {
+			return &schema.DateTime{Time: t0.Add(time.Duration(sec) * time.Second)}
+		}
 		filters := map[string]*schema.LogFilter{
 			"none":             nil,
 			"empty":            {},
