@@ -3,7 +3,6 @@ package logstream
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -95,13 +94,19 @@ func (h *outHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // does: an object (not null, not absent), with no key it does not declare.
 func decodeFilter(raw json.RawMessage, f *schema.LogFilter) error {
 	if len(raw) == 0 || string(raw) == "null" {
-		return errors.New("Input should be a valid dictionary or instance of LogFilter")
+		return invalidFilter("Input should be a valid dictionary or instance of LogFilter")
 	}
 	if err := json.Unmarshal(raw, f); err != nil {
 		return err
 	}
 	if loc := schema.UnknownKey(f, raw); loc != nil {
-		return errors.New(strings.Join(loc, ".") + ": Extra inputs are not permitted")
+		return invalidFilter(strings.Join(loc, ".") + ": Extra inputs are not permitted")
 	}
 	return nil
 }
+
+// invalidFilter is why a filter is refused, in pydantic's words (the close
+// reason the client sees).
+type invalidFilter string
+
+func (e invalidFilter) Error() string { return string(e) }
