@@ -27,8 +27,9 @@ func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) ([]sche
 		if l.Timestamp == nil {
 			return nil, schema.Invalid(strconv.Itoa(i)+".timestamp", "Field required")
 		}
-		out[i] = schema.Log{ID: uuid.Must(uuid.NewV7()), Created: now, Updated: now, Name: l.Name, Level: l.Level,
-			Message: l.Message, Timestamp: l.Timestamp.UTC().Truncate(time.Microsecond), FlowRunID: l.FlowRunID,
+		// NUL bytes are dropped, as Prefect does: PostgreSQL text cannot hold them.
+		out[i] = schema.Log{ID: uuid.Must(uuid.NewV7()), Created: now, Updated: now, Name: stripNUL(l.Name), Level: l.Level,
+			Message: stripNUL(l.Message), Timestamp: l.Timestamp.UTC().Truncate(time.Microsecond), FlowRunID: l.FlowRunID,
 			TaskRunID: l.TaskRunID, WorkerID: l.WorkerID}
 	}
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
@@ -55,6 +56,8 @@ func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) ([]sche
 	}
 	return out, nil
 }
+
+func stripNUL(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
 var logSorts = map[string]string{
 	"":               "log.timestamp ASC",

@@ -72,6 +72,23 @@ func TestLogFilterIncludesAgreesWithStore(t *testing.T) {
 	})
 }
 
+// A NUL byte in a log's name or message is dropped, as Prefect does, on
+// both backends (PostgreSQL text cannot hold one).
+func TestLogsDropNULBytes(t *testing.T) {
+	t.Parallel()
+	ForEach(t, func(t *testing.T, open Opener) {
+		s := open(t)
+		created, err := s.CreateLogs(context.Background(), []schema.LogCreate{{Name: "a\x00b", Level: 20,
+			Message: "c\x00d\x00", Timestamp: &schema.DateTime{Time: time.Now()}}})
+		require.NoError(t, err)
+		stored, err := s.FilterLogs(context.Background(), schema.LogQuery{})
+		require.NoError(t, err)
+		require.Equal(t, created, stored)
+		require.Equal(t, "ab", stored[0].Name)
+		require.Equal(t, "cd", stored[0].Message)
+	})
+}
+
 func logIDs(logs []schema.Log) []uuid.UUID {
 	out := []uuid.UUID{}
 	for _, l := range logs {
