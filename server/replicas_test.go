@@ -29,12 +29,16 @@ type replica struct {
 }
 
 // startReplica assembles and starts an App on dbURL, as `serve` does on each
-// replica of a PostgreSQL deployment.
-func startReplica(t *testing.T, dbURL string) *replica {
+// replica of a PostgreSQL deployment, with the default settings changed by
+// opts.
+func startReplica(t *testing.T, dbURL string, opts ...func(*settings.Settings)) *replica {
 	t.Helper()
 	s := settings.Defaults()
 	s.Database.ConnectionURL = dbURL
 	s.Database.MigrateOnStart = true
+	for _, o := range opts {
+		o(&s)
+	}
 	ctx := context.Background()
 	st, err := backend.Open(ctx, DatabaseConfig(s))
 	require.NoError(t, err)

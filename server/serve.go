@@ -11,6 +11,7 @@ import (
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/events/pgfanout"
 	"prefectgo.dev/prefectgo/server/httpapi"
+	"prefectgo.dev/prefectgo/server/logstream"
 	"prefectgo.dev/prefectgo/server/metrics"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/services"
@@ -35,6 +36,7 @@ type App struct {
 	elector *services.Elector
 	broker  *events.Broker
 	fanout  *pgfanout.Fanout // nil on SQLite
+	logs    *logstream.Hub
 }
 
 // LeaderRetry is how often a replica that is not the leader tries to take
@@ -54,6 +56,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	}
 	broker := events.NewBroker()
 	poolChanges := events.NewWorkPoolChanges()
+	logs := newLiveLogs(s)
 	// On PostgreSQL, replicas share their events and work pool changes
 	// (LISTEN/NOTIFY) and elect a leader for the singleton services (an
 	// advisory lock). On SQLite there is one process: it publishes in process
@@ -70,7 +73,8 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		case !ok:
 			log.Error("the PostgreSQL store cannot notify; running alone")
 		default:
-			fanout = pgfanout.New(pgfanout.Config{Broker: broker, WorkPoolChanges: poolChanges, Notifier: notifier, Listen: cfg, Logger: log})
+			fanout = pgfanout.New(pgfanout.Config{Broker: broker, WorkPoolChanges: poolChanges, Logs: logs.relayed(),
+				Notifier: notifier, Listen: cfg, Logger: log})
 			publisher = fanout
 			lock = postgres.NewAdvisoryLock(cfg, postgres.LeaderLockKey)
 		}
@@ -117,12 +121,14 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		EventsIn:        events.InHandler(events.InConfig{Ingestor: ingestor, AuthString: s.API.AuthString, Logger: log, Socket: sock}),
 		EventsOut:       eventsOut(s, sock, broker, st, log),
 		WorkerChannel:   workerChannel,
+		LogsOut:         logs.out(s, sock, log),
+		Logs:            logs.publisher(),
 		WorkPoolChanges: poolChanges,
 		TaskWorkers:     tw,
 		IngestEvents:    ingestor.Ingest,
 		UI:              ui.New(s, log),
 		Metrics:         m,
-	}), broker: broker, fanout: fanout}
+	}), broker: broker, fanout: fanout, logs: logs.hub}
 	w.runs, w.ingestor, w.api = rs, ingestor, app.Handler
 	app.services = replica
 	singletons := buildServices(w, true)

@@ -32,7 +32,7 @@ func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 		srv := httptest.NewServer(New(s, st, NewLogger(io.Discard, "ERROR")).Handler)
 		t.Cleanup(srv.Close)
 
-		for _, path := range []string{"/api/events/in", "/api/events/out", "/api/work_pools/p/workers/connect", "/api/task_runs/subscriptions/scheduled"} {
+		for _, path := range []string{"/api/events/in", "/api/events/out", "/api/work_pools/p/workers/connect", "/api/task_runs/subscriptions/scheduled", "/api/logs/out"} {
 			worker := strings.HasSuffix(path, "connect")
 			var header []string
 			if worker { // it requires the subprotocol and its auth
@@ -67,15 +67,17 @@ func TestWebSocketSettingsReachTheSockets(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a broken run only
 		defer cancel()
-		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/events/out", nil)
-		require.NoError(t, err)
-		defer c.CloseNow()
-		filter := `{"type":"filter","filter":{"event":{"prefix":["` + strings.Repeat("x", 64<<10) + `"]}}}`
-		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(filter)))
-		_, _, err = c.Read(ctx)
-		require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%v", err)
+		for _, path := range []string{"/api/events/out", "/api/logs/out"} {
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
+			require.NoError(t, err)
+			defer c.CloseNow()
+			filter := `{"type":"filter","filter":{"event":{"prefix":["` + strings.Repeat("x", 64<<10) + `"]}}}`
+			require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(filter)))
+			_, _, err = c.Read(ctx)
+			require.Equal(t, websocket.StatusMessageTooBig, websocket.CloseStatus(err), "%s: %v", path, err)
+		}
 
-		c, _, err = websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/work_pools/p/workers/connect",
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/work_pools/p/workers/connect",
 			&websocket.DialOptions{Subprotocols: []string{"prefect"}})
 		require.NoError(t, err)
 		defer c.CloseNow()

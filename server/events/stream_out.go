@@ -52,12 +52,13 @@ type OutConfig struct {
 // {"type":"filter","filter":EventFilter,"backfill":bool}; the server sends
 // stored matching events since now-MaxBackfill (oldest first) unless
 // backfill is false, then live matching events, each as
-// {"type":"event","event":ReceivedEvent}, never one event twice.
+// {"type":"event","event":ReceivedEvent}, never one event twice. What the
+// client sends after the filter is read and ignored, as Prefect does.
 //
 // The broker's subscriptions apply backpressure, so each socket has a pump
-// that drains its subscription at once into a bounded buffer of its own: a
-// client that falls BufferSize events behind is closed with 1013 instead of
-// slowing the pipeline (Prefect drops events for it instead).
+// that drains its subscription at once into a bounded queue of its own (an
+// Outbox): a client that falls BufferSize events behind is closed with 1013
+// instead of slowing the pipeline (Prefect drops events for it instead).
 //
 // The filter message may be up to Socket.MaxMessageBytes
 // (PREFECT_SERVER_API_MAX_BODY_SIZE, 16 MiB by default like uvicorn's limit):
@@ -78,60 +79,21 @@ func OutHandler(cfg OutConfig) http.Handler {
 type outHandler struct{ cfg OutConfig }
 
 func (h *outHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	logger := h.cfg.Logger.With("remote_addr", r.RemoteAddr, "websocket", "events/out")
-	prefect := requestsSubprotocol(r, "prefect")
-	if !prefect && h.cfg.AuthString != "" {
-		http.Error(w, "'prefect' subprotocol required when auth is configured", http.StatusForbidden)
+	p := AcceptPrefectSocket(w, r, PrefectSocketConfig{AuthString: h.cfg.AuthString,
+		HandshakeTimeout: h.cfg.HandshakeTimeout, Socket: h.cfg.Socket, Logger: h.cfg.Logger})
+	if p == nil {
 		return
 	}
-	opts := &websocket.AcceptOptions{}
-	if prefect {
-		opts.Subprotocols = []string{"prefect"}
-	}
-	s, err := accept(w, r, opts, h.cfg.Socket, logger)
-	if err != nil {
-		return
-	}
-	defer func() { _ = s.c.CloseNow() }()
-	s.c.SetReadLimit(h.cfg.Socket.MaxMessageBytes)
-	ctx := r.Context()
-	defer s.keepAlive(ctx)()
-
-	if prefect && !handshake(ctx, s, h.cfg.AuthString, h.cfg.HandshakeTimeout, "") {
-		return
-	}
-	filter, backfill, ok := h.readFilter(ctx, s)
+	defer p.Done()
+	var f schema.EventFilter
+	backfill, ok := p.ReadFilter(r.Context(), h.cfg.HandshakeTimeout, func(raw json.RawMessage) error {
+		if len(raw) == 0 || string(raw) == "null" {
+			return nil
+		}
+		return json.Unmarshal(raw, &f)
+	})
 	if !ok {
 		return
-	}
-	h.stream(ctx, s, filter, backfill)
-}
-
-func (h *outHandler) readFilter(ctx context.Context, s *socket) (schema.EventFilter, bool, bool) {
-	rctx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
-	defer cancel()
-	var f schema.EventFilter
-	m, err := s.read(rctx, h.cfg.Socket.MaxMessageBytes)
-	if err != nil {
-		s.logger.Debug("websocket ended before filter", "error", err)
-		s.ended(err)
-		return f, false, false
-	}
-	defer m.release()
-	var msg struct {
-		Type     string          `json:"type"`
-		Filter   json.RawMessage `json:"filter"`
-		Backfill *bool           `json:"backfill"`
-	}
-	if json.Unmarshal(m.data, &msg) != nil || msg.Type != "filter" {
-		s.closeWith(websocket.StatusProtocolError, "Expected 'filter' message")
-		return f, false, false
-	}
-	if len(msg.Filter) > 0 && string(msg.Filter) != "null" {
-		if err := json.Unmarshal(msg.Filter, &f); err != nil {
-			s.closeWith(websocket.StatusProtocolError, "Invalid filter: "+err.Error())
-			return f, false, false
-		}
 	}
 	now := h.cfg.Now().UTC()
 	f.Resolve(now)
@@ -139,20 +101,19 @@ func (h *outHandler) readFilter(ctx context.Context, s *socket) (schema.EventFil
 		f.Occurred.Since = &schema.DateTime{Time: earliest}
 	}
 	f.Order = "ASC"
-	return f, msg.Backfill == nil || *msg.Backfill, true
+	h.stream(r.Context(), p, f, backfill == nil || *backfill)
 }
 
-func (h *outHandler) stream(ctx context.Context, s *socket, f schema.EventFilter, backfill bool) {
-	c, logger := s.c, s.logger
-	// The client sends nothing more; CloseRead reads the pongs and notices a close.
-	ctx = c.CloseRead(ctx)
+func (h *outHandler) stream(ctx context.Context, p *PrefectSocket, f schema.EventFilter, backfill bool) {
+	// The client sends nothing more; reading takes the pongs and notices a close.
+	ctx, stopListening := p.Listen(ctx)
+	defer stopListening()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	// Subscribe before backfilling so nothing falls in between.
 	sub := h.cfg.Subscriber.Subscribe("events-out", 64)
-	buf := make(chan schema.Event, h.cfg.BufferSize)
-	overflow := make(chan struct{})
+	out := NewOutbox[schema.Event](int64(h.cfg.BufferSize), nil)
 	pumped := make(chan struct{})
 	go func() {
 		defer close(pumped)
@@ -164,13 +125,7 @@ func (h *outHandler) stream(ctx context.Context, s *socket, f schema.EventFilter
 			case <-ctx.Done():
 				return
 			case e := <-sub.Events():
-				if !f.Includes(e) {
-					continue
-				}
-				select {
-				case buf <- e:
-				default:
-					close(overflow)
+				if f.Includes(e) && !out.Offer(e) {
 					return
 				}
 			}
@@ -190,13 +145,13 @@ func (h *outHandler) stream(ctx context.Context, s *socket, f schema.EventFilter
 				return // the client went away during the backfill
 			}
 			if err != nil {
-				logger.Warn("backfilling events failed", "error", err)
-				s.closeWith(websocket.StatusInternalError, "backfill failed")
+				p.Logger().Warn("backfilling events failed", "error", err)
+				p.Close(websocket.StatusInternalError, "backfill failed")
 				return
 			}
 			for _, e := range page {
 				seen[e.ID] = struct{}{}
-				if !h.send(ctx, c, e, logger) {
+				if !h.send(ctx, p, e) {
 					return
 				}
 			}
@@ -205,48 +160,37 @@ func (h *outHandler) stream(ctx context.Context, s *socket, f schema.EventFilter
 			}
 		}
 	}
-	fellBehind := func() {
-		logger.Warn("events/out subscriber fell behind; closing", "buffered", len(buf))
-		s.closeWith(websocket.StatusTryAgainLater, "subscriber fell too far behind the event stream")
-	}
-	for {
-		select {
-		case <-overflow: // checked first: what is still buffered is not sent
-			fellBehind()
-			return
-		default:
+	SendOutbox(ctx, p, out, h.cfg.WriteTimeout, func(e schema.Event) []byte {
+		if _, dup := seen[e.ID]; dup {
+			delete(seen, e.ID)
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-overflow:
-			fellBehind()
-			return
-		case e := <-buf:
-			if _, dup := seen[e.ID]; dup {
-				delete(seen, e.ID)
-				continue
-			}
-			if !h.send(ctx, c, e, logger) {
-				return
-			}
-		}
-	}
+		return eventFrame(p, e)
+	}, "subscriber fell too far behind the event stream")
 }
 
-func (h *outHandler) send(ctx context.Context, c *websocket.Conn, e schema.Event, logger *slog.Logger) bool {
+// eventFrame is the message that carries e, or nil when it does not encode.
+func eventFrame(p *PrefectSocket, e schema.Event) []byte {
 	data, err := json.Marshal(struct {
 		Type  string       `json:"type"`
 		Event schema.Event `json:"event"`
 	}{"event", e})
 	if err != nil {
-		logger.Warn("encoding event failed", "event_id", e.ID, "error", err)
+		p.Logger().Warn("encoding event failed", "event_id", e.ID, "error", err)
+		return nil
+	}
+	return data
+}
+
+func (h *outHandler) send(ctx context.Context, p *PrefectSocket, e schema.Event) bool {
+	data := eventFrame(p, e)
+	if data == nil {
 		return true
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
 	defer cancel()
-	if err := c.Write(wctx, websocket.MessageText, data); err != nil {
-		logger.Debug("events/out write failed", "error", err)
+	if err := p.Write(wctx, data); err != nil {
+		p.Logger().Debug("events/out write failed", "error", err)
 		return false
 	}
 	return true

@@ -52,6 +52,12 @@ type WorkPoolChanges interface {
 	PoolDeleted(ctx context.Context, id uuid.UUID)
 }
 
+// LogPublisher takes the logs POST /logs stored to the live log stream
+// (logstream.Hub); it never waits on a subscriber.
+type LogPublisher interface {
+	Publish(ctx context.Context, logs []schema.Log)
+}
+
 // Deps are the API's collaborators.
 type Deps struct {
 	Store    store.Store
@@ -66,6 +72,10 @@ type Deps struct {
 	EventsOut http.Handler
 	// WorkerChannel serves the /work_pools/{pool}/workers/connect WebSocket.
 	WorkerChannel http.Handler
+	// LogsOut serves the /logs/out WebSocket; nil leaves the route out.
+	LogsOut http.Handler
+	// Logs receives the logs POST /logs stored; nil publishes none.
+	Logs LogPublisher
 	// WorkPoolChanges is told of pool updates and deletions; nil tells no one.
 	WorkPoolChanges WorkPoolChanges
 	// TaskWorkers serves the task workers' WebSocket and list; nil leaves
@@ -101,6 +111,9 @@ type API struct {
 	poolChanges   WorkPoolChanges
 	// taskWorkers is nil when Deps left it out.
 	taskWorkers TaskWorkers
+	// logsOut serves the live logs; logs publishes to them (nil: off).
+	logsOut http.Handler
+	logs    LogPublisher
 }
 
 // New builds the HTTP handler of the whole server.
@@ -112,7 +125,7 @@ func New(d Deps) http.Handler {
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
 		workerChannel: d.WorkerChannel, poolChanges: d.WorkPoolChanges, taskWorkers: d.TaskWorkers, ingest: d.IngestEvents, ui: d.UI,
-		now: d.Now, metrics: d.Metrics}
+		now: d.Now, metrics: d.Metrics, logsOut: d.LogsOut, logs: d.Logs}
 	if a.ui == nil {
 		a.ui = http.HandlerFunc(notFoundRoute)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"prefectgo.dev/prefectgo/server/events"
+	"prefectgo.dev/prefectgo/server/logstream"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 	"prefectgo.dev/prefectgo/server/taskworkers"
@@ -40,6 +41,7 @@ func authAPI(t *testing.T, open storetest.Opener) (*API, *httptest.Server) {
 		WorkerChannel: events.WorkerChannelHandler(events.WorkerChannelConfig{Store: st, Changes: events.NewWorkPoolChanges(),
 			AuthString: s.API.AuthString}),
 		TaskWorkers:  taskworkers.New(taskworkers.Config{Store: st, AuthString: s.API.AuthString}),
+		LogsOut:      logstream.OutHandler(logstream.OutConfig{Hub: logstream.NewHub(), AuthString: s.API.AuthString}),
 		IngestEvents: ingestor.Ingest,
 	})
 	srv := httptest.NewServer(a.middleware(a.routes()))
@@ -73,7 +75,7 @@ func TestEveryRouteNeedsAuth(t *testing.T) {
 		require.ElementsMatch(t, []string{
 			"probe GET /health", "probe GET /ready",
 			"socket GET /events/in", "socket GET /events/out", "socket GET /work_pools/{pool}/workers/connect",
-			"socket GET /task_runs/subscriptions/scheduled",
+			"socket GET /task_runs/subscriptions/scheduled", "socket GET /logs/out",
 		}, exceptions)
 
 		basic := func(creds string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(creds)) }
@@ -184,7 +186,7 @@ func TestSocketRoutesAuthenticate(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	for _, path := range []string{"/events/in", "/events/out", "/work_pools/p/workers/connect", "/task_runs/subscriptions/scheduled"} {
+	for _, path := range []string{"/events/in", "/events/out", "/work_pools/p/workers/connect", "/task_runs/subscriptions/scheduled", "/logs/out"} {
 		// No subprotocol: refused before the upgrade, even with the header.
 		_, res, err := websocket.Dial(ctx, wsURL+path, &websocket.DialOptions{
 			HTTPHeader: http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(authString))}}})

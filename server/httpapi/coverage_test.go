@@ -39,7 +39,7 @@ func TestAPICoverage(t *testing.T) {
 	mux := http.NewServeMux()
 	// The WebSockets and the task workers' routes are in the table when the
 	// server wires them, as it always does.
-	a := &API{eventsIn: http.NotFoundHandler(), eventsOut: http.NotFoundHandler(), workerChannel: http.NotFoundHandler(),
+	a := &API{eventsIn: http.NotFoundHandler(), eventsOut: http.NotFoundHandler(), workerChannel: http.NotFoundHandler(), logsOut: http.NotFoundHandler(),
 		taskWorkers: taskworkers.New(taskworkers.Config{})}
 	for _, r := range a.routeTable() {
 		mux.Handle(r.pattern, r.handler)

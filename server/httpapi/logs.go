@@ -28,9 +28,15 @@ func (b logBatch) Validate() error {
 	return nil
 }
 
+// createLogs stores the batch, then hands it to the live log stream (when
+// publishing is on), as Prefect's create_logs publishes what it inserts.
 func (a *API) createLogs(r *http.Request, logs *logBatch) (response, error) {
-	if err := a.store.CreateLogs(r.Context(), *logs); err != nil {
+	stored, err := a.store.CreateLogs(r.Context(), *logs)
+	if err != nil {
 		return response{}, err
+	}
+	if a.logs != nil {
+		a.logs.Publish(r.Context(), stored)
 	}
 	return created(nil), nil
 }

@@ -114,6 +114,9 @@ func (a *API) routeTable() []apiRoute {
 	// Logs.
 	route("POST /logs", endpoint(a, a.createLogs))
 	route("POST /logs/filter", endpoint(a, a.filterLogs))
+	if a.logsOut != nil {
+		socket("GET /logs/out", a.logsOut)
+	}
 	route("GET /flow_runs/{id}/logs/download", http.HandlerFunc(a.downloadFlowRunLogs))
 
 	// Artifacts.

@@ -32,8 +32,9 @@ func newVacuumFixture(t *testing.T, st store.Store) vacuumFixture {
 	run := func(start time.Time, mutate func(*schema.FlowRun), states ...schema.StateCreate) uuid.UUID {
 		r := newFlowRunAt(t, st, f.ID, start, mutate, states...)
 		newTaskRun(t, st, r.ID, "t", schema.StateCompleted)
-		require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "l", Level: 20, Message: "m", Timestamp: &schema.DateTime{Time: start}, FlowRunID: &r.ID}}))
-		_, err := st.CreateArtifact(ctx, schema.ArtifactCreate{Data: json.RawMessage(`1`), FlowRunID: &r.ID})
+		_, err := st.CreateLogs(ctx, []schema.LogCreate{{Name: "l", Level: 20, Message: "m", Timestamp: &schema.DateTime{Time: start}, FlowRunID: &r.ID}})
+		require.NoError(t, err)
+		_, err = st.CreateArtifact(ctx, schema.ArtifactCreate{Data: json.RawMessage(`1`), FlowRunID: &r.ID})
 		require.NoError(t, err)
 		return r.ID
 	}
@@ -46,7 +47,8 @@ func newVacuumFixture(t *testing.T, st store.Store) vacuumFixture {
 	fx.oldRunning = run(ancient, nil, running)
 	fx.oldSubflow = run(ancient, func(r *schema.FlowRun) { r.ParentTaskRunID = &parent }, running, completed)
 	// A log that never belonged to a flow run stays.
-	require.NoError(t, st.CreateLogs(ctx, []schema.LogCreate{{Name: "worker", Level: 20, Message: "m", Timestamp: &schema.DateTime{Time: ancient}}}))
+	_, err := st.CreateLogs(ctx, []schema.LogCreate{{Name: "worker", Level: 20, Message: "m", Timestamp: &schema.DateTime{Time: ancient}}})
+	require.NoError(t, err)
 	return fx
 }
 

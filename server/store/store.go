@@ -103,7 +103,7 @@ type TaskRuns interface {
 
 // Logs are append-only.
 type Logs interface {
-	CreateLogs(ctx context.Context, logs []schema.LogCreate) error
+	CreateLogs(ctx context.Context, logs []schema.LogCreate) ([]schema.Log, error)
 	FilterLogs(ctx context.Context, q schema.LogQuery) ([]schema.Log, error)
 }
 

@@ -25,7 +25,8 @@
 // Work pool changes (events.WorkPoolChanges, which tell worker channels to
 // send a fresh snapshot) go the same way on their own channel,
 // prefect_work_pool_changes, as "v1|origin|json", sent as they happen; the
-// listener hands the others' to WorkPoolChanges.Deliver.
+// listener hands the others' to WorkPoolChanges.Deliver. Logs for the live
+// log stream go on prefect_logs, chunked as events are (logs.go).
 //
 // Origin is a random id per Fanout (per process), so a replica skips its own
 // notifications. Events notified while a listener is disconnected are lost to
@@ -52,6 +53,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"prefectgo.dev/prefectgo/server/events"
+	"prefectgo.dev/prefectgo/server/logstream"
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
@@ -81,6 +83,9 @@ type Config struct {
 	// WorkPoolChanges, when set, has its changes relayed to the other
 	// replicas, and theirs delivered to it.
 	WorkPoolChanges *events.WorkPoolChanges
+	// Logs, when set, has the logs published on it relayed to the other
+	// replicas, and theirs delivered to it (see logs.go).
+	Logs *logstream.Hub
 	// Notifier sends the notifications.
 	Notifier Notifier
 	// Listen is the configuration of the listener's dedicated connection.
@@ -98,6 +103,7 @@ type Fanout struct {
 	origin string
 	log    *slog.Logger
 	queue  chan schema.Event
+	logs   logRelay
 
 	mu      sync.Mutex
 	running bool
@@ -118,9 +124,13 @@ func New(cfg Config) *Fanout {
 		cfg.QueueSize = 10_000
 	}
 	f := &Fanout{cfg: cfg, origin: strings.ReplaceAll(uuid.NewString(), "-", ""), log: log.With("service", "event-fanout"),
-		queue: make(chan schema.Event, cfg.QueueSize), listening: make(chan struct{})}
+		queue: make(chan schema.Event, cfg.QueueSize), logs: logRelay{queue: make(chan logNotes, logQueueBatches)},
+		listening: make(chan struct{})}
 	if cfg.WorkPoolChanges != nil {
 		cfg.WorkPoolChanges.SetRelay(f.relayPoolChange)
+	}
+	if cfg.Logs != nil {
+		cfg.Logs.SetRelay(f.relayLogs)
 	}
 	return f
 }
@@ -202,8 +212,9 @@ func (f *Fanout) Start(ctx context.Context) error {
 	}
 	ctx, f.cancel = context.WithCancel(ctx)
 	f.running, f.stopped = true, make(chan struct{})
-	f.done.Add(2)
+	f.done.Add(3)
 	go func() { defer f.done.Done(); f.send(ctx, f.stopped) }()
+	go func() { defer f.done.Done(); f.sendLogs(ctx, f.stopped) }()
 	go func() { defer f.done.Done(); f.listen(ctx) }()
 	return nil
 }
@@ -225,12 +236,7 @@ func (f *Fanout) Stop() {
 
 // send notifies queued events in batches, in publish order.
 func (f *Fanout) send(ctx context.Context, stopped <-chan struct{}) {
-	const maxBatch = 100
-	batch := make([]schema.Event, 0, maxBatch)
-	flush := func(ctx context.Context) {
-		if len(batch) == 0 {
-			return
-		}
+	drain(ctx, stopped, f.queue, 100, func(ctx context.Context, batch []schema.Event) {
 		payloads, err := f.payloads(batch)
 		if err == nil {
 			nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -240,35 +246,48 @@ func (f *Fanout) send(ctx context.Context, stopped <-chan struct{}) {
 		if err != nil {
 			f.log.Error("notifying other replicas of events failed; their subscribers miss them", "events", len(batch), "error", err)
 		}
-		batch = batch[:0]
+	})
+}
+
+// drain hands what queue receives to flush, in order, up to maxBatch items
+// at a time, until stopped; then it flushes what is still queued within a
+// short bound.
+func drain[T any](ctx context.Context, stopped <-chan struct{}, queue <-chan T, maxBatch int, flush func(context.Context, []T)) {
+	batch := make([]T, 0, maxBatch)
+	flushBatch := func(ctx context.Context) {
+		if len(batch) > 0 {
+			flush(ctx, batch)
+			clear(batch)
+			batch = batch[:0]
+		}
 	}
 	for {
 		select {
-		case e := <-f.queue:
+		case e := <-queue:
 			batch = append(batch, e)
-		drain:
+		more:
 			for len(batch) < maxBatch {
 				select {
-				case e := <-f.queue:
+				case e := <-queue:
 					batch = append(batch, e)
 				default:
-					break drain
+					break more
 				}
 			}
-			flush(ctx)
+			flushBatch(ctx)
 		case <-stopped:
-			// Notify what Publish queued before Stop, within a short bound.
+			// Notify what was queued before Stop, within a short bound.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			for {
 				select {
-				case e := <-f.queue:
+				case e := <-queue:
 					batch = append(batch, e)
 					if len(batch) == maxBatch {
-						flush(ctx)
+						flushBatch(ctx)
 					}
 				default:
-					flush(ctx)
+					flushBatch(ctx)
 					return
 				}
 			}
@@ -418,9 +437,14 @@ func (f *Fanout) listenOnce(ctx context.Context, listening func()) error {
 			return err
 		}
 	}
+	if f.cfg.Logs != nil {
+		if _, err := conn.Exec(ctx, "LISTEN "+LogChannel); err != nil {
+			return err
+		}
+	}
 	f.log.Info("listening for other replicas' events", "channel", Channel)
 	listening()
-	var asm assembler
+	var asm, logAsm assembler
 	for {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		n, err := conn.WaitForNotification(wctx)
@@ -456,6 +480,10 @@ func (f *Fanout) listenOnce(ctx context.Context, listening func()) error {
 			continue
 		}
 		if p.origin == f.origin {
+			continue
+		}
+		if n.Channel == LogChannel {
+			f.receiveLogs(p, &logAsm)
 			continue
 		}
 		body, ok := asm.add(p, time.Now())

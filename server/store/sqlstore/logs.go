@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -13,15 +15,26 @@ import (
 // and PostgreSQL 65535; ten columns a row stays well inside both.
 const logBatch = 500
 
-// CreateLogs stores a batch of logs in one transaction.
-func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) error {
+// CreateLogs stores a batch of logs in one transaction and returns them as
+// stored (ids given, times in UTC to the microsecond), for the live stream.
+func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) ([]schema.Log, error) {
 	if len(logs) == 0 {
-		return nil
+		return []schema.Log{}, nil
 	}
-	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		now := s.clock()
-		for start := 0; start < len(logs); start += logBatch {
-			chunk := logs[start:min(start+logBatch, len(logs))]
+	now := s.clock()
+	out := make([]schema.Log, len(logs))
+	for i, l := range logs {
+		if l.Timestamp == nil {
+			return nil, schema.Invalid(strconv.Itoa(i)+".timestamp", "Field required")
+		}
+		// NUL bytes are dropped, as Prefect does: PostgreSQL text cannot hold them.
+		out[i] = schema.Log{ID: uuid.Must(uuid.NewV7()), Created: now, Updated: now, Name: stripNUL(l.Name), Level: l.Level,
+			Message: stripNUL(l.Message), Timestamp: l.Timestamp.UTC().Truncate(time.Microsecond), FlowRunID: l.FlowRunID,
+			TaskRunID: l.TaskRunID, WorkerID: l.WorkerID}
+	}
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		for start := 0; start < len(out); start += logBatch {
+			chunk := out[start:min(start+logBatch, len(out))]
 			var q strings.Builder
 			q.WriteString(`INSERT INTO log (id, created, updated, name, level, flow_run_id, task_run_id, worker_id, message, timestamp) VALUES `)
 			args := make([]any, 0, len(chunk)*10)
@@ -30,7 +43,7 @@ func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) error {
 					q.WriteString(", ")
 				}
 				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				args = append(args, uuid.Must(uuid.NewV7()), now, now, l.Name, l.Level, l.FlowRunID, l.TaskRunID, l.WorkerID, l.Message, l.Timestamp)
+				args = append(args, l.ID, l.Created, l.Updated, l.Name, l.Level, l.FlowRunID, l.TaskRunID, l.WorkerID, l.Message, l.Timestamp)
 			}
 			if _, err := c.exec(ctx, q.String(), args...); err != nil {
 				return err
@@ -38,7 +51,13 @@ func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
+
+func stripNUL(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
 var logSorts = map[string]string{
 	"":               "log.timestamp ASC",

@@ -25,7 +25,9 @@ func TestLogs(t *testing.T) {
 			batch = append(batch, schema.LogCreate{Name: "prefect.flow_runs", Level: 20 + 10*(i%2), Message: "line",
 				Timestamp: &schema.DateTime{Time: t0.Add(time.Duration(i) * time.Millisecond)}, FlowRunID: &runID})
 		}
-		require.NoError(t, s.CreateLogs(ctx, batch))
+		created, err := s.CreateLogs(ctx, batch)
+		require.NoError(t, err)
+		require.Len(t, created, len(batch))
 		limit := 200
 		logs, err := s.FilterLogs(ctx, schema.LogQuery{Logs: &schema.LogFilter{FlowRunID: &schema.IDFilter{Any: []uuid.UUID{runID}},
 			Level: &schema.IntFilter{GE: ptr(30)}}, Sort: "TIMESTAMP_DESC", Page: schema.Page{Limit: &limit}})
