@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"prefectgo.dev/prefectgo/server/catalogue"
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/events/pgfanout"
 	"prefectgo.dev/prefectgo/server/httpapi"
@@ -31,6 +32,9 @@ type App struct {
 	elector *services.Elector
 	broker  *events.Broker
 	fanout  *pgfanout.Fanout // nil on SQLite
+	// blocks registers the block catalogue at start; nil when
+	// PREFECT_SERVER_REGISTER_BLOCKS_ON_START is off.
+	blocks *blockRegistration
 }
 
 // LeaderRetry is how often a replica that is not the leader tries to take
@@ -95,6 +99,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		MaxMessageBytes: s.API.MaxBodySize,
 	}.WithDefaults()
 	rs := newRuns(s, st, ingestor, log)
+	cat := catalogue.Load(s.CatalogueDirectory, log)
 	app := &App{Handler: httpapi.New(httpapi.Deps{
 		Store:        st,
 		Runs:         rs,
@@ -105,7 +110,11 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		EventsOut:    eventsOut(s, sock, broker, st, log),
 		IngestEvents: ingestor.Ingest,
 		UI:           ui.New(s, log),
+		Catalogue:    cat,
 	}), broker: broker, fanout: fanout}
+	if s.RegisterBlocksOnStart {
+		app.blocks = &blockRegistration{catalogue: cat, store: st, events: ingestor, log: log}
+	}
 	w.runs = rs
 	app.services = replica
 	singletons := buildServices(w, true)
@@ -143,12 +152,18 @@ func eventsOut(s settings.Settings, sock events.SocketConfig, broker *events.Bro
 	})
 }
 
-// Start starts the background services.
+// Start starts the background services, then registers the block
+// catalogue (PREFECT_SERVER_REGISTER_BLOCKS_ON_START), as Prefect's server
+// does before it serves, and with the event persister running to keep the
+// block types' events.
 func (a *App) Start(ctx context.Context) error {
 	for _, svc := range a.services {
 		if err := svc.Start(ctx); err != nil {
 			return err
 		}
+	}
+	if a.blocks != nil {
+		return a.blocks.run(ctx)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"prefectgo.dev/prefectgo/server/catalogue"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store"
@@ -60,6 +61,9 @@ type Deps struct {
 	// UI serves every path outside the base path (server/ui); nil answers
 	// them 404.
 	UI http.Handler
+	// Catalogue holds the collection views and the block catalogue of the
+	// prefect package (server/catalogue); nil is an empty one.
+	Catalogue *catalogue.Catalogue
 	// Now is the clock; nil means the wall clock.
 	Now func() time.Time
 }
@@ -75,6 +79,7 @@ type API struct {
 	eventsOut http.Handler
 	ingest    func(ctx context.Context, body []byte) error
 	ui        http.Handler
+	catalogue *catalogue.Catalogue
 	now       func() time.Time
 }
 
@@ -86,9 +91,12 @@ func New(d Deps) http.Handler {
 
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
-		ingest: d.IngestEvents, ui: d.UI, now: d.Now}
+		ingest: d.IngestEvents, ui: d.UI, catalogue: d.Catalogue, now: d.Now}
 	if a.ui == nil {
 		a.ui = http.HandlerFunc(notFoundRoute)
+	}
+	if a.catalogue == nil {
+		a.catalogue = &catalogue.Catalogue{}
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
