@@ -32,17 +32,19 @@ func (a *API) readCollectionView(r *http.Request, _ *none) (response, error) {
 
 // installSystemBlockTypes installs the protected system block types
 // (Webhook, Secret, LocalFileSystem) with their schemas, and answers null as
-// Prefect does. Without the catalogue there is nothing to install them from:
-// the answer is 503, a server without a part it needs, not a fault of the
-// caller, and nothing the server could do in its stead (those schemas come
-// only from the prefect package).
+// Prefect does. Without the catalogue there is nothing to install them from
+// (their schemas come only from the prefect package, never from here): the
+// answer is 501, which says this server lacks the means, not that the caller
+// erred, and which clients do not retry, rightly, since the catalogue is
+// read only at start. (A 503 would have the prefect client retry it.)
 func (a *API) installSystemBlockTypes(r *http.Request, _ *none) (response, error) {
 	changes, err := a.catalogue.InstallProtected(r.Context(), a.store)
 	for _, ch := range changes {
 		a.emitLifecycleEvent(r.Context(), events.BlockTypeChanged(ch.Action, ch.BlockType, a.clock()))
 	}
 	if errors.Is(err, catalogue.ErrNoBlocks) {
-		return response{}, detail(http.StatusServiceUnavailable, err.Error())
+		return response{}, detail(http.StatusNotImplemented, "The block catalogue is not installed on this server "+
+			"(PREFECT_SERVER_CATALOGUE_DIRECTORY): there is nothing to install the system block types from.")
 	}
 	if err != nil {
 		return response{}, err

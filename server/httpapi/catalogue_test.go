@@ -49,16 +49,16 @@ func TestCollectionViews(t *testing.T) {
 }
 
 // Without a catalogue the server still answers: the views as views it
-// cannot fetch, the install route 503 (nothing to install from).
+// cannot fetch, the install route 501 (nothing to install from).
 func TestNoCatalogue(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, storetest.NewSQLite, withCatalogue("", true))
 	requireDetail(t, http.StatusNotFound, "Requested content missing for view aggregate-worker-metadata",
 		s.do(t, http.MethodGet, "/collections/views/aggregate-worker-metadata", nil))
-	r := s.do(t, http.MethodPost, "/block_types/install_system_block_types", nil)
-	requireStatus(t, http.StatusServiceUnavailable, r)
-	require.Contains(t, r.Object(t)["detail"], "block catalogue is not installed")
-	r = s.do(t, http.MethodPost, "/block_types/filter", map[string]any{})
+	requireDetail(t, http.StatusNotImplemented, "The block catalogue is not installed on this server "+
+		"(PREFECT_SERVER_CATALOGUE_DIRECTORY): there is nothing to install the system block types from.",
+		s.do(t, http.MethodPost, "/block_types/install_system_block_types", nil))
+	r := s.do(t, http.MethodPost, "/block_types/filter", map[string]any{})
 	requireStatus(t, http.StatusOK, r)
 	require.Empty(t, r.List(t), "nothing registered at start")
 }
