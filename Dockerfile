@@ -4,7 +4,8 @@
 # (the Prefect server it runs), so operator and server versions move together.
 # The operator's Deployment runs /manager; the server pods it renders run
 # /prefect-server serve; `docker run <image>` starts a server, with Prefect's
-# web UIs in /ui, taken from the pinned prefect wheel as the build runs.
+# web UIs in /ui and its block catalogue and collection views in /catalogue,
+# taken from the pinned prefect package as the build runs.
 #
 #   docker build -t ghcr.io/prefectgo/prefectgo:dev .
 
@@ -33,12 +34,22 @@ COPY hack/ui-assets.sh /ui-assets.sh
 RUN dir=$(CACHE=/tmp/cache VENV=/nonexistent PREFECT_VERSION=${PREFECT_VERSION} /ui-assets.sh) && \
     mkdir /ui && mv "$dir/v1" "$dir/v2" /ui/
 
+# The block catalogue and collection views, by the script that writes them for make run-server
+# and the tests; it runs the pinned prefect, which hack/python-env.sh installs in the stage.
+FROM --platform=$BUILDPLATFORM python:3.12-slim AS catalogue
+ARG PREFECT_VERSION
+COPY hack/python-env.sh hack/catalogue-assets.sh hack/block-catalogue.py /hack/
+RUN dir=$(CACHE=/tmp/cache PREFECT_VERSION=${PREFECT_VERSION} /hack/catalogue-assets.sh) && \
+    mkdir /catalogue && mv "$dir/blocks.json" "$dir/views" /catalogue/
+
 # distroless static: CA certificates and tzdata, no shell, user 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/manager /manager
 COPY --from=build /out/prefect-server /prefect-server
 COPY --from=ui /ui /ui
+COPY --from=catalogue /catalogue /catalogue
 ENV PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui
+ENV PREFECT_SERVER_CATALOGUE_DIRECTORY=/catalogue
 USER 65532:65532
 EXPOSE 4200
 ENTRYPOINT ["/prefect-server"]

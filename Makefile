@@ -41,9 +41,11 @@ build-installer:
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 
 ## run-server: the server on its embedded default (SQLite at ~/.prefect/prefect.db, port 4200), with
-## Prefect's UI at http://127.0.0.1:4200/ (hack/ui-assets.sh; the API alone if that fails)
+## Prefect's UI at http://127.0.0.1:4200/ (hack/ui-assets.sh; the API alone if that fails) and its block
+## catalogue and collection views (hack/catalogue-assets.sh)
 run-server:
 	PREFECT_SERVER_UI_STATIC_DIRECTORY="$${PREFECT_SERVER_UI_STATIC_DIRECTORY:-$${PREFECT_UI_STATIC_DIRECTORY:-$$(hack/ui-assets.sh)}}" \
+		PREFECT_SERVER_CATALOGUE_DIRECTORY="$${PREFECT_SERVER_CATALOGUE_DIRECTORY:-$$(hack/catalogue-assets.sh)}" \
 		$(GO) run ./cmd/prefect-server serve
 
 ## test: every test: vet, lint and format checks, Go tests on SQLite and PostgreSQL, the real-client suite,
@@ -52,18 +54,21 @@ test: verify build test-go test-imagebuild helm-lint helm-test test-compat test-
 
 ## test-go: Go unit, store (both backends), API and envtest controller tests; the API's request
 ## keys are checked against Prefect's own models, read from the pinned prefect in the venv, and
-## the UI is served from the pinned prefect's own (hack/ui-assets.sh)
+## the UI and the block catalogue are the pinned prefect's own (hack/ui-assets.sh, hack/catalogue-assets.sh)
 test-go:
 	hack/python-env.sh
 	hack/ui-assets.sh >/dev/null
+	hack/catalogue-assets.sh >/dev/null
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" \
-		PREFECTGO_TEST_PYTHON="$(VENV)/bin/python" PREFECTGO_TEST_UI="$$(hack/ui-assets.sh)" $(GO) test -count=1 ./...
+		PREFECTGO_TEST_PYTHON="$(VENV)/bin/python" PREFECTGO_TEST_UI="$$(hack/ui-assets.sh)" \
+		PREFECTGO_TEST_CATALOGUE="$$(hack/catalogue-assets.sh)" $(GO) test -count=1 ./...
 
-## test-compat: the real prefect client (from PyPI) against bin/prefect-server, on SQLite and PostgreSQL
+## test-compat: the real prefect client (from PyPI) against bin/prefect-server, on SQLite and PostgreSQL, with
+## the pinned prefect's block catalogue (hack/catalogue-assets.sh)
 test-compat: build
 	hack/python-env.sh
 	PREFECTGO_TEST_POSTGRES_URL="$$(hack/postgres.sh url)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \
-		$(VENV)/bin/python -m pytest -q test/compat
+		PREFECTGO_TEST_CATALOGUE="$$(hack/catalogue-assets.sh)" $(VENV)/bin/python -m pytest -q test/compat
 
 ## test-browser: Prefect's own web UIs (v1 at /, v2 at /v2) in headless Chromium (hack/chromium.sh) against
 ## bin/prefect-server seeded by the real client: every page settles with its texts, no /api answer >= 400, no
@@ -73,7 +78,7 @@ test-compat: build
 test-browser: build
 	hack/python-env.sh
 	PREFECTGO_BROWSER_CHROMIUM="$$(hack/chromium.sh)" PREFECTGO_SERVER_BIN="$(CURDIR)/$(BIN)/prefect-server" \
-		PREFECT_UI_STATIC_DIRECTORY="$$(hack/ui-assets.sh)" \
+		PREFECT_UI_STATIC_DIRECTORY="$$(hack/ui-assets.sh)" PREFECT_SERVER_CATALOGUE_DIRECTORY="$$(hack/catalogue-assets.sh)" \
 		PREFECTGO_BROWSER_PYTHON="$(VENV)/bin/python" $(GO) test -tags browser -count=1 -v -timeout 30m ./test/browser
 
 ## fuzz: every Go fuzz target for FUZZTIME each (default 1m; hack/fuzz.sh), on SQLite and PostgreSQL;

@@ -39,11 +39,12 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 # The slow, cached parts first, outside the timed cluster start: Kubernetes (15 minutes the
-# first time), the prefect virtualenv and the UIs from its package.
+# first time), the prefect virtualenv, and the UIs and block catalogue from its package.
 hack/kube-bin.sh >/dev/null
 hack/python-env.sh
 ui=$(hack/ui-assets.sh)
-phase "binaries, venv and UI (cached after the first run)"
+catalogue=$(hack/catalogue-assets.sh)
+phase "binaries, venv, UI and catalogue (cached after the first run)"
 
 hack/cluster.sh up
 phase "cluster up"
@@ -51,7 +52,7 @@ phase "cluster up"
 img="$PWD/bin/image"
 mkdir -p "$img"
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$img/" ./cmd/manager ./cmd/prefect-server
-go run -C hack/imagebuild . -bin "$img" -ui "$ui" -tag "$IMAGE" -o "$img/prefectgo.tar"
+go run -C hack/imagebuild . -bin "$img" -ui "$ui" -catalogue "$catalogue" -tag "$IMAGE" -o "$img/prefectgo.tar"
 hack/cluster.sh import "$img/prefectgo.tar"
 phase "image build and import"
 

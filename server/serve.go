@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"prefectgo.dev/prefectgo/server/catalogue"
 	"prefectgo.dev/prefectgo/server/events"
 	"prefectgo.dev/prefectgo/server/events/pgfanout"
 	"prefectgo.dev/prefectgo/server/httpapi"
@@ -37,6 +38,9 @@ type App struct {
 	broker  *events.Broker
 	fanout  *pgfanout.Fanout // nil on SQLite
 	logs    *logstream.Hub
+	// blocks registers the block catalogue at start; nil when
+	// PREFECT_SERVER_REGISTER_BLOCKS_ON_START is off.
+	blocks *blockRegistration
 }
 
 // LeaderRetry is how often a replica that is not the leader tries to take
@@ -112,6 +116,7 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 	rs := newRuns(s, st, ingestor, m, tw, log)
 	workerChannel := events.WorkerChannelHandler(events.WorkerChannelConfig{Store: st, Changes: poolChanges,
 		AuthString: s.API.AuthString, Logger: log, Socket: sock})
+	cat := catalogue.Load(s.CatalogueDirectory, log)
 	app := &App{Handler: httpapi.New(httpapi.Deps{
 		Store:           st,
 		Runs:            rs,
@@ -128,7 +133,11 @@ func New(s settings.Settings, st store.Store, log *slog.Logger) *App {
 		IngestEvents:    ingestor.Ingest,
 		UI:              ui.New(s, log),
 		Metrics:         m,
+		Catalogue:       cat,
 	}), broker: broker, fanout: fanout, logs: logs.hub}
+	if s.RegisterBlocksOnStart {
+		app.blocks = &blockRegistration{catalogue: cat, store: st, events: ingestor, log: log}
+	}
 	w.runs, w.ingestor, w.api = rs, ingestor, app.Handler
 	app.services = replica
 	singletons := buildServices(w, true)
@@ -222,12 +231,18 @@ func eventsOut(s settings.Settings, sock events.SocketConfig, broker *events.Bro
 	})
 }
 
-// Start starts the background services.
+// Start starts the background services, then registers the block
+// catalogue (PREFECT_SERVER_REGISTER_BLOCKS_ON_START), as Prefect's server
+// does before it serves, and with the event persister running to keep the
+// block types' events.
 func (a *App) Start(ctx context.Context) error {
 	for _, svc := range a.services {
 		if err := svc.Start(ctx); err != nil {
 			return err
 		}
+	}
+	if a.blocks != nil {
+		return a.blocks.run(ctx)
 	}
 	return nil
 }

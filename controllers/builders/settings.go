@@ -39,6 +39,7 @@ var exempt = map[string]string{
 	"database.tls.key_file":       tlsReason,
 	"database.tls.check_hostname": tlsReason,
 	"ui.static_directory":         "the image serves the UI it was built with; the root filesystem is read-only",
+	"catalogue_directory":         "the image carries the block catalogue and collection views of the prefect it was built with",
 }
 
 // tlsReason: the spec has no volumes to mount certificates from; its

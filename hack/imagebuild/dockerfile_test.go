@@ -75,6 +75,8 @@ func finalStage(t *testing.T) imageSpec {
 				spec.Binaries[f[2]] = filepath.Base(f[1])
 			case "ui":
 				spec.UI = f[2]
+			case "catalogue":
+				spec.Catalogue = f[2]
 			default:
 				t.Fatalf("Dockerfile: COPY %q from a stage imagebuild does not know", args)
 			}
@@ -104,6 +106,9 @@ func TestImageMatchesDockerfile(t *testing.T) {
 	}
 	if got.UI != want.UI {
 		t.Errorf("UI directory: imagebuild %q, Dockerfile %q", got.UI, want.UI)
+	}
+	if got.Catalogue != want.Catalogue {
+		t.Errorf("catalogue directory: imagebuild %q, Dockerfile %q", got.Catalogue, want.Catalogue)
 	}
 	if !reflect.DeepEqual(got.Env, want.Env) {
 		t.Errorf("env: imagebuild %q, Dockerfile %q", got.Env, want.Env)
@@ -152,8 +157,17 @@ func TestBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	catalogue := filepath.Join(dir, "catalogue")
+	for _, f := range []string{"blocks.json", "views/aggregate-worker-metadata.json", ".prefectgo-complete"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(catalogue, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(catalogue, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(dir, "image.tar")
-	if err := build(prefectgo, inputs{bin: dir, ui: ui, caCerts: ca}, "localhost/prefectgo:test", out); err != nil {
+	if err := build(prefectgo, inputs{bin: dir, ui: ui, catalogue: catalogue, caCerts: ca}, "localhost/prefectgo:test", out); err != nil {
 		t.Fatal(err)
 	}
 	tag, _ := name.NewTag("localhost/prefectgo:test")
@@ -211,7 +225,16 @@ func TestBuild(t *testing.T) {
 	if h := files["ui/v2/assets"]; h == nil || h.Typeflag != tar.TypeDir {
 		t.Errorf("/ui/v2/assets: %+v", h)
 	}
-	if !slices.Contains(c.Env, "PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui") || !slices.Contains(c.Env, baseEnv[0]) {
+	for _, f := range []string{"blocks.json", "views/aggregate-worker-metadata.json"} {
+		if h := files["catalogue/"+f]; h == nil || h.Mode != 0o644 || h.Uid != 0 || contents["catalogue/"+f] != f {
+			t.Errorf("/catalogue/%s: %+v %q", f, h, contents["catalogue/"+f])
+		}
+	}
+	if h := files["catalogue/.prefectgo-complete"]; h != nil {
+		t.Errorf("the cache's stamp is not the image's: %+v", h)
+	}
+	if !slices.Contains(c.Env, "PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui") || !slices.Contains(c.Env, "PREFECT_SERVER_CATALOGUE_DIRECTORY=/catalogue") ||
+		!slices.Contains(c.Env, baseEnv[0]) {
 		t.Errorf("env: %q", c.Env)
 	}
 }

@@ -4,14 +4,16 @@
 // so the base layer holds what the binaries use of it: /etc/passwd and /etc/group with the
 // nonroot user, the CA certificates (copied from the host), /tmp and the nonroot home.
 // Time zones need no files: the server embeds time/tzdata. Prefect's web UIs come from the
-// directory hack/ui-assets.sh prints (the Dockerfile runs that script in a stage of its own;
-// here it has run before, so this builder downloads nothing).
+// directory hack/ui-assets.sh prints, its block catalogue and collection views from the one
+// hack/catalogue-assets.sh prints (the Dockerfile runs those scripts in stages of their own;
+// here they have run before, so this builder downloads nothing).
 //
-//	imagebuild -bin bin -ui "$(hack/ui-assets.sh)" -tag localhost/prefectgo:e2e -o prefectgo.tar
+//	imagebuild -bin bin -ui "$(hack/ui-assets.sh)" -catalogue "$(hack/catalogue-assets.sh)" \
+//	    -tag localhost/prefectgo:e2e -o prefectgo.tar
 //	imagebuild -pause bin/pause -tag localhost/pause:e2e -o pause.tar   # the pod sandbox image
 //
 // dockerfile_test.go keeps the image's entrypoint, command, user, ports, environment, binary
-// paths and UI directory equal to the Dockerfile's.
+// paths, UI and catalogue directories equal to the Dockerfile's.
 package main
 
 import (
@@ -44,6 +46,7 @@ type imageSpec struct {
 	Ports      []string          // EXPOSE, as written ("4200" means 4200/tcp)
 	Binaries   map[string]string // path in the image -> file name in the -bin directory
 	UI         string            // where the -ui directory's v1/ and v2/ go; "" for no UI
+	Catalogue  string            // where the -catalogue directory's blocks.json and views/ go; "" for none
 	WorkingDir string
 	Env        []string // ENV, as written, after the base's
 	Base       bool     // the distroless-like base layer
@@ -63,8 +66,9 @@ var prefectgo = imageSpec{
 	Ports:      []string{"4200"},
 	Binaries:   map[string]string{"/manager": "manager", "/prefect-server": "prefect-server"},
 	UI:         "/ui",
+	Catalogue:  "/catalogue",
 	WorkingDir: "/home/nonroot", // as distroless static:nonroot sets it
-	Env:        []string{"PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui"},
+	Env:        []string{"PREFECT_SERVER_UI_STATIC_DIRECTORY=/ui", "PREFECT_SERVER_CATALOGUE_DIRECTORY=/catalogue"},
 	Base:       true,
 }
 
@@ -83,6 +87,7 @@ var epoch = time.Unix(0, 0).UTC()
 func main() {
 	binDir := flag.String("bin", "bin", "directory holding the static binaries manager and prefect-server")
 	uiDir := flag.String("ui", "", "directory holding the web UIs as v1/ and v2/ (what hack/ui-assets.sh prints)")
+	catalogueDir := flag.String("catalogue", "", "directory holding blocks.json and views/ (what hack/catalogue-assets.sh prints)")
 	pauseBin := flag.String("pause", "", "build the pause image from this binary instead")
 	tag := flag.String("tag", "localhost/prefectgo:e2e", "image name and tag")
 	out := flag.String("o", "image.tar", "output tarball")
@@ -93,11 +98,11 @@ func main() {
 	if *pauseBin != "" {
 		spec, dir = pause, filepath.Dir(*pauseBin)
 		spec.Binaries = map[string]string{"/pause": filepath.Base(*pauseBin)}
-	} else if *uiDir == "" {
-		fmt.Fprintln(os.Stderr, "imagebuild: -ui is required: the directory hack/ui-assets.sh prints")
+	} else if *uiDir == "" || *catalogueDir == "" {
+		fmt.Fprintln(os.Stderr, "imagebuild: -ui and -catalogue are required: the directories hack/ui-assets.sh and hack/catalogue-assets.sh print")
 		os.Exit(2)
 	}
-	if err := build(spec, inputs{bin: dir, ui: *uiDir, caCerts: *caCerts}, *tag, *out); err != nil {
+	if err := build(spec, inputs{bin: dir, ui: *uiDir, catalogue: *catalogueDir, caCerts: *caCerts}, *tag, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)
 	}
@@ -105,9 +110,10 @@ func main() {
 
 // inputs are the files an image is made of, from the host.
 type inputs struct {
-	bin     string // the binaries
-	ui      string // the UIs' v1/ and v2/
-	caCerts string // the CA bundle of the base layer
+	bin       string // the binaries
+	ui        string // the UIs' v1/ and v2/
+	catalogue string // blocks.json and views/
+	caCerts   string // the CA bundle of the base layer
 }
 
 func build(spec imageSpec, in inputs, tag, out string) error {
@@ -122,8 +128,8 @@ func build(spec imageSpec, in inputs, tag, out string) error {
 	return tarball.WriteToFile(out, ref, img)
 }
 
-// image is spec as an image: the base layer (if any), the UIs (if any), then one layer with
-// the binaries, which change most often.
+// image is spec as an image: the base layer (if any), the UIs and the catalogue (if any),
+// then one layer with the binaries, which change most often.
 func image(spec imageSpec, in inputs) (v1.Image, error) {
 	var layers []v1.Layer
 	env := slices.Clone(spec.Env)
@@ -136,11 +142,18 @@ func image(spec imageSpec, in inputs) (v1.Image, error) {
 		env = append(slices.Clone(baseEnv), env...)
 	}
 	if spec.UI != "" {
-		ui, err := uiLayer(in.ui, spec.UI)
+		ui, err := treeLayer(in.ui, spec.UI, []string{"v1/index.html", "v2/index.html"}, "hack/ui-assets.sh")
 		if err != nil {
 			return nil, err
 		}
 		layers = append(layers, ui)
+	}
+	if spec.Catalogue != "" {
+		cat, err := treeLayer(in.catalogue, spec.Catalogue, []string{"blocks.json", "views"}, "hack/catalogue-assets.sh")
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, cat)
 	}
 	bins, err := binariesLayer(spec.Binaries, in.bin)
 	if err != nil {
@@ -221,16 +234,21 @@ func binariesLayer(binaries map[string]string, dir string) (v1.Layer, error) {
 	return layer(entries)
 }
 
-// uiLayer holds the v1/ and v2/ directories of dir under dest, readable by the nonroot user
-// and owned by root, so the server cannot change them.
-func uiLayer(dir, dest string) (v1.Layer, error) {
-	entries := []entry{{path: strings.TrimPrefix(dest, "/"), mode: 0o755, dir: true}}
-	for _, v := range []string{"v1", "v2"} {
-		root := filepath.Join(dir, v)
-		if _, err := os.Stat(filepath.Join(root, "index.html")); err != nil {
-			return nil, fmt.Errorf("the %s UI: %w (hack/ui-assets.sh prints a directory with both)", v, err)
+// treeLayer holds the top-level entries of dir that need names (a file, or a directory
+// named by a file inside it: v1/index.html brings v1/), under dest, readable by the nonroot
+// user and owned by root, so the server cannot change them. script is what makes dir.
+func treeLayer(dir, dest string, need []string, script string) (v1.Layer, error) {
+	dest = strings.TrimPrefix(dest, "/")
+	entries := []entry{{path: dest, mode: 0o755, dir: true}}
+	for _, n := range need {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			return nil, fmt.Errorf("%s: %w (%s prints a complete directory)", n, err, script)
 		}
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		top, _, _ := strings.Cut(n, "/")
+		if slices.ContainsFunc(entries, func(e entry) bool { return e.path == path.Join(dest, top) }) {
+			continue
+		}
+		err := filepath.WalkDir(filepath.Join(dir, top), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -238,7 +256,7 @@ func uiLayer(dir, dest string) (v1.Layer, error) {
 			if err != nil {
 				return err
 			}
-			e := entry{path: path.Join(strings.TrimPrefix(dest, "/"), filepath.ToSlash(rel)), mode: 0o644}
+			e := entry{path: path.Join(dest, filepath.ToSlash(rel)), mode: 0o644}
 			if d.IsDir() {
 				e.mode, e.dir = 0o755, true
 			} else if e.data, err = os.ReadFile(p); err != nil {

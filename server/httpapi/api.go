@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"prefectgo.dev/prefectgo/server/catalogue"
 	"prefectgo.dev/prefectgo/server/metrics"
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/settings"
@@ -86,6 +87,9 @@ type Deps struct {
 	// UI serves every path outside the base path (server/ui); nil answers
 	// them 404.
 	UI http.Handler
+	// Catalogue holds the collection views and the block catalogue of the
+	// prefect package (server/catalogue); nil is an empty one.
+	Catalogue *catalogue.Catalogue
 	// Now is the clock; nil means the wall clock.
 	Now func() time.Time
 	// Metrics counts requests and serves /metrics; nil when they are off.
@@ -103,6 +107,7 @@ type API struct {
 	eventsOut http.Handler
 	ingest    func(ctx context.Context, body []byte) error
 	ui        http.Handler
+	catalogue *catalogue.Catalogue
 	now       func() time.Time
 	metrics   *metrics.Metrics
 
@@ -124,10 +129,13 @@ func New(d Deps) http.Handler {
 
 func newAPI(d Deps) *API {
 	a := &API{store: d.Store, runs: d.Runs, settings: d.Settings, log: d.Log, events: d.Events, eventsIn: d.EventsIn, eventsOut: d.EventsOut,
-		workerChannel: d.WorkerChannel, poolChanges: d.WorkPoolChanges, taskWorkers: d.TaskWorkers, ingest: d.IngestEvents, ui: d.UI,
+		workerChannel: d.WorkerChannel, poolChanges: d.WorkPoolChanges, taskWorkers: d.TaskWorkers, ingest: d.IngestEvents, ui: d.UI, catalogue: d.Catalogue,
 		now: d.Now, metrics: d.Metrics, logsOut: d.LogsOut, logs: d.Logs}
 	if a.ui == nil {
 		a.ui = http.HandlerFunc(notFoundRoute)
+	}
+	if a.catalogue == nil {
+		a.catalogue = &catalogue.Catalogue{}
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -142,6 +142,7 @@ var bodyRoutes = []struct{ pattern, path, seed string }{
 
 	{"POST /block_types", "/block_types", `{"name":"Fuzz Two","slug":"fuzz-two","logo_url":"https://example.com/x.png","description":"d","code_example":"x"}`},
 	{"POST /block_types/filter", "/block_types/filter", `{"block_types":{"name":{"like_":"fuzz"},"slug":{"any_":["fuzz-block"]}},"limit":5}`},
+	{"POST /block_types/install_system_block_types", "/block_types/install_system_block_types", ``},
 	{"PATCH /block_types/{id}", "/block_types/@block_type@", `{"description":"changed","documentation_url":null}`},
 	{"POST /block_schemas", "/block_schemas", `{"block_type_id":"@block_type@","capabilities":["read"],"version":"2","fields":{"title":"Fuzz","type":"object","properties":{"value":{"title":"Value","type":"string","format":"password","writeOnly":true},"n":{"title":"N","type":"integer"}},"required":["value"],"secret_fields":["value"],"block_type_slug":"fuzz-block","block_schema_references":{}}}`},
 	{"POST /block_schemas/filter", "/block_schemas/filter", `{"block_schemas":{"block_type_id":{"any_":["@block_type@"]},"block_capabilities":{"all_":[]}},"limit":5}`},
@@ -175,7 +176,9 @@ func FuzzRequestBodies(f *testing.F) {
 		body = []byte(fixtures.Replace(string(body)))
 		status, res := serve(h, method, path, body)
 		t.Logf("%s %s: %d %.300s", method, path, status, res)
-		if status >= 500 {
+		// 501 is no failure: the install route's answer on a server without the block
+		// catalogue, as this one is.
+		if status >= 500 && status != http.StatusNotImplemented {
 			t.Fatalf("%s %s answered %d: %s\nbody: %.2000q\nlog: %s", method, path, status, res, body, errs.take())
 		}
 		if logged := errs.take(); logged != "" {

@@ -241,6 +241,7 @@ func (a *API) routeTable() []apiRoute {
 	// Blocks: types, schemas, documents.
 	route("POST /block_types", endpoint(a, a.createBlockType))
 	route("POST /block_types/filter", endpoint(a, a.filterBlockTypes))
+	route("POST /block_types/install_system_block_types", endpoint(a, a.installSystemBlockTypes))
 	route("GET /block_types/slug/{slug}", endpoint(a, a.readBlockTypeBySlug))
 	route("GET /block_types/slug/{slug}/block_documents", endpoint(a, a.readBlockDocumentsOfType))
 	route("GET /block_types/slug/{slug}/block_documents/name/{name}", endpoint(a, a.readBlockDocumentByName))
@@ -259,6 +260,7 @@ func (a *API) routeTable() []apiRoute {
 	route("PATCH /block_documents/{id}", endpoint(a, a.updateBlockDocument))
 	route("DELETE /block_documents/{id}", endpoint(a, a.deleteBlockDocument))
 	route("GET /block_capabilities", endpoint(a, a.readBlockCapabilities))
+	route("GET /collections/views/{view}", endpoint(a, a.readCollectionView))
 
 	// Events.
 	if a.eventsIn != nil {

@@ -172,6 +172,13 @@ func TestWorkers(t *testing.T) {
 		requireDetail(t, http.StatusNotFound, `Work pool "nope" not found.`,
 			s.do(t, http.MethodPost, "/work_pools/nope/workers/heartbeat", map[string]any{"name": "worker-1"}))
 		requireValidationError(t, s.do(t, http.MethodPost, "/work_pools/wpool/workers/heartbeat", map[string]any{}), "body", "name")
+		// A whole float is an int to pydantic: workers made in Python send 30.0; 30.5 is not.
+		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPost, "/work_pools/wpool/workers/heartbeat",
+			`{"name": "worker-1", "heartbeat_interval_seconds": 30.0}`))
+		requireValidationError(t, s.do(t, http.MethodPost, "/work_pools/wpool/workers/heartbeat",
+			`{"name": "worker-1", "heartbeat_interval_seconds": 30.5}`), "body", "heartbeat_interval_seconds")
+		requireValidationError(t, s.do(t, http.MethodPost, "/work_pools/wpool/workers/heartbeat",
+			`{"name": "worker-1", "heartbeat_interval_seconds": "soon"}`), "body", "heartbeat_interval_seconds")
 		require.Equal(t, "READY", s.do(t, http.MethodGet, "/work_pools/wpool", nil).Object(t)["status"])
 
 		r := s.do(t, http.MethodPost, "/work_pools/wpool/workers/filter", map[string]any{"offset": 0, "limit": 10})

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"regexp"
 	"sort"
@@ -355,15 +356,42 @@ func (w Worker) Online(now time.Time) bool {
 type WorkerHeartbeat struct {
 	Name                     string `json:"name"`
 	HeartbeatIntervalSeconds *int   `json:"heartbeat_interval_seconds"`
+	// fractional records an interval that is not a whole number, for Validate.
+	fractional bool
 }
 
 // EmbeddedBody marks WorkerHeartbeat as FastAPI's body of several parameters.
 func (WorkerHeartbeat) EmbeddedBody() {}
 
+// UnmarshalJSON reads the interval as pydantic's lax int does: a whole
+// number written as a float counts. A worker made in Python (not by
+// `prefect worker start`) sends its setting's 30.0.
+func (h *WorkerHeartbeat) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Name                     string   `json:"name"`
+		HeartbeatIntervalSeconds *float64 `json:"heartbeat_interval_seconds"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*h = WorkerHeartbeat{Name: raw.Name}
+	if f := raw.HeartbeatIntervalSeconds; f != nil {
+		if *f != math.Trunc(*f) || math.Abs(*f) > math.MaxInt32 {
+			h.fractional = true
+		} else {
+			h.HeartbeatIntervalSeconds = new(int(*f))
+		}
+	}
+	return nil
+}
+
 // Validate checks the body.
 func (h *WorkerHeartbeat) Validate() error {
 	if h.Name == "" {
 		return Invalid("name", "Field required")
+	}
+	if h.fractional {
+		return Invalid("heartbeat_interval_seconds", "Input should be a valid integer, got a number with a fractional part")
 	}
 	return nil
 }

@@ -17,8 +17,10 @@ type Settings struct {
 	AnalyticsEnabled bool `setting:"analytics_enabled"`
 	// MetricsEnabled serves Prometheus metrics at /api/metrics.
 	MetricsEnabled bool `setting:"metrics_enabled"`
-	// RegisterBlocksOnStart seeds the built-in block types at start.
+	// RegisterBlocksOnStart registers the block catalogue at start.
 	RegisterBlocksOnStart bool `setting:"register_blocks_on_start"`
+	// CatalogueDirectory holds blocks.json and views/ from the prefect package.
+	CatalogueDirectory string `setting:"catalogue_directory"`
 	// EncryptionKey encrypts block documents at rest.
 	EncryptionKey string `setting:"encryption_key"`
 

@@ -143,7 +143,10 @@ var table = []Setting{
 	{Name: "metrics_enabled", Env: "PREFECT_SERVER_METRICS_ENABLED", Aliases: []string{"PREFECT_API_ENABLE_METRICS"},
 		Default: "false", Kind: KindBool, Doc: "Serve Prometheus metrics at /api/metrics."},
 	{Name: "register_blocks_on_start", Env: "PREFECT_SERVER_REGISTER_BLOCKS_ON_START", Aliases: []string{"PREFECT_API_BLOCKS_REGISTER_ON_START"},
-		Default: "true", Kind: KindBool, Doc: "Register the built-in block types and schemas at start."},
+		Default: "true", Kind: KindBool,
+		Doc: "Register Prefect's block catalogue at start, as Prefect does: its system, notification, storage and integration block types with their schemas, from blocks.json in the catalogue directory."},
+	{Name: "catalogue_directory", Env: "PREFECT_SERVER_CATALOGUE_DIRECTORY", Kind: KindString, Extension: true,
+		Doc: "Directory of what the server takes from the pinned prefect package besides the UIs: blocks.json (the block catalogue) and views/ (the collection views, /api/collections/views). hack/catalogue-assets.sh prints one; the image sets /catalogue. Without it no block types are registered and the views answer 404."},
 	{Name: "encryption_key", Env: "PREFECT_SERVER_ENCRYPTION_KEY", Aliases: []string{"ORION_ENCRYPTION_KEY"}, Kind: KindString, Secret: true,
 		Doc: "Key that encrypts block documents at rest (32 bytes, URL-safe base64, as Python Prefect's); unset means a key generated once and kept in the database."},
 

@@ -25,6 +25,15 @@ import (
 type Blocks interface {
 	// CreateBlockType stores a new type; a taken slug is a ConflictError.
 	CreateBlockType(ctx context.Context, t schema.BlockTypeCreate) (schema.BlockType, error)
+	// RegisterBlockType stores a type of Prefect's block catalogue by its
+	// slug, as Prefect's block registration does: a new slug is created; a
+	// stored one takes t's logo URL, documentation URL, description and code
+	// example and, when t.IsProtected (Prefect's system blocks, which it
+	// upserts whole), t's name and the protection too. Nothing is written
+	// when nothing differs. change says what was done: "created", "updated"
+	// or "". Concurrent calls for one slug (replicas starting together) wait
+	// for each other instead of conflicting.
+	RegisterBlockType(ctx context.Context, t schema.BlockTypeCreate) (bt schema.BlockType, change string, err error)
 	ReadBlockType(ctx context.Context, id uuid.UUID) (schema.BlockType, error)
 	ReadBlockTypeBySlug(ctx context.Context, slug string) (schema.BlockType, error)
 	// FilterBlockTypes returns types ordered by name.

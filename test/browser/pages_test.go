@@ -109,6 +109,12 @@ var pages = []page{
 		expect: func(_ ui, s seed) []string { return []string{s.WorkPoolName, "Process"} },
 	},
 	{
+		// The worker types come from the collection view: no Kubernetes worker is installed.
+		name:   "work-pool-create",
+		path:   func(seed) string { return "/work-pools/create" },
+		expect: texts("Kubernetes", "Process"),
+	},
+	{
 		name:   "work-pool",
 		path:   func(s seed) string { return "/work-pools/work-pool/" + s.WorkPoolName },
 		expect: func(_ ui, s seed) []string { return []string{`prefect worker start --pool "` + s.WorkPoolName + `"`} },
@@ -138,9 +144,10 @@ var pages = []page{
 		},
 	},
 	{
+		// Prefect's catalogue, registered at start: AWS Credentials is no block the seed saves.
 		name:   "block-catalog",
 		path:   func(seed) string { return "/blocks/catalog" },
-		expect: texts("Secret", "A block that represents a secret value"),
+		expect: texts("Secret", "A block that represents a secret value", "AWS Credentials"),
 	},
 	{
 		name:   "block-create",

@@ -66,6 +66,10 @@ func startServer(t *testing.T, cfg config, extra ...string) *server {
 		if d := os.Getenv("PREFECT_UI_STATIC_DIRECTORY"); d != "" {
 			env = append(env, "PREFECT_UI_STATIC_DIRECTORY="+d)
 		}
+		// And the block catalogue and collection views (hack/catalogue-assets.sh).
+		if d := os.Getenv("PREFECT_SERVER_CATALOGUE_DIRECTORY"); d != "" {
+			env = append(env, "PREFECT_SERVER_CATALOGUE_DIRECTORY="+d)
+		}
 	}
 
 	srv := &server{

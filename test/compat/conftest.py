@@ -6,6 +6,9 @@ Run from the repository root (the Makefile's `test-compat` does this):
     PREFECTGO_TEST_POSTGRES_URL=$(hack/postgres.sh url) \
     $VENV/bin/python -m pytest -q test/compat
 
+Our binary gets the pinned prefect's block catalogue and collection views, as the image has them
+(PREFECTGO_TEST_CATALOGUE, else hack/catalogue-assets.sh).
+
 Every test runs once per backend (SQLite, PostgreSQL). Each backend gets one server for the
 session on a FRESH database (a SQLite file in a temp dir, or a new `compat_<random>` database),
 and tests keep out of each other's way by using distinct flow names.
@@ -71,6 +74,22 @@ def _psql() -> str:
 
 
 _pg_url_cache: list[str] = []
+_catalogue_cache: list[str] = []
+
+
+def catalogue_dir() -> str:
+    """The pinned prefect's block catalogue and collection views for our binary, as the image
+    carries them: PREFECTGO_TEST_CATALOGUE, else what hack/catalogue-assets.sh prints."""
+    found = os.environ.get("PREFECTGO_TEST_CATALOGUE")
+    if found:
+        return found
+    if not _catalogue_cache:
+        out = subprocess.run(
+            ["bash", str(REPO_ROOT / "hack" / "catalogue-assets.sh")],
+            check=True, capture_output=True, text=True,
+        )
+        _catalogue_cache.append(out.stdout.strip())
+    return _catalogue_cache[0]
 
 
 def postgres_admin_url() -> str:
@@ -269,6 +288,7 @@ def start_server(backend: str, tmp_root: Path, auth_string: str | None = None,
                 "or set PREFECTGO_COMPAT_TARGET=python to test against the Python server"
             )
         argv = [binary, "serve"]
+        env.setdefault("PREFECT_SERVER_CATALOGUE_DIRECTORY", catalogue_dir())
 
     log_path = workdir / "server.log"
     server = Server(

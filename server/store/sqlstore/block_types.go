@@ -67,6 +67,72 @@ func (s *Store) CreateBlockType(ctx context.Context, t schema.BlockTypeCreate) (
 	return out, err
 }
 
+// RegisterBlockType stores a catalogue block type by its slug. The insert
+// gives way to a row another transaction holds (ON CONFLICT waits for it),
+// and the stored row is then locked and brought up to date.
+func (s *Store) RegisterBlockType(ctx context.Context, t schema.BlockTypeCreate) (schema.BlockType, string, error) {
+	var out schema.BlockType
+	change := ""
+	err := s.tx(ctx, func(ctx context.Context, c conn) error {
+		change = ""
+		now := s.clock()
+		res, err := c.exec(ctx, `INSERT INTO block_type (id, created, updated, name, slug, logo_url, documentation_url,
+			description, code_example, is_protected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (slug) DO NOTHING`,
+			uuid.Must(uuid.NewV7()), now, now, t.Name, t.Slug, t.LogoURL, t.DocumentationURL, escapeHTML(t.Description),
+			escapeHTML(t.CodeExample), t.IsProtected)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			change = "created"
+		}
+		cur, err := scanBlockType(c.queryRow(ctx, `SELECT `+blockTypeColumns+` FROM block_type WHERE slug = ?`+s.d.ForUpdate("block_type"), t.Slug))
+		if err != nil || change != "" {
+			out = cur
+			return err
+		}
+		var up update
+		// Prefect's upsert of a protected type writes it as created (its
+		// texts escaped); its update of any other type writes them as given.
+		description, example := t.Description, t.CodeExample
+		if t.IsProtected {
+			description, example = escapeHTML(description), escapeHTML(example)
+			if cur.Name != t.Name {
+				up.set("name", t.Name)
+			}
+			if !cur.IsProtected {
+				up.set("is_protected", true)
+			}
+		}
+		for _, f := range []struct {
+			col      string
+			v, cur   *string
+			unescape bool
+		}{
+			{"logo_url", t.LogoURL, cur.LogoURL, false},
+			{"documentation_url", t.DocumentationURL, cur.DocumentationURL, false},
+			{"description", description, cur.Description, true},
+			{"code_example", example, cur.CodeExample, true},
+		} {
+			if !sameText(f.v, f.cur, f.unescape) {
+				up.set(f.col, f.v)
+			}
+		}
+		if up.empty() {
+			out = cur
+			return nil
+		}
+		up.set("updated", now)
+		if _, err := up.exec(ctx, c, "block_type", "id = ?", cur.ID); err != nil {
+			return err
+		}
+		change = "updated"
+		out, err = scanBlockType(c.queryRow(ctx, `SELECT `+blockTypeColumns+` FROM block_type WHERE id = ?`, cur.ID))
+		return err
+	})
+	return out, change, err
+}
+
 // ReadBlockType returns one block type.
 func (s *Store) ReadBlockType(ctx context.Context, id uuid.UUID) (schema.BlockType, error) {
 	var t schema.BlockType

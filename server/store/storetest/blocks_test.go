@@ -529,3 +529,111 @@ func TestBlockSchemaReferenceCycle(t *testing.T) {
 			y["block_schema_references"], "the nested schema points back at its parent: a cycle")
 	})
 }
+
+// Registering Prefect's catalogue: a new slug is created, a stored one is
+// brought to the catalogue's texts (and, for a protected type, its name and
+// protection) and nothing else, and a second registration writes nothing.
+func TestRegisterBlockType(t *testing.T) {
+	t.Parallel()
+	ForEach(t, func(t *testing.T, open Opener) {
+		s := open(t)
+		ctx := context.Background()
+		desc, logo := "Sends <messages> & more", "https://example.com/slack.png"
+		slack := schema.BlockTypeCreate{Name: "Slack Webhook", Slug: "slack-webhook", Description: &desc, LogoURL: &logo}
+		bt, change, err := s.RegisterBlockType(ctx, slack)
+		require.NoError(t, err)
+		require.Equal(t, "created", change)
+		require.Equal(t, "Sends &lt;messages&gt; &amp; more", *bt.Description, "created as Prefect creates: escaped")
+		require.False(t, bt.IsProtected)
+
+		again, change, err := s.RegisterBlockType(ctx, slack)
+		require.NoError(t, err)
+		require.Empty(t, change, "the same type again writes nothing")
+		require.Equal(t, bt, again, "not even its updated time")
+
+		// A user's edit of the texts is undone, as Prefect's registration undoes it; the name a
+		// user gave a type of that slug stays, and an unprotected type is not protected.
+		mine, err := s.CreateBlockType(ctx, schema.BlockTypeCreate{Name: "My Teams", Slug: "ms-teams-webhook"})
+		require.NoError(t, err)
+		other := "https://example.com/teams"
+		changed, err := s.UpdateBlockType(ctx, bt.ID, schema.BlockTypeUpdate{LogoURL: schema.Nullable[string]{Set: true, Value: &other}})
+		require.NoError(t, err)
+		require.True(t, changed)
+		restored, change, err := s.RegisterBlockType(ctx, slack)
+		require.NoError(t, err)
+		require.Equal(t, "updated", change)
+		require.Equal(t, logo, *restored.LogoURL)
+		require.Equal(t, bt.ID, restored.ID)
+		teams, change, err := s.RegisterBlockType(ctx, schema.BlockTypeCreate{Name: "Microsoft Teams Webhook", Slug: "ms-teams-webhook", LogoURL: &logo})
+		require.NoError(t, err)
+		require.Equal(t, "updated", change)
+		require.Equal(t, mine.ID, teams.ID)
+		require.Equal(t, "My Teams", teams.Name)
+		require.Equal(t, logo, *teams.LogoURL)
+		require.False(t, teams.IsProtected)
+
+		// A protected type is upserted whole: a Secret type a client registered before the
+		// catalogue was takes the catalogue's name and becomes protected.
+		old, err := s.CreateBlockType(ctx, schema.BlockTypeCreate{Name: "Old Secret", Slug: "secret", Description: &desc})
+		require.NoError(t, err)
+		secret := schema.BlockTypeCreate{Name: "Secret", Slug: "secret", Description: &desc, IsProtected: true}
+		got, change, err := s.RegisterBlockType(ctx, secret)
+		require.NoError(t, err)
+		require.Equal(t, "updated", change)
+		require.Equal(t, old.ID, got.ID)
+		require.Equal(t, "Secret", got.Name)
+		require.True(t, got.IsProtected)
+		require.Equal(t, *old.Description, *got.Description)
+		_, change, err = s.RegisterBlockType(ctx, secret)
+		require.NoError(t, err)
+		require.Empty(t, change)
+		// Registered again as an unprotected type (Prefect's registry step lists it too), it stays protected.
+		secret.IsProtected = false
+		got, change, err = s.RegisterBlockType(ctx, secret)
+		require.NoError(t, err)
+		require.Empty(t, change)
+		require.True(t, got.IsProtected)
+	})
+}
+
+// Replicas starting together register the same types at once: every call
+// succeeds, one creates, and there is one row.
+func TestRegisterBlockTypeConcurrently(t *testing.T) {
+	t.Parallel()
+	ForEach(t, func(t *testing.T, open Opener) {
+		s := open(t)
+		ctx := context.Background()
+		const n = 8
+		type result struct {
+			id     uuid.UUID
+			change string
+			err    error
+		}
+		results := make(chan result, n)
+		for range n {
+			go func() {
+				bt, change, err := s.RegisterBlockType(ctx, schema.BlockTypeCreate{Name: "Webhook", Slug: "webhook", IsProtected: true})
+				results <- result{bt.ID, change, err}
+			}()
+		}
+		var first uuid.UUID
+		created := 0
+		for range n {
+			r := <-results
+			require.NoError(t, r.err)
+			if first == uuid.Nil {
+				first = r.id
+			}
+			require.Equal(t, first, r.id)
+			if r.change == "created" {
+				created++
+			} else {
+				require.Empty(t, r.change)
+			}
+		}
+		require.Equal(t, 1, created)
+		all, err := s.FilterBlockTypes(ctx, schema.BlockTypeQuery{})
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+	})
+}
