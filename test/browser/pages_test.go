@@ -209,6 +209,17 @@ var pages = []page{
 		},
 	},
 	{
+		// An automation made in the wizard, which then fires.
+		name:   "automation-create",
+		path:   func(seed) string { return "/automations/create" },
+		expect: texts("Trigger Template"),
+		steps: []step{
+			{name: "filled", do: fillAutomationWizard, expect: texts()},
+			{name: "created", do: saveAutomationWizard, expect: func(u ui, _ seed) []string { return []string{wizardAutomationName(u)} }},
+			{name: "fired", do: fireWizardAutomation, expect: texts()},
+		},
+	},
+	{
 		name:   "events",
 		path:   func(seed) string { return "/events" },
 		expect: texts("browser.seed.finished", "prefect.flow-run.Completed"),
