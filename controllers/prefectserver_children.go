@@ -65,13 +65,9 @@ func (r *PrefectServerReconciler) loadSecrets(ctx context.Context, p *pass) (boo
 			data[name+"/"+k] = v
 		}
 	}
-	for _, e := range builders.ServerEnv(p.ps) {
-		ref := e.ValueFrom
-		if ref == nil || ref.SecretKeyRef == nil || (ref.SecretKeyRef.Optional != nil && *ref.SecretKeyRef.Optional) {
-			continue
-		}
-		if _, ok := data[ref.SecretKeyRef.Name+"/"+ref.SecretKeyRef.Key]; !ok {
-			p.missingSecret, p.missingKey = ref.SecretKeyRef.Name, ref.SecretKeyRef.Key
+	for _, ref := range builders.RequiredSecretKeys(p.ps) {
+		if _, ok := data[ref.Name+"/"+ref.Key]; !ok {
+			p.missingSecret, p.missingKey = ref.Name, ref.Key
 			return false, nil
 		}
 	}

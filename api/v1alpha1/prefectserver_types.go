@@ -253,11 +253,37 @@ type PostgresStorage struct {
 	// postgresql+asyncpg:// form Python Prefect uses).
 	// +optional
 	ConnectionURLSecretRef *corev1.SecretKeySelector `json:"connectionURLSecretRef,omitempty"`
-	// SSLMode is libpq's sslmode.
+	// SSLMode is libpq's sslmode. TLS, when set, takes its place.
 	// +kubebuilder:validation:Enum=disable;allow;prefer;require;verify-ca;verify-full
 	// +kubebuilder:default="prefer"
 	// +optional
 	SSLMode string `json:"sslMode,omitempty"`
+	// TLS connects over TLS with certificates from Secrets, mounted into the
+	// pods: the server's certificate is always verified (against the CA
+	// given, else the image's system roots), and a client certificate makes
+	// it mutual TLS. Pods roll when these Secrets change.
+	// +optional
+	TLS *PostgresTLS `json:"tls,omitempty"`
+}
+
+// PostgresTLS is the server's TLS to PostgreSQL, with Prefect's
+// PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_* settings.
+type PostgresTLS struct {
+	// CASecretRef selects the key of a Secret holding the PEM certificates
+	// of the CAs that sign PostgreSQL's certificate; unset means the system's
+	// roots.
+	// +optional
+	CASecretRef *corev1.SecretKeySelector `json:"caSecretRef,omitempty"`
+	// ClientCertSecretName names a kubernetes.io/tls Secret in the namespace
+	// (tls.crt and tls.key, as cert-manager writes them): the client
+	// certificate the server presents.
+	// +optional
+	ClientCertSecretName string `json:"clientCertSecretName,omitempty"`
+	// CheckHostname also checks that PostgreSQL's certificate names the host
+	// connected to (libpq's verify-full rather than verify-ca).
+	// +kubebuilder:default=true
+	// +optional
+	CheckHostname *bool `json:"checkHostname,omitempty"`
 }
 
 // Duration is a length of time as Prefect's settings take it: ISO 8601
