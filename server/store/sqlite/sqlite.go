@@ -117,5 +117,9 @@ func dsn(path string, busy time.Duration, extra string) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "cache_size(-20000)")
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// Checkpoints every ~40 MB of WAL rather than SQLite's 4 MB: a page
+	// written by many commits reaches the database file once per checkpoint,
+	// and each checkpoint's fsyncs are a tenth as frequent.
+	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	return "file:" + path + "?" + q.Encode() + "&" + extra
 }
