@@ -42,6 +42,12 @@ type pass struct {
 	exposedBy         []string
 	exposureDone      bool
 	gatewayAPIMissing bool
+	// monitoredBy names the ServiceMonitor, PodMonitor and PrometheusRule
+	// applied; monitoringDone says the step ran; monitoringMissing, the
+	// kinds it could not apply, the cluster not serving them.
+	monitoredBy       []string
+	monitoringDone    bool
+	monitoringMissing []string
 }
 
 // loadSecrets reads every Secret the spec references and computes the

@@ -143,6 +143,16 @@ func TestValidation(t *testing.T) {
 			"spec.httpRoute.hostnames[0]: Invalid value"},
 		{"HTTPRouteHostnameIP", `{"httpRoute": {"parentRefs": [{"name": "gw"}], "hostnames": ["10.0.0.1:80"]}}`,
 			"spec.httpRoute.hostnames[0]: Invalid value"},
+		{"MonitoringWithoutEnabled", `{"monitoring": {"podMonitor": true}}`, "spec.monitoring.enabled: Required value"},
+		{"MonitoringBehindAuthWithoutCredentials",
+			`{"api": {"authSecretRef": {"name": "s", "key": "auth"}}, "monitoring": {"enabled": true}}`,
+			"set monitoring.basicAuth so Prometheus can scrape it"},
+		{"MonitoringIntervalInWords", `{"monitoring": {"enabled": true, "interval": "30 seconds"}}`,
+			"spec.monitoring.interval: Invalid value"},
+		{"MonitoringISODuration", `{"monitoring": {"enabled": true, "alerts": {"lateRunsAfter": "PT10M"}}}`,
+			"spec.monitoring.alerts.lateRunsAfter: Invalid value"},
+		{"RunbookBaseURLWithoutSlash", `{"monitoring": {"enabled": true, "alerts": {"runbookBaseURL": "https://wiki.example/runbooks"}}}`,
+			"runbookBaseURL must be an http(s) URL ending in /"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

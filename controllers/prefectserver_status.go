@@ -44,6 +44,8 @@ const (
 	ReasonPending             = "Pending"
 	ReasonRoutesApplied       = "RoutesApplied"
 	ReasonGatewayAPIMissing   = "GatewayAPINotInstalled"
+	ReasonMonitorsApplied     = "MonitorsApplied"
+	ReasonMonitoringMissing   = "PrometheusOperatorNotInstalled"
 )
 
 // writeStatus summarises the pass into the status and writes it, once, and
@@ -85,6 +87,9 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 	}
 	if ps.Spec.Ingress == nil && ps.Spec.HTTPRoute == nil {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionExposed)
+	}
+	if !builders.MonitoringEnabled(ps) {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionMonitoring)
 	}
 
 	r.recordTransitions(ps, before.Status.Conditions)
@@ -146,6 +151,9 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonReconcileError, "%s", stepErr.Error()))
 	case p.gatewayAPIMissing:
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonGatewayAPIMissing, "%s", gatewayAPIMissingText))
+	case len(p.monitoringMissing) > 0:
+		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonMonitoringMissing, "%s",
+			monitoringMissingText(p.monitoringMissing)))
 	default:
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, ""))
 	}
@@ -226,6 +234,22 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 			"the Ingress and HTTPRoute are applied after the Service"))
 	}
 
+	// Monitoring: the ServiceMonitor or PodMonitor and the PrometheusRule
+	// (writeStatus drops the condition when monitoring is not enabled).
+	switch {
+	case !builders.MonitoringEnabled(p.ps):
+	case len(p.monitoringMissing) > 0:
+		out = append(out, c(v1alpha1.ConditionMonitoring, metav1.ConditionFalse, ReasonMonitoringMissing, "%s",
+			monitoringMissingText(p.monitoringMissing)))
+	case p.monitoringDone:
+		out = append(out, c(v1alpha1.ConditionMonitoring, metav1.ConditionTrue, ReasonMonitorsApplied,
+			"%s applied: Prometheus scrapes %s on the server's %s port", strings.Join(p.monitoredBy, " and "),
+			builders.MetricsPath, builders.PortName))
+	case meta.FindStatusCondition(p.ps.Status.Conditions, v1alpha1.ConditionMonitoring) == nil:
+		out = append(out, c(v1alpha1.ConditionMonitoring, metav1.ConditionUnknown, ReasonPending,
+			"the ServiceMonitor or PodMonitor and the PrometheusRule are applied after the Service"))
+	}
+
 	// BackgroundJobs: where retention and scheduling run.
 	switch {
 	case p.ps.Spec.Storage.Ephemeral != nil:
@@ -271,6 +295,9 @@ func (r *PrefectServerReconciler) recordTransitions(ps *v1alpha1.PrefectServer, 
 	}
 	if c, ok := entered(v1alpha1.ConditionExposed, metav1.ConditionFalse, ReasonGatewayAPIMissing); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonGatewayAPIMissing, "Expose", "%s", c.Message)
+	}
+	if c, ok := entered(v1alpha1.ConditionMonitoring, metav1.ConditionFalse, ReasonMonitoringMissing); ok {
+		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMonitoringMissing, "Monitor", "%s", c.Message)
 	}
 	if c, ok := entered(v1alpha1.ConditionDatabaseMigrated, metav1.ConditionFalse, ReasonMigrationFailed); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMigrationFailed, "Migrate", "%s", c.Message)

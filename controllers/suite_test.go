@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -110,6 +111,10 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
+	if err := monitoringv1.AddToScheme(scheme); err != nil {
+		stop()
+		return nil, nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -124,7 +129,7 @@ func startEnv() (*env, func(), error) {
 		Recorder:     mgr.GetEventRecorder(FieldOwner),
 		DefaultImage: testImage,
 		// Short, so a test sees the Gateway API found soon after it is installed.
-		GatewayAPIRetry: time.Second,
+		MissingAPIRetry: time.Second,
 	}
 	calls := &countingReconciler{inner: r, calls: map[string]int{}}
 	if err := r.setupWithManager(mgr, calls); err != nil {

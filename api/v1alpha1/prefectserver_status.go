@@ -21,6 +21,11 @@ const (
 	// for are applied, False when one cannot be (the Gateway API's CRDs are
 	// not installed); absent when the spec asks for neither.
 	ConditionExposed = "Exposed"
+	// ConditionMonitoring is True when the ServiceMonitor (or PodMonitor) and
+	// PrometheusRule that spec.monitoring asks for are applied, False when
+	// one cannot be (the prometheus-operator's CRDs are not installed);
+	// absent when monitoring is not enabled.
+	ConditionMonitoring = "Monitoring"
 )
 
 // PrefectServerStatus is what the operator last observed.
@@ -28,7 +33,7 @@ type PrefectServerStatus struct {
 	// ObservedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed.
+	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed, Monitoring.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

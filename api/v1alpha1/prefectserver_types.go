@@ -43,6 +43,7 @@ type PrefectServerList struct {
 
 // PrefectServerSpec is the desired Prefect server.
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || has(self.storage.postgres)",message="more than one replica needs PostgreSQL storage: SQLite and ephemeral storage live in a single pod"
+// +kubebuilder:validation:XValidation:rule="!has(self.monitoring) || !self.monitoring.enabled || !has(self.api) || !has(self.api.authSecretRef) || has(self.monitoring.basicAuth)",message="api.authSecretRef puts /api/metrics behind basic auth: set monitoring.basicAuth so Prometheus can scrape it"
 type PrefectServerSpec struct {
 	// Image is the container image running prefect-server. Unset means the
 	// image of the operator itself, which bundles the server of the same version.
@@ -111,7 +112,8 @@ type PrefectServerSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Services ServiceSettings `json:"services,omitzero"`
-	// MetricsEnabled serves Prometheus metrics at /api/metrics.
+	// MetricsEnabled serves Prometheus metrics at /api/metrics (docs/metrics.md).
+	// monitoring.enabled turns them on whatever this says.
 	// +kubebuilder:default=false
 	// +optional
 	MetricsEnabled *bool `json:"metricsEnabled,omitempty" setting:"metrics_enabled"`
@@ -181,6 +183,11 @@ type PrefectServerSpec struct {
 	// previous one is deleted).
 	// +optional
 	HTTPRoute *HTTPRouteSpec `json:"httpRoute,omitempty"`
+	// Monitoring has the server scraped and alerted on through the
+	// prometheus-operator: a ServiceMonitor (or PodMonitor) and a
+	// PrometheusRule; unset means none (previous ones are deleted).
+	// +optional
+	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
 	// PodSecurityContext replaces the operator's default (non-root, seccomp RuntimeDefault).
 	// +optional
 	PodSecurityContext *corev1.PodSecurityContext `json:"podSecurityContext,omitempty"`

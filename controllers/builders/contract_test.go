@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -87,6 +88,14 @@ func TestContract(t *testing.T) {
 			ps.Spec.Storage = v1alpha1.Storage{Ephemeral: &v1alpha1.EphemeralStorage{}}
 		}},
 		{name: "ingress", sample: "ingress"},
+		{name: "sqlite monitored behind auth", sample: "sqlite", edit: func(t *testing.T, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
+			ps.Spec.API.AuthSecretRef = secretRef("auth", "basic")
+			secrets["auth/basic"] = []byte("admin:s3cret")
+			secrets["scrape/user"], secrets["scrape/password"] = []byte("admin"), []byte("s3cret")
+			ps.Spec.Monitoring = &v1alpha1.MonitoringSpec{Enabled: true, BasicAuth: &v1alpha1.MonitoringBasicAuth{
+				Username: *secretRef("scrape", "user"), Password: *secretRef("scrape", "password"),
+			}}
+		}},
 		{name: "postgres", sample: "postgres", edit: usePostgres(false)},
 		{name: "postgres from a URL Secret", sample: "postgres", edit: usePostgres(true)},
 	} {
@@ -177,6 +186,9 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 	if ps.Spec.UI.APIURL == "" {
 		overridden["PREFECT_SERVER_UI_API_URL"] = true
 	}
+	if MonitoringEnabled(ps) {
+		overridden["PREFECT_SERVER_METRICS_ENABLED"] = true
+	}
 	walkSettings(reflect.ValueOf(ps.Spec), func(name string, f reflect.Value) {
 		st := rows()[name]
 		if overridden[st.Env] {
@@ -227,6 +239,25 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 	apiURL, err := page.Parse(uiSettings.APIURL)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, get(t, apiURL.String()+"/health", "", nil), "the UI's API URL %s", apiURL)
+	// What the ServiceMonitor or PodMonitor scrapes, with its credentials:
+	// the server's metrics, among them those the alerts read.
+	if MonitoringEnabled(ps) {
+		require.Equal(t, "true", got["PREFECT_SERVER_METRICS_ENABLED"])
+		req, err := http.NewRequest(http.MethodGet, base+MetricsPath, nil)
+		require.NoError(t, err)
+		if m := ServiceMonitor(ps).Spec.Endpoints[0].BasicAuth; m != nil {
+			req.SetBasicAuth(string(secrets[m.Username.Name+"/"+m.Username.Key]), string(secrets[m.Password.Name+"/"+m.Password.Key]))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		scraped, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "scrape %s: %s", MetricsPath, scraped)
+		for _, name := range []string{"prefect_event_persister_backlog", "prefect_flow_runs_late", "prefect_http_requests_total"} {
+			require.Contains(t, string(scraped), "\n# TYPE "+name+" ", "the scrape lacks %s", name)
+		}
+	}
 	wantInProcess := strconv.FormatBool(!hasCronJobs(ps))
 	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"])
 	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_RETENTION_ENABLED"])

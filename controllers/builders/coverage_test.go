@@ -140,6 +140,9 @@ func TestFallbacksMatchCRDDefaults(t *testing.T) {
 		{[]string{"spec", "scheduling"}, map[string]any{"schedule": defaultSchedulingSchedule}},
 		{[]string{"spec", "retention", "successfulJobsHistoryLimit"}, float64(defaultSuccessfulJobs)},
 		{[]string{"spec", "retention", "failedJobsHistoryLimit"}, float64(defaultFailedJobs)},
+		{[]string{"spec", "monitoring", "alerts", "lateRunsAfter"}, defaultLateRunsAfter},
+		{[]string{"spec", "monitoring", "alerts", "schedulerStaleAfter"}, defaultSchedulerStaleAfter},
+		{[]string{"spec", "monitoring", "alerts", "enabled"}, true},
 	} {
 		require.Equal(t, c.want, schemaAt(t, c.path...)["default"], strings.Join(c.path, "."))
 	}

@@ -66,7 +66,8 @@ func envName(name string) string {
 // ServerEnv is the environment of the server container (and of the Job and
 // CronJob containers, which read the same settings), in a stable order:
 // what the operator derives (listen address, home, database, the UI's API
-// URL unless spec.ui.apiURL sets it, the services the CronJobs take over), then every set spec field in declaration order,
+// URL unless spec.ui.apiURL sets it, the services the CronJobs take over, the metrics
+// spec.monitoring scrapes), then every set spec field in declaration order,
 // then spec.extraEnv, which overrides: a rendered variable that extraEnv
 // sets again is left out, so the list has no duplicate names.
 //
@@ -122,6 +123,10 @@ func ServerEnv(ps *v1alpha1.PrefectServer) []corev1.EnvVar {
 		// The CronJobs do this work; two schedulers would race.
 		add("services.scheduler.enabled", "false")
 		add("services.retention.enabled", "false")
+	}
+	if MonitoringEnabled(ps) {
+		// What the ServiceMonitor or PodMonitor scrapes, whatever spec.metricsEnabled says.
+		add("metrics_enabled", "true")
 	}
 
 	walkSettings(reflect.ValueOf(&ps.Spec).Elem(), func(name string, f reflect.Value) {
