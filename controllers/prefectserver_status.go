@@ -44,6 +44,8 @@ const (
 	ReasonPending             = "Pending"
 	ReasonRoutesApplied       = "RoutesApplied"
 	ReasonGatewayAPIMissing   = "GatewayAPINotInstalled"
+	ReasonBackupSucceeded     = "BackupSucceeded"
+	ReasonBackupFailed        = "BackupFailed"
 )
 
 // writeStatus summarises the pass into the status and writes it, once, and
@@ -79,12 +81,18 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 		}
 	}
 	st.Version = imageVersion(image)
+	if p.lastBackup != nil {
+		st.LastBackup = p.lastBackup
+	}
 	for _, c := range conditions(p, dep, stepErr) {
 		c.ObservedGeneration = ps.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
 	}
 	if ps.Spec.Ingress == nil && ps.Spec.HTTPRoute == nil {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionExposed)
+	}
+	if !builders.HasBackups(ps) {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionBackedUp)
 	}
 
 	r.recordTransitions(ps, before.Status.Conditions)
@@ -226,6 +234,29 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 			"the Ingress and HTTPRoute are applied after the Service"))
 	}
 
+	// BackedUp: how the latest backup Job ended (writeStatus drops it
+	// without spec.backup). The report a Job left is in status.lastBackup.
+	last := p.ps.Status.LastBackup
+	switch {
+	case !builders.HasBackups(p.ps):
+	case p.failedBackup != nil:
+		failed, _ := jobFinished(p.failedBackup, batchv1.JobFailed)
+		lastGood := "no backup has succeeded yet"
+		if last != nil {
+			lastGood = "the latest good backup is " + backupText(last)
+		}
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionFalse, ReasonBackupFailed,
+			"backup Job %s failed: %s; %s", p.failedBackup.Name, jobFailureText(failed), lastGood))
+	case p.backupReportProblem != "":
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionTrue, ReasonBackupSucceeded,
+			"the latest backup Job succeeded, but its report cannot be read: %s", p.backupReportProblem))
+	case p.backupsObserved && last != nil:
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionTrue, ReasonBackupSucceeded, "%s", backupText(last)))
+	case p.backupsObserved || meta.FindStatusCondition(p.ps.Status.Conditions, v1alpha1.ConditionBackedUp) == nil:
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionUnknown, ReasonPending,
+			"no backup Job of CronJob %s has finished yet", builders.BackupCronJobName(p.ps)))
+	}
+
 	// BackgroundJobs: where retention and scheduling run.
 	switch {
 	case p.ps.Spec.Storage.Ephemeral != nil:
@@ -271,6 +302,11 @@ func (r *PrefectServerReconciler) recordTransitions(ps *v1alpha1.PrefectServer, 
 	}
 	if c, ok := entered(v1alpha1.ConditionExposed, metav1.ConditionFalse, ReasonGatewayAPIMissing); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonGatewayAPIMissing, "Expose", "%s", c.Message)
+	}
+	// Each failed backup Job is worth a warning, not only the first of a run.
+	if c, ok := entered(v1alpha1.ConditionBackedUp, metav1.ConditionFalse, ReasonBackupFailed); ok ||
+		(c != nil && c.Message != meta.FindStatusCondition(old, v1alpha1.ConditionBackedUp).Message) {
+		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonBackupFailed, "Backup", "%s", c.Message)
 	}
 	if c, ok := entered(v1alpha1.ConditionDatabaseMigrated, metav1.ConditionFalse, ReasonMigrationFailed); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMigrationFailed, "Migrate", "%s", c.Message)
