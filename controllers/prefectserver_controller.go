@@ -85,6 +85,7 @@ func (r *PrefectServerReconciler) missingAPIRetry() time.Duration {
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;podmonitors;prometheusrules,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -119,7 +120,8 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		{"migration", r.migrateDatabase},            // PostgreSQL: stops until this hash's Job succeeded
 		{"deployment", r.applyDeployment},           // the server pods; the config hash rolls them
 		{"disruption", r.reconcileDisruptionBudget}, // a PodDisruptionBudget for several replicas
-		{"cronjobs", r.reconcileCronJobs},           // retention and scheduling; none when ephemeral
+		{"cronjobs", r.reconcileCronJobs},           // retention, scheduling and backups; none when ephemeral
+		{"backups", r.observeBackups},               // the latest backup Jobs' outcome and report
 	})
 	if statusErr := r.writeStatus(ctx, p, err); statusErr != nil {
 		if err != nil {
@@ -188,6 +190,7 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 		// map volumes by owner or, failing that, by name and instance label.
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(volumeServer)).
 		Owns(&batchv1.Job{}).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(backupJobServer)).
 		Owns(&batchv1.CronJob{}).
 		Owns(&networkingv1.Ingress{}).
 		// Secrets are inputs, not children: a change to one (its data moves
@@ -216,8 +219,9 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 }
 
 // volumeServer maps a PersistentVolumeClaim to its PrefectServer: its
-// controller, or, for a retained volume, the PrefectServer whose volume name
-// it has and whose instance label it carries.
+// controller, or, for a retained volume (the SQLite one, or the backup one
+// the operator made), the PrefectServer whose volume name it has and whose
+// instance label it carries.
 func volumeServer(_ context.Context, pvc client.Object) []reconcile.Request {
 	name := ""
 	if ref := metav1.GetControllerOf(pvc); ref != nil {
@@ -228,7 +232,7 @@ func volumeServer(_ context.Context, pvc client.Object) []reconcile.Request {
 	} else {
 		name = pvc.GetLabels()["app.kubernetes.io/instance"]
 		ps := &v1alpha1.PrefectServer{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if name == "" || builders.PVCName(ps) != pvc.GetName() {
+		if name == "" || (builders.PVCName(ps) != pvc.GetName() && builders.BackupPVCName(ps) != pvc.GetName()) {
 			return nil
 		}
 	}

@@ -46,6 +46,8 @@ const (
 	ReasonGatewayAPIMissing   = "GatewayAPINotInstalled"
 	ReasonMonitorsApplied     = "MonitorsApplied"
 	ReasonMonitoringMissing   = "PrometheusOperatorNotInstalled"
+	ReasonBackupSucceeded     = "BackupSucceeded"
+	ReasonBackupFailed        = "BackupFailed"
 )
 
 // writeStatus summarises the pass into the status and writes it, once, and
@@ -81,6 +83,9 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 		}
 	}
 	st.Version = imageVersion(image)
+	if p.lastBackup != nil {
+		st.LastBackup = p.lastBackup
+	}
 	for _, c := range conditions(p, dep, stepErr) {
 		c.ObservedGeneration = ps.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
@@ -90,6 +95,9 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 	}
 	if !builders.MonitoringEnabled(ps) {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionMonitoring)
+	}
+	if !builders.HasBackups(ps) {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionBackedUp)
 	}
 
 	r.recordTransitions(ps, before.Status.Conditions)
@@ -250,6 +258,29 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 			"the ServiceMonitor or PodMonitor and the PrometheusRule are applied after the Service"))
 	}
 
+	// BackedUp: how the latest backup Job ended (writeStatus drops it
+	// without spec.backup). The report a Job left is in status.lastBackup.
+	last := p.ps.Status.LastBackup
+	switch {
+	case !builders.HasBackups(p.ps):
+	case p.failedBackup != nil:
+		failed, _ := jobFinished(p.failedBackup, batchv1.JobFailed)
+		lastGood := "no backup has succeeded yet"
+		if last != nil {
+			lastGood = "the latest good backup is " + backupText(last)
+		}
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionFalse, ReasonBackupFailed,
+			"backup Job %s failed: %s; %s", p.failedBackup.Name, jobFailureText(failed), lastGood))
+	case p.backupReportProblem != "":
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionTrue, ReasonBackupSucceeded,
+			"the latest backup Job succeeded, but its report cannot be read: %s", p.backupReportProblem))
+	case p.backupsObserved && last != nil:
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionTrue, ReasonBackupSucceeded, "%s", backupText(last)))
+	case p.backupsObserved || meta.FindStatusCondition(p.ps.Status.Conditions, v1alpha1.ConditionBackedUp) == nil:
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionUnknown, ReasonPending,
+			"no backup Job of CronJob %s has finished yet", builders.BackupCronJobName(p.ps)))
+	}
+
 	// BackgroundJobs: where retention and scheduling run.
 	switch {
 	case p.ps.Spec.Storage.Ephemeral != nil:
@@ -298,6 +329,11 @@ func (r *PrefectServerReconciler) recordTransitions(ps *v1alpha1.PrefectServer, 
 	}
 	if c, ok := entered(v1alpha1.ConditionMonitoring, metav1.ConditionFalse, ReasonMonitoringMissing); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMonitoringMissing, "Monitor", "%s", c.Message)
+	}
+	// Each failed backup Job is worth a warning, not only the first of a run.
+	if c, ok := entered(v1alpha1.ConditionBackedUp, metav1.ConditionFalse, ReasonBackupFailed); ok ||
+		(c != nil && c.Message != meta.FindStatusCondition(old, v1alpha1.ConditionBackedUp).Message) {
+		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonBackupFailed, "Backup", "%s", c.Message)
 	}
 	if c, ok := entered(v1alpha1.ConditionDatabaseMigrated, metav1.ConditionFalse, ReasonMigrationFailed); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMigrationFailed, "Migrate", "%s", c.Message)

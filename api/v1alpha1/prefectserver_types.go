@@ -8,7 +8,8 @@ import (
 
 // PrefectServer runs a Prefect 3 server: the API Deployment and its Service,
 // its storage (a SQLite volume, or a PostgreSQL database), a migration Job for
-// PostgreSQL, and CronJobs for event retention and deployment scheduling.
+// PostgreSQL, and CronJobs for event retention, deployment scheduling and
+// (SQLite, when asked) backups.
 // The spec's settings groups mirror the server's settings table: every field
 // becomes the Prefect environment variable of the same name and default.
 // +kubebuilder:object:root=true
@@ -19,6 +20,7 @@ import (
 // +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
 // +kubebuilder:printcolumn:name="UI",type=string,JSONPath=`.status.uiUrl`
+// +kubebuilder:printcolumn:name="Last Backup",type=date,JSONPath=`.status.lastBackup.time`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 42",message="the name may be at most 42 characters: the CronJobs and Jobs made from it must stay within Kubernetes' name limits"
 type PrefectServer struct {
@@ -44,6 +46,9 @@ type PrefectServerList struct {
 // PrefectServerSpec is the desired Prefect server.
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || has(self.storage.postgres)",message="more than one replica needs PostgreSQL storage: SQLite and ephemeral storage live in a single pod"
 // +kubebuilder:validation:XValidation:rule="!has(self.monitoring) || !self.monitoring.enabled || !has(self.api) || !has(self.api.authSecretRef) || has(self.monitoring.basicAuth)",message="api.authSecretRef puts /api/metrics behind basic auth: set monitoring.basicAuth so Prometheus can scrape it"
+// +kubebuilder:validation:XValidation:rule="!has(self.backup) || !has(self.storage.postgres)",message="spec.backup backs up SQLite storage only: back PostgreSQL up with its own tools, CloudNativePG's backups or pg_dump"
+// +kubebuilder:validation:XValidation:rule="!has(self.backup) || !has(self.storage.ephemeral)",message="spec.backup needs SQLite storage: ephemeral storage keeps nothing to back up"
+// +kubebuilder:validation:XValidation:rule="!has(self.storage) || !has(self.storage.sqlite) || !has(self.storage.sqlite.restoreFrom) || has(self.backup)",message="storage.sqlite.restoreFrom names a file on the backup claim: set spec.backup (its volumeClaimName is the claim holding the file)"
 type PrefectServerSpec struct {
 	// Image is the container image running prefect-server. Unset means the
 	// image of the operator itself, which bundles the server of the same version.
@@ -139,6 +144,14 @@ type PrefectServerSpec struct {
 	// +optional
 	Scheduling CronJobSettings `json:"scheduling,omitzero"`
 
+	// Backup copies the SQLite database to a volume on a schedule, with a
+	// CronJob running `prefect-server backup`: a consistent copy of the live
+	// database, checked, the oldest pruned beyond keep; status.lastBackup
+	// names the latest. SQLite only: back PostgreSQL up with its own tools
+	// (CloudNativePG's backups, pg_dump). Unset means no backups.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
+
 	// ExtraEnv is added to the server container last, so it overrides what the
 	// operator renders from the spec: an escape hatch for settings the spec
 	// does not model. Prefer the typed fields; they are validated.
@@ -229,6 +242,50 @@ type SQLiteStorage struct {
 	// +kubebuilder:default=true
 	// +optional
 	RetainOnDelete *bool `json:"retainOnDelete,omitempty"`
+	// RestoreFrom is a backup on spec.backup's volume claim, as
+	// status.lastBackup.file names it (<server>/prefect-<UTC time>.db). An
+	// init container checks it and copies it into place before the server
+	// starts, only when the database does not exist yet (a new volume): an
+	// existing database is never overwritten, so it is safe to leave set.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$`
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	RestoreFrom string `json:"restoreFrom,omitempty"`
+}
+
+// BackupSpec schedules backups of a SQLite server.
+type BackupSpec struct {
+	// Schedule in cron format.
+	// +kubebuilder:default="0 3 * * *"
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// Keep is how many of this server's backups stay on the volume, the new
+	// one included; the oldest are deleted after each successful backup.
+	// Other files on the volume are never touched.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Keep *int32 `json:"keep,omitempty"`
+	// VolumeClaimName is an existing PersistentVolumeClaim in this namespace
+	// the backups go to, in a directory named after the server. Unset, the
+	// operator creates <name>-backup (size, storageClassName), which is kept
+	// when the PrefectServer is deleted: backups are for when it is gone.
+	// A ReadWriteOnce volume must be able to attach on the server pod's node,
+	// where the backup Job runs.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	VolumeClaimName string `json:"volumeClaimName,omitempty"`
+	// Size of the volume the operator creates when volumeClaimName is unset:
+	// room for keep copies of the database.
+	// +kubebuilder:default="5Gi"
+	// +optional
+	Size resource.Quantity `json:"size,omitzero"`
+	// StorageClassName of the volume the operator creates; unset means the
+	// cluster's default class.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
 }
 
 // PostgresStorage names a PostgreSQL database: either a whole connection URL

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -26,6 +27,7 @@ import (
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/internal/testlog"
 	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store/sqlite"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 )
 
@@ -116,7 +118,7 @@ func TestContract(t *testing.T) {
 func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
 	in := Inputs{DefaultImage: "prefectgo:test", SecretData: secrets}
 	// The pod's volumes.
-	vol := podVolumes{data: t.TempDir(), scratch: t.TempDir()}
+	vol := podVolumes{data: t.TempDir(), scratch: t.TempDir(), backup: t.TempDir()}
 
 	if job := MigrationJob(ps, in); job != nil {
 		runToCompletion(t, bin, job.Spec.Template.Spec.Containers[0], vol, secrets)
@@ -273,13 +275,45 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 	for _, cj := range cronJobs {
 		runToCompletion(t, bin, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0], vol, secrets)
 	}
+	if cj := BackupCronJob(ps, in); cj != nil {
+		runBackupAndRestore(t, bin, ps, in, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0], vol, secrets)
+	}
 
 	srv.stop(t)
 	require.NotContains(t, srv.output(), "ignoring an environment variable", "the server reads every rendered variable")
 }
 
+// runBackupAndRestore runs the backup CronJob's container beside the live
+// server, then the restore init container of a new server whose
+// restoreFrom names that backup: it restores into the empty volume, and
+// at the next start leaves the database alone.
+func runBackupAndRestore(t *testing.T, bin string, ps *v1alpha1.PrefectServer, in Inputs, c corev1.Container,
+	vol podVolumes, secrets map[string][]byte) {
+	t.Helper()
+	runToCompletion(t, bin, c, vol, secrets)
+	backups, err := os.ReadDir(filepath.Join(vol.backup, ps.Name))
+	require.NoError(t, err)
+	require.Len(t, backups, 1)
+	require.NoError(t, sqlite.Verify(t.Context(), filepath.Join(vol.backup, ps.Name, backups[0].Name())))
+
+	restored := ps.DeepCopy()
+	restored.Spec.Storage.SQLite.RestoreFrom = ps.Name + "/" + backups[0].Name()
+	inits := Deployment(restored, in).Spec.Template.Spec.InitContainers
+	require.Len(t, inits, 1)
+	fresh := podVolumes{data: t.TempDir(), scratch: t.TempDir(), backup: vol.backup}
+	runToCompletion(t, bin, inits[0], fresh, secrets)
+	db := filepath.Join(fresh.data, "prefect.db")
+	require.NoError(t, sqlite.Verify(t.Context(), db))
+	info, err := os.Stat(db)
+	require.NoError(t, err)
+	runToCompletion(t, bin, inits[0], fresh, secrets)
+	again, err := os.Stat(db)
+	require.NoError(t, err)
+	require.Equal(t, info.ModTime(), again.ModTime(), "the second start replaced the database")
+}
+
 // podVolumes are temporary directories standing in for the pod's volumes.
-type podVolumes struct{ data, scratch string }
+type podVolumes struct{ data, scratch, backup string }
 
 // processEnv is an environment in order (as exec takes it) and by name.
 type processEnv struct {
@@ -342,6 +376,11 @@ func runToCompletion(t *testing.T, bin string, c corev1.Container, vol podVolume
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	argv := command(t, bin, c)
+	for i, a := range argv {
+		if rest, ok := strings.CutPrefix(a, BackupDir+"/"); ok {
+			argv[i] = filepath.Join(vol.backup, rest) // the backup volume's mount
+		}
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = vol.resolve(t, c.Env, secrets).list
 	out, err := cmd.CombinedOutput()
