@@ -71,14 +71,15 @@ func postgresTLSVolumes(t *v1alpha1.PostgresTLS) ([]corev1.Volume, []corev1.Volu
 	return volumes, mounts
 }
 
-// postgresTLSSecrets names the Secrets of t.
-func postgresTLSSecrets(t *v1alpha1.PostgresTLS) []string {
-	var names []string
-	if t.CASecretRef != nil {
-		names = append(names, t.CASecretRef.Name)
+// postgresTLSKeys are the Secret keys the volumes of t mount, which the
+// pods cannot start without.
+func postgresTLSKeys(t *v1alpha1.PostgresTLS) []corev1.SecretKeySelector {
+	var keys []corev1.SecretKeySelector
+	volumes, _ := postgresTLSVolumes(t)
+	for _, v := range volumes {
+		for _, item := range v.Secret.Items {
+			keys = append(keys, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: v.Secret.SecretName}, Key: item.Key})
+		}
 	}
-	if t.ClientCertSecretName != "" {
-		names = append(names, t.ClientCertSecretName)
-	}
-	return names
+	return keys
 }

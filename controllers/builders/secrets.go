@@ -8,11 +8,10 @@ import (
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 )
 
-// ReferencedSecrets names the Secrets whose data the server's environment
-// reads: api.authSecretRef, the PostgreSQL password or URL, and
-// secretKeyRefs in spec.extraEnv, and the PostgreSQL TLS files; sorted,
-// without duplicates. Their data
-// feeds ConfigHash. Image pull secrets are not among them: the kubelet
+// ReferencedSecrets names the Secrets whose data the server reads:
+// api.authSecretRef, the PostgreSQL password or URL, secretKeyRefs in
+// spec.extraEnv, and the PostgreSQL TLS files; sorted, without duplicates.
+// Their data feeds ConfigHash. Image pull secrets are not among them: the kubelet
 // reads those, and a new pull secret needs no new pod.
 func ReferencedSecrets(ps *v1alpha1.PrefectServer) []string {
 	var names []string
@@ -22,7 +21,9 @@ func ReferencedSecrets(ps *v1alpha1.PrefectServer) []string {
 		}
 	}
 	if t := postgresTLS(ps); t != nil {
-		names = append(names, postgresTLSSecrets(t)...)
+		for _, k := range postgresTLSKeys(t) {
+			names = append(names, k.Name)
+		}
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
@@ -39,12 +40,7 @@ func RequiredSecretKeys(ps *v1alpha1.PrefectServer) []corev1.SecretKeySelector {
 		}
 	}
 	if t := postgresTLS(ps); t != nil {
-		volumes, _ := postgresTLSVolumes(t)
-		for _, v := range volumes {
-			for _, item := range v.Secret.Items {
-				keys = append(keys, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: v.Secret.SecretName}, Key: item.Key})
-			}
-		}
+		keys = append(keys, postgresTLSKeys(t)...)
 	}
 	return keys
 }

@@ -21,7 +21,7 @@ const maxGroup = 64
 type groupCommit struct {
 	db      *sql.DB
 	d       Dialect
-	timeout func(context.Context) (context.Context, context.CancelFunc)
+	bound   func(context.Context) (context.Context, context.CancelFunc)
 	jobs    chan *groupJob
 	stop    chan struct{}
 	stopped sync.Once
@@ -35,7 +35,7 @@ type groupJob struct {
 }
 
 func newGroupCommit(db *sql.DB, d Dialect, bound func(context.Context) (context.Context, context.CancelFunc)) *groupCommit {
-	g := &groupCommit{db: db, d: d, timeout: bound, jobs: make(chan *groupJob), stop: make(chan struct{})}
+	g := &groupCommit{db: db, d: d, bound: bound, jobs: make(chan *groupJob), stop: make(chan struct{})}
 	g.wg.Add(1)
 	go g.loop()
 	return g
@@ -101,7 +101,7 @@ func (g *groupCommit) commit(group []*groupJob) {
 	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := g.timeout(context.Background())
+	ctx, cancel := g.bound(context.Background())
 	defer cancel()
 	t, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -115,7 +115,7 @@ func (g *groupCommit) commit(group []*groupJob) {
 	for i, j := range live {
 		// The caller's values, not its cancellation: an interrupted write
 		// would roll back the whole group.
-		jctx, jcancel := g.timeout(context.WithoutCancel(j.ctx))
+		jctx, jcancel := g.bound(context.WithoutCancel(j.ctx))
 		err := g.runOne(jctx, c, j, alone)
 		jcancel()
 		var broken groupBroken
