@@ -21,6 +21,10 @@ const (
 	// for are applied, False when one cannot be (the Gateway API's CRDs are
 	// not installed); absent when the spec asks for neither.
 	ConditionExposed = "Exposed"
+	// ConditionRunsHealthy is True when the last canary took a flow run
+	// through the server's API from creation to Completed and deleted it,
+	// False with the failing step as reason; absent while the canary is off.
+	ConditionRunsHealthy = "RunsHealthy"
 )
 
 // PrefectServerStatus is what the operator last observed.
@@ -28,7 +32,7 @@ type PrefectServerStatus struct {
 	// ObservedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed.
+	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed, RunsHealthy.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -54,4 +58,7 @@ type PrefectServerStatus struct {
 	// Storage is the kind of storage in use: ephemeral, sqlite or postgres.
 	// +optional
 	Storage string `json:"storage,omitempty"`
+	// Canary is what the last canary saw; absent while spec.canary is off.
+	// +optional
+	Canary *CanaryStatus `json:"canary,omitempty"`
 }
