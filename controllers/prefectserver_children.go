@@ -42,6 +42,8 @@ type pass struct {
 	exposedBy         []string
 	exposureDone      bool
 	gatewayAPIMissing bool
+	// canary is what the canary saw, when it ran in this pass.
+	canary *canaryRun
 }
 
 // loadSecrets reads every Secret the spec references and computes the

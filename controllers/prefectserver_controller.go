@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -28,6 +30,8 @@ import (
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/controllers/builders"
+	"prefectgo.dev/prefectgo/controllers/canary"
+	"prefectgo.dev/prefectgo/controllers/prefectapi"
 )
 
 // FieldOwner is the server-side apply field manager of every object the
@@ -56,10 +60,18 @@ type PrefectServerReconciler struct {
 	// DefaultGatewayAPIRetry.
 	GatewayAPIRetry time.Duration
 
+	// NewClient makes the canary's client of a server's API; nil means
+	// prefectapi.New. Tests point it at a server process of their own.
+	NewClient func(url, auth string) *prefectapi.Client
+
 	// gateway knows whether the cluster serves HTTPRoutes, and watches them
 	// from the first time it does.
 	gateway *gatewayAPI
 }
+
+// maxConcurrentServerReconciles is how many PrefectServers are reconciled
+// at once.
+const maxConcurrentServerReconciles = 4
 
 // DefaultGatewayAPIRetry is GatewayAPIRetry's default.
 const DefaultGatewayAPIRetry = 2 * time.Minute
@@ -87,15 +99,20 @@ func (r *PrefectServerReconciler) gatewayAPIRetry() time.Duration {
 // order, and then writes what it saw to the status. A step may stop the pass
 // (a Secret is missing; the database migration has not succeeded yet); the
 // watches on Secrets and Jobs start the next pass when that changes, so
-// Reconcile never polls.
+// Reconcile never polls. Only what no watch can tell brings a pass back
+// after a while: the canary's next run, and the Gateway API's CRDs.
 func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ps := &v1alpha1.PrefectServer{}
 	if err := r.Get(ctx, req.NamespacedName, ps); err != nil {
 		// Gone: the children go with it through their owner references
 		// (a retained SQLite volume has none, and stays).
+		if apierrors.IsNotFound(err) {
+			canary.Forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ps.DeletionTimestamp.IsZero() {
+		canary.Forget(req.Namespace, req.Name)
 		return ctrl.Result{}, nil
 	}
 
@@ -110,17 +127,26 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		{"disruption", r.reconcileDisruptionBudget}, // a PodDisruptionBudget for several replicas
 		{"cronjobs", r.reconcileCronJobs},           // retention and scheduling; none when ephemeral
 	})
+	var canaryAfter time.Duration
+	if err == nil {
+		// Last, so it never holds up the children a spec change asks for.
+		canaryAfter, err = r.canaryStep(ctx, p)
+	}
 	if statusErr := r.writeStatus(ctx, p, err); statusErr != nil {
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("%w (and status: %w)", err, statusErr)
 		}
 		return ctrl.Result{}, fmt.Errorf("status: %w", statusErr)
 	}
-	if err == nil && p.gatewayAPIMissing {
-		// No watch tells when the Gateway API's CRDs arrive: look again later.
-		return ctrl.Result{RequeueAfter: r.gatewayAPIRetry()}, nil
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, err
+	after := canaryAfter // the next canary: no watch tells when it is due
+	if p.gatewayAPIMissing && (after == 0 || r.gatewayAPIRetry() < after) {
+		// No watch tells when the Gateway API's CRDs arrive: look again later.
+		after = r.gatewayAPIRetry()
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // step is one named stage of a reconcile pass. It returns false to end the
@@ -159,6 +185,10 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 	}
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectserver").
+		// A canary holds its own server's pass for up to its timeout; the
+		// other servers' passes go on meanwhile. The workqueue never hands
+		// one PrefectServer to two workers at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentServerReconciles}).
 		// Our own status writes change neither generation, labels nor
 		// annotations, so they do not come back as another pass.
 		For(&v1alpha1.PrefectServer{}, builder.WithPredicates(predicate.Or(

@@ -141,6 +141,9 @@ func TestValidation(t *testing.T) {
 		{"HTTPRouteNoParents", `{"httpRoute": {"parentRefs": []}}`, "spec.httpRoute.parentRefs: Invalid value"},
 		{"HTTPRouteHostnameWithUppercase", `{"httpRoute": {"parentRefs": [{"name": "gw"}], "hostnames": ["P.example"]}}`,
 			"spec.httpRoute.hostnames[0]: Invalid value"},
+		{"CanaryIntervalNotADuration", `{"canary": {"interval": "5 minutes"}}`, "spec.canary.interval"},
+		{"CanaryIntervalTooShort", `{"canary": {"interval": "100ms"}}`, "canary.interval must be a duration of at least 1s"},
+		{"CanaryTimeoutTooShort", `{"canary": {"timeout": "0s"}}`, "canary.timeout must be a duration of at least 1s"},
 		{"HTTPRouteHostnameIP", `{"httpRoute": {"parentRefs": [{"name": "gw"}], "hostnames": ["10.0.0.1:80"]}}`,
 			"spec.httpRoute.hostnames[0]: Invalid value"},
 	} {
