@@ -56,7 +56,7 @@ func TestCanaryPasses(t *testing.T) {
 	require.False(t, found, "a metric before any canary ran")
 
 	b.podsUp(t, ps)
-	got = b.waitForCondition(t, ps.Name, v1alpha1.ConditionRunsHealthy, metav1.ConditionTrue, canary.ReasonPassed)
+	b.waitForCondition(t, ps.Name, v1alpha1.ConditionRunsHealthy, metav1.ConditionTrue, canary.ReasonPassed)
 	got = b.waitForCondition(t, ps.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonReplicasReady)
 	require.Contains(t, meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady).Message, "the canary passed")
 	require.NotNil(t, got.Status.Canary.LastSuccessTime)
