@@ -56,6 +56,8 @@ type pass struct {
 	lastBackup          *v1alpha1.BackupStatus
 	backupReportProblem string
 	failedBackup        *batchv1.Job
+	// canary is what the canary saw, when it ran in this pass.
+	canary *canaryRun
 }
 
 // loadSecrets reads every Secret the spec references and computes the

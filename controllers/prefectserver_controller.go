@@ -21,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -29,6 +30,7 @@ import (
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/controllers/builders"
 	"prefectgo.dev/prefectgo/controllers/opmetrics"
+	"prefectgo.dev/prefectgo/controllers/prefectapi"
 )
 
 // FieldOwner is the server-side apply field manager of every object the
@@ -58,12 +60,20 @@ type PrefectServerReconciler struct {
 	// DefaultMissingAPIRetry.
 	MissingAPIRetry time.Duration
 
+	// NewClient makes the canary's client of a server's API; nil means
+	// prefectapi.New. Tests point it at a server process of their own.
+	NewClient func(url, auth string) *prefectapi.Client
+
 	// gateway knows whether the cluster serves HTTPRoutes, and monitoring
 	// the prometheus-operator's kinds; each is watched from the first time
 	// it is found.
 	gateway    *optionalKind
 	monitoring monitoringKinds
 }
+
+// maxConcurrentServerReconciles is how many PrefectServers are reconciled
+// at once.
+const maxConcurrentServerReconciles = 4
 
 // DefaultMissingAPIRetry is MissingAPIRetry's default.
 const DefaultMissingAPIRetry = 2 * time.Minute
@@ -93,7 +103,8 @@ func (r *PrefectServerReconciler) missingAPIRetry() time.Duration {
 // order, and then writes what it saw to the status. A step may stop the pass
 // (a Secret is missing; the database migration has not succeeded yet); the
 // watches on Secrets and Jobs start the next pass when that changes, so
-// Reconcile never polls.
+// Reconcile never polls. Only what no watch can tell brings a pass back
+// after a while: the canary's next run, and the Gateway API's CRDs.
 func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ps := &v1alpha1.PrefectServer{}
 	if err := r.Get(ctx, req.NamespacedName, ps); err != nil {
@@ -123,6 +134,11 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		{"cronjobs", r.reconcileCronJobs},           // retention, scheduling and backups; none when ephemeral
 		{"backups", r.observeBackups},               // the latest backup Jobs' outcome and report
 	})
+	var canaryAfter time.Duration
+	if err == nil {
+		// Last, so it never holds up the children a spec change asks for.
+		canaryAfter, err = r.canaryStep(ctx, p)
+	}
 	if statusErr := r.writeStatus(ctx, p, err); statusErr != nil {
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("%w (and status: %w)", err, statusErr)
@@ -133,11 +149,15 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if metricsErr := r.recordMetrics(ctx, ps); metricsErr != nil && err == nil {
 		err = fmt.Errorf("metrics: %w", metricsErr)
 	}
-	if err == nil && (p.gatewayAPIMissing || len(p.monitoringMissing) > 0) {
-		// No watch tells when an add-on's CRDs arrive: look again later.
-		return ctrl.Result{RequeueAfter: r.missingAPIRetry()}, nil
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, err
+	after := canaryAfter // the next canary: no watch tells when it is due
+	if (p.gatewayAPIMissing || len(p.monitoringMissing) > 0) && (after == 0 || r.missingAPIRetry() < after) {
+		// No watch tells when an add-on's CRDs arrive: look again later.
+		after = r.missingAPIRetry()
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // step is one named stage of a reconcile pass. It returns false to end the
@@ -176,6 +196,10 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 	}
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectserver").
+		// A canary holds its own server's pass for up to its timeout; the
+		// other servers' passes go on meanwhile. The workqueue never hands
+		// one PrefectServer to two workers at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentServerReconciles}).
 		// Our own status writes change neither generation, labels nor
 		// annotations, so they do not come back as another pass.
 		For(&v1alpha1.PrefectServer{}, builder.WithPredicates(predicate.Or(

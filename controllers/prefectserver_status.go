@@ -21,7 +21,8 @@ import (
 )
 
 // Condition reasons the operator sets (a failed migration's Degraded reason
-// is the Job's own, such as BackoffLimitExceeded).
+// is the Job's own, such as BackoffLimitExceeded; RunsHealthy's are the
+// canary's, see prefectserver_canary.go).
 const (
 	ReasonAsExpected          = "AsExpected"
 	ReasonSecretNotFound      = "SecretNotFound"
@@ -86,6 +87,7 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 	if p.lastBackup != nil {
 		st.LastBackup = p.lastBackup
 	}
+	st.Canary = canaryStatus(p) // before conditions: Ready's gate reads it
 	for _, c := range conditions(p, dep, stepErr) {
 		c.ObservedGeneration = ps.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
@@ -98,6 +100,9 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 	}
 	if !builders.HasBackups(ps) {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionBackedUp)
+	}
+	if !canaryEnabled(ps) {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionRunsHealthy)
 	}
 
 	r.recordTransitions(ps, before.Status.Conditions)
@@ -210,21 +215,32 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 			"%d of %d replicas updated and available", dep.Status.UpdatedReplicas, desiredReplicas(dep)))
 	}
 
-	// Ready: the API answers on its Service.
+	// RunsHealthy: the last canary's result (absent with the canary off).
+	runs := runsHealthy(p)
+	if runs != nil {
+		out = append(out, *runs)
+	}
+
+	// Ready: the API answers on its Service and, with the canary on, a
+	// canary passed on the current rollout.
+	var ready metav1.Condition
 	switch {
 	case dep == nil:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonDeploymentNotFound, "the server Deployment does not exist yet"))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonDeploymentNotFound, "the server Deployment does not exist yet")
 	case builders.Suspended(p.ps):
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonSuspended,
-			"spec.suspend: the server is scaled to zero and its CronJobs are suspended; its data and Services are kept"))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonSuspended,
+			"spec.suspend: the server is scaled to zero and its CronJobs are suspended; its data and Services are kept")
 	case desiredReplicas(dep) == 0:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonScaledToZero, "replicas is 0"))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonScaledToZero, "replicas is 0")
 	case dep.Status.ReadyReplicas > 0:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonReplicasReady,
-			"%d of %d replicas ready", dep.Status.ReadyReplicas, desiredReplicas(dep)))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonReplicasReady,
+			"%d of %d replicas ready", dep.Status.ReadyReplicas, desiredReplicas(dep))
 	default:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoReplicasReady,
-			"0 of %d replicas ready", desiredReplicas(dep)))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoReplicasReady,
+			"0 of %d replicas ready", desiredReplicas(dep))
+	}
+	if gated := gateReady(p, dep, ready, runs); gated != nil {
+		out = append(out, *gated)
 	}
 
 	// Exposed: the Ingress and HTTPRoute the spec asks for (writeStatus
@@ -340,6 +356,17 @@ func (r *PrefectServerReconciler) recordTransitions(ps *v1alpha1.PrefectServer, 
 	}
 	if c, ok := entered(v1alpha1.ConditionDatabaseMigrated, metav1.ConditionTrue, ReasonMigrationSucceeded); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeNormal, ReasonMigrationSucceeded, "Migrate", "%s", c.Message)
+	}
+	// The canary: when it starts failing (or fails at another step), and
+	// when it passes again; not on every run, nor on the first pass.
+	if now := meta.FindStatusCondition(ps.Status.Conditions, v1alpha1.ConditionRunsHealthy); now != nil {
+		was := meta.FindStatusCondition(old, v1alpha1.ConditionRunsHealthy)
+		switch {
+		case now.Status == metav1.ConditionFalse && (was == nil || was.Status != now.Status || was.Reason != now.Reason):
+			r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, now.Reason, "Canary", "%s", now.Message)
+		case now.Status == metav1.ConditionTrue && was != nil && was.Status == metav1.ConditionFalse:
+			r.Recorder.Eventf(ps, nil, corev1.EventTypeNormal, now.Reason, "Canary", "%s", now.Message)
+		}
 	}
 }
 

@@ -27,6 +27,8 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
+	"prefectgo.dev/prefectgo/controllers/builders"
+	"prefectgo.dev/prefectgo/controllers/prefectapi"
 )
 
 // The envtest suite runs a real kube-apiserver and etcd (no controllers: no
@@ -49,6 +51,19 @@ type env struct {
 	c     client.Client
 	cfg   *rest.Config
 	calls *countingReconciler
+}
+
+// apiTargets maps a PrefectServer's in-cluster API URL to the URL of the
+// server process standing in for its pods.
+var apiTargets sync.Map
+
+// serveAt has the operator reach ps's API at url (a server process the test
+// started, or a dead port) until the test ends.
+func (b *testBundle) serveAt(t *testing.T, ps *v1alpha1.PrefectServer, url string) {
+	t.Helper()
+	key := builders.APIURL(ps)
+	apiTargets.Store(key, url)
+	t.Cleanup(func() { apiTargets.Delete(key) })
 }
 
 var (
@@ -130,6 +145,14 @@ func startEnv() (*env, func(), error) {
 		DefaultImage: testImage,
 		// Short, so a test sees the Gateway API found soon after it is installed.
 		MissingAPIRetry: time.Second,
+		// envtest runs no pods: a test's PrefectServer reaches the server
+		// process the test started for it (see serveAt).
+		NewClient: func(url, auth string) *prefectapi.Client {
+			if to, ok := apiTargets.Load(url); ok {
+				url = to.(string)
+			}
+			return prefectapi.New(url, auth)
+		},
 	}
 	calls := &countingReconciler{inner: r, calls: map[string]int{}}
 	if err := r.setupWithManager(mgr, calls); err != nil {

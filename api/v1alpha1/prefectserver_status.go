@@ -30,6 +30,10 @@ const (
 	// succeeded (status.lastBackup names the file), False when it failed;
 	// absent without spec.backup.
 	ConditionBackedUp = "BackedUp"
+	// ConditionRunsHealthy is True when the last canary took a flow run
+	// through the server's API from creation to Completed and deleted it,
+	// False with the failing step as reason; absent while the canary is off.
+	ConditionRunsHealthy = "RunsHealthy"
 )
 
 // PrefectServerStatus is what the operator last observed.
@@ -37,7 +41,7 @@ type PrefectServerStatus struct {
 	// ObservedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed, Monitoring, BackedUp.
+	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed, Monitoring, BackedUp, RunsHealthy.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -63,6 +67,9 @@ type PrefectServerStatus struct {
 	// Storage is the kind of storage in use: ephemeral, sqlite or postgres.
 	// +optional
 	Storage string `json:"storage,omitempty"`
+	// Canary is what the last canary saw; absent while spec.canary is off.
+	// +optional
+	Canary *CanaryStatus `json:"canary,omitempty"`
 	// LastBackup is the latest successful backup (spec.backup), as the
 	// backup Job's pod reported it in its termination message.
 	// +optional

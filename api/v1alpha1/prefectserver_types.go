@@ -201,6 +201,11 @@ type PrefectServerSpec struct {
 	// PrometheusRule; unset means none (previous ones are deleted).
 	// +optional
 	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
+	// Canary has the operator prove, every interval, that the server runs a
+	// flow run end to end (RunsHealthy), and hold Ready after a rollout until
+	// it has on the new pods. Unset means no canary.
+	// +optional
+	Canary *CanarySpec `json:"canary,omitempty"`
 	// PodSecurityContext replaces the operator's default (non-root, seccomp RuntimeDefault).
 	// +optional
 	PodSecurityContext *corev1.PodSecurityContext `json:"podSecurityContext,omitempty"`

@@ -1,5 +1,5 @@
 // Package opmetrics is the operator's own Prometheus metrics: one set of
-// gauges per PrefectServer, labelled by its namespace and name, registered on
+// series per PrefectServer, labelled by its namespace and name, registered on
 // controller-runtime's registry, so the manager serves them beside its own
 // at /metrics. docs/metrics.md lists them. The reconciler sets them after
 // each pass and deletes a server's series when the resource goes.
@@ -47,14 +47,21 @@ var (
 	schedulerLastSuccess = gauge("prefectgo_operator_scheduler_last_success_timestamp_seconds",
 		"When the scheduling CronJob last succeeded (Unix time); before its first success, when it was created. "+
 			"Absent without the CronJob.", serverLabels...)
+	canarySuccess = gauge("prefectgo_operator_canary_success",
+		"1 when the PrefectServer's last canary passed, 0 when it failed.", serverLabels...)
+	canaryDuration = histogram("prefectgo_operator_canary_duration_seconds",
+		"How long a PrefectServer's canary took, passed or failed.",
+		[]float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}, serverLabels...)
 )
 
-// registered are the gauges, by name, in the order gauge made them.
+// registered are the metric vectors, by name, in the order they were made.
 var registered []named
 
 type named struct {
 	name string
-	vec  *prometheus.GaugeVec
+	vec  interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}
 }
 
 // gauge makes a gauge vector and registers it on controller-runtime's registry.
@@ -63,6 +70,14 @@ func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
 	metrics.Registry.MustRegister(g)
 	registered = append(registered, named{name, g})
 	return g
+}
+
+// histogram makes a histogram vector and registers it as gauge does.
+func histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	metrics.Registry.MustRegister(h)
+	registered = append(registered, named{name, h})
+	return h
 }
 
 // Server is what the operator last observed of one PrefectServer.
@@ -90,6 +105,19 @@ func Record(namespace, name string, s Server) {
 	} else {
 		schedulerLastSuccess.WithLabelValues(namespace, name).Set(float64(s.SchedulerLastSuccess.Unix()))
 	}
+}
+
+// RecordCanary reports a canary of the PrefectServer namespace/name.
+func RecordCanary(namespace, name string, passed bool, took time.Duration) {
+	canarySuccess.WithLabelValues(namespace, name).Set(boolValue(passed))
+	canaryDuration.WithLabelValues(namespace, name).Observe(took.Seconds())
+}
+
+// ForgetCanary drops the canary's series of a PrefectServer whose canary is
+// off, so a dashboard does not show its last result forever.
+func ForgetCanary(namespace, name string) {
+	canarySuccess.DeleteLabelValues(namespace, name)
+	canaryDuration.DeleteLabelValues(namespace, name)
 }
 
 // Forget deletes every series of the PrefectServer namespace/name.

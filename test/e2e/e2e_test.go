@@ -696,7 +696,8 @@ func TestSQLite(t *testing.T) {
 }
 
 // TestPostgres: two replicas on the host's PostgreSQL, credentials in a Secret; the
-// migration Job runs first; a client creating flow runs rides out the loss of a pod.
+// migration Job runs first; a client creating flow runs rides out the loss of a pod; the
+// canary passes, fails while runs cannot be written, and passes again.
 func TestPostgres(t *testing.T) {
 	if pgAdminURL == "" || pgHost == "" || pgPort == "" {
 		t.Fatal("PREFECTGO_E2E_PG_ADMIN_URL, PREFECTGO_E2E_PG_HOST and PREFECTGO_E2E_PG_PORT must be set: run make test-e2e")
@@ -877,6 +878,7 @@ spec:
 			t.Errorf("created %v flow runs", res["created"])
 		}
 	})
+	step("Canary", func(t *testing.T) { checkCanary(t, ns, name, "prefect_e2e") })
 }
 
 // progressWriter keeps client.py load's stderr and the last "load: created N" it printed.
