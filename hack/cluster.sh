@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes cluster for the e2e tests, as root, with no systemd and no
 # Docker: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
-# kube-proxy (hack/kube-bin.sh, v1.37.2) on Debian's containerd and runc with a bridge CNI.
+# kube-proxy (hack/kube-bin.sh, v1.37.2) on Debian's containerd and runc with a bridge CNI,
+# and CoreDNS (hack/coredns-bin.sh) as the cluster DNS.
 # The recipe and the four things this machine type needs are in the shared docs
 # (local-cluster.md); each is marked "machine:" below.
 #
@@ -237,6 +238,7 @@ containerd_config() {
 }
 
 kubelet_config() {
+	local ip=$1
 	mkdir -p "$D/kubelet"
 	cat >"$D/kubelet/config.yaml" <<-EOF
 		apiVersion: kubelet.config.k8s.io/v1beta1
@@ -251,8 +253,11 @@ kubelet_config() {
 		  webhook: {enabled: true}
 		  x509: {clientCAFile: $D/pki/ca.crt}
 		authorization: {mode: Webhook}
-		# No cluster DNS: pods use the node's resolv.conf and find the API server through
-		# KUBERNETES_SERVICE_HOST.
+		# Pods resolve Services (<name>.<namespace>.svc) through CoreDNS on the node's
+		# address; it forwards other names to the node's resolvers, which pods with
+		# dnsPolicy Default use directly.
+		clusterDNS: [$ip]
+		clusterDomain: cluster.local
 		resolvConf: /etc/resolv.conf
 		# Never collect the imported images (they cannot be pulled back).
 		imageGCHighThresholdPercent: 100
@@ -260,6 +265,28 @@ kubelet_config() {
 		evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 		serializeImagePulls: false
 		readOnlyPort: 0
+	EOF
+}
+
+# coredns_config IP: CoreDNS answers for the cluster's Services and pods from the API (as
+# a cluster's own DNS does) on the node's address, where every pod reaches it; a DaemonSet
+# would need an image of it, which cannot be pulled here, for no difference a test sees.
+coredns_config() {
+	local ip=$1
+	mkdir -p "$D/coredns"
+	cat >"$D/coredns/Corefile" <<-EOF
+		.:53 {
+		    bind $ip
+		    errors
+		    ready 127.0.0.1:8181
+		    kubernetes cluster.local in-addr.arpa ip6.arpa {
+		        kubeconfig $D/kubeconfig
+		        pods insecure
+		        fallthrough in-addr.arpa ip6.arpa
+		    }
+		    forward . /etc/resolv.conf
+		    cache 30
+		}
 	EOF
 }
 
@@ -287,9 +314,10 @@ persistent_volumes() {
 # ---------------------------------------------------------------- up
 
 up() {
-	local t0=$SECONDS ip kube
+	local t0=$SECONDS ip kube coredns
 	ensure_packages
 	kube=$("$HACK/kube-bin.sh")
+	coredns=$("$HACK/coredns-bin.sh")
 	if [[ -d "$D/pids" ]] && compgen -G "$D/pids/*.pid" >/dev/null; then
 		log "an earlier cluster left daemons; taking it down first"
 		down
@@ -309,7 +337,8 @@ up() {
 
 	pki "$ip"
 	containerd_config
-	kubelet_config
+	kubelet_config "$ip"
+	coredns_config "$ip"
 
 	# machine: no systemd, so each daemon runs in the background with a PID file.
 	start etcd "$kube/etcd" --name=e2e --data-dir="$D/etcd" \
@@ -335,6 +364,7 @@ up() {
 	pause_image
 	import "$D/images/pause.tar"
 	wait_for kube-apiserver 60 "$kube/kubectl" --kubeconfig "$D/kubeconfig" get --raw /readyz
+	start coredns "$coredns" -conf "$D/coredns/Corefile"
 
 	start kube-controller-manager "$kube/kube-controller-manager" \
 		--kubeconfig="$D/kubeconfig" --authentication-kubeconfig="$D/kubeconfig" \
@@ -359,6 +389,8 @@ up() {
 	# Pods need their namespace's default ServiceAccount, made by the controller-manager.
 	wait_for "the default ServiceAccount" 60 "${k[@]}" get serviceaccount default -n default
 	persistent_volumes | "${k[@]}" apply -f - >&2
+	# Ready once it has read the Services and endpoints from the API.
+	wait_for coredns 30 curl -fsS -o /dev/null http://127.0.0.1:8181/ready
 	pg start "$ip"
 	log "up in $((SECONDS - t0))s: node $NODE_NAME ($ip); source <(hack/cluster.sh env)"
 }
@@ -429,7 +461,7 @@ down() {
 		"${k[@]}" delete pods --all --all-namespaces --grace-period=2 --timeout=60s --wait >/dev/null 2>&1 ||
 			log "some pods did not stop in time; removing their containers directly"
 	fi
-	stop kube-controller-manager kube-scheduler kube-proxy kubelet kube-apiserver
+	stop kube-controller-manager kube-scheduler kube-proxy kubelet coredns kube-apiserver
 	stop etcd
 	# Whatever the kubelet did not stop: kill and delete every task through containerd.
 	if alive containerd; then

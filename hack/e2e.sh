@@ -39,8 +39,10 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 # The slow, cached parts first, outside the timed cluster start: Kubernetes (15 minutes the
-# first time), the prefect virtualenv, and the UIs and block catalogue from its package.
+# first time) and CoreDNS (3), the prefect virtualenv, and the UIs and block catalogue from
+# its package.
 hack/kube-bin.sh >/dev/null
+hack/coredns-bin.sh >/dev/null
 hack/python-env.sh
 ui=$(hack/ui-assets.sh)
 catalogue=$(hack/catalogue-assets.sh)
