@@ -42,6 +42,22 @@ type pass struct {
 	exposedBy         []string
 	exposureDone      bool
 	gatewayAPIMissing bool
+	// monitoredBy names the ServiceMonitor, PodMonitor and PrometheusRule
+	// applied; monitoringDone says the step ran; monitoringMissing, the
+	// kinds it could not apply, the cluster not serving them.
+	monitoredBy       []string
+	monitoringDone    bool
+	monitoringMissing []string
+	// backupsObserved says the backups step ran; lastBackup is a backup it
+	// newly read (nil: status.lastBackup stands), backupReportProblem why
+	// the latest succeeded Job's report could not be read, and failedBackup
+	// the backup Job that failed after the latest success, if one did.
+	backupsObserved     bool
+	lastBackup          *v1alpha1.BackupStatus
+	backupReportProblem string
+	failedBackup        *batchv1.Job
+	// canary is what the canary saw, when it ran in this pass.
+	canary *canaryRun
 }
 
 // loadSecrets reads every Secret the spec references and computes the
@@ -65,13 +81,9 @@ func (r *PrefectServerReconciler) loadSecrets(ctx context.Context, p *pass) (boo
 			data[name+"/"+k] = v
 		}
 	}
-	for _, e := range builders.ServerEnv(p.ps) {
-		ref := e.ValueFrom
-		if ref == nil || ref.SecretKeyRef == nil || (ref.SecretKeyRef.Optional != nil && *ref.SecretKeyRef.Optional) {
-			continue
-		}
-		if _, ok := data[ref.SecretKeyRef.Name+"/"+ref.SecretKeyRef.Key]; !ok {
-			p.missingSecret, p.missingKey = ref.SecretKeyRef.Name, ref.SecretKeyRef.Key
+	for _, ref := range builders.RequiredSecretKeys(p.ps) {
+		if _, ok := data[ref.Name+"/"+ref.Key]; !ok {
+			p.missingSecret, p.missingKey = ref.Name, ref.Key
 			return false, nil
 		}
 	}
@@ -88,7 +100,14 @@ func (r *PrefectServerReconciler) applyService(ctx context.Context, p *pass) (bo
 // (the default) it carries no owner reference, so deleting the PrefectServer
 // keeps the data, and a PrefectServer of the same name picks it up again.
 // A volume left over from an earlier storage choice is not deleted: it holds data.
+// The backup volume the operator creates (spec.backup without a claim of
+// its own) is never owned: backups are for when the server is gone.
 func (r *PrefectServerReconciler) applyVolume(ctx context.Context, p *pass) (bool, error) {
+	if pvc := builders.BackupPVC(p.ps); pvc != nil {
+		if err := r.apply(ctx, p.ps, pvc, unowned); err != nil {
+			return false, err
+		}
+	}
 	pvc := builders.PVC(p.ps)
 	if pvc == nil {
 		return true, nil
@@ -198,9 +217,10 @@ func (r *PrefectServerReconciler) reconcileDisruptionBudget(ctx context.Context,
 	return true, r.deleteChild(ctx, have)
 }
 
-// reconcileCronJobs applies the retention and scheduling CronJobs and deletes
-// the ones this PrefectServer no longer wants (ephemeral storage wants none:
-// its in-process services do that work).
+// reconcileCronJobs applies the retention and scheduling CronJobs, and the
+// backup CronJob when the spec asks, and deletes the ones this PrefectServer
+// no longer wants (ephemeral storage wants none: its in-process services do
+// that work).
 func (r *PrefectServerReconciler) reconcileCronJobs(ctx context.Context, p *pass) (bool, error) {
 	want := map[string]bool{}
 	for _, cj := range builders.CronJobs(p.ps, p.inputs) {
@@ -209,6 +229,12 @@ func (r *PrefectServerReconciler) reconcileCronJobs(ctx context.Context, p *pass
 		}
 		want[cj.Name] = true
 		p.cronJobs = append(p.cronJobs, cj.Name)
+	}
+	if cj := builders.BackupCronJob(p.ps, p.inputs); cj != nil {
+		if err := r.apply(ctx, p.ps, cj, owned); err != nil {
+			return false, err
+		}
+		want[cj.Name] = true
 	}
 	var have batchv1.CronJobList
 	if err := r.List(ctx, &have, client.InNamespace(p.ps.Namespace)); err != nil {

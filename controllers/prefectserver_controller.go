@@ -8,26 +8,29 @@ import (
 	"fmt"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/controllers/builders"
+	"prefectgo.dev/prefectgo/controllers/opmetrics"
+	"prefectgo.dev/prefectgo/controllers/prefectapi"
 )
 
 // FieldOwner is the server-side apply field manager of every object the
@@ -51,24 +54,35 @@ type PrefectServerReconciler struct {
 	// DefaultImage runs the server when spec.image is unset: the operator's
 	// own image, which bundles the server of the same version.
 	DefaultImage string
-	// GatewayAPIRetry is how long a PrefectServer that asks for an HTTPRoute
-	// waits for the Gateway API's CRDs before the next look; zero means
-	// DefaultGatewayAPIRetry.
-	GatewayAPIRetry time.Duration
+	// MissingAPIRetry is how long a PrefectServer that asks for an
+	// HTTPRoute, or for monitoring, waits for the Gateway API's or the
+	// prometheus-operator's CRDs before the next look; zero means
+	// DefaultMissingAPIRetry.
+	MissingAPIRetry time.Duration
 
-	// gateway knows whether the cluster serves HTTPRoutes, and watches them
-	// from the first time it does.
-	gateway *gatewayAPI
+	// NewClient makes the canary's client of a server's API; nil means
+	// prefectapi.New. Tests point it at a server process of their own.
+	NewClient func(url, auth string) *prefectapi.Client
+
+	// gateway knows whether the cluster serves HTTPRoutes, and monitoring
+	// the prometheus-operator's kinds; each is watched from the first time
+	// it is found.
+	gateway    *optionalKind
+	monitoring monitoringKinds
 }
 
-// DefaultGatewayAPIRetry is GatewayAPIRetry's default.
-const DefaultGatewayAPIRetry = 2 * time.Minute
+// maxConcurrentServerReconciles is how many PrefectServers are reconciled
+// at once.
+const maxConcurrentServerReconciles = 4
 
-func (r *PrefectServerReconciler) gatewayAPIRetry() time.Duration {
-	if r.GatewayAPIRetry > 0 {
-		return r.GatewayAPIRetry
+// DefaultMissingAPIRetry is MissingAPIRetry's default.
+const DefaultMissingAPIRetry = 2 * time.Minute
+
+func (r *PrefectServerReconciler) missingAPIRetry() time.Duration {
+	if r.MissingAPIRetry > 0 {
+		return r.MissingAPIRetry
 	}
-	return DefaultGatewayAPIRetry
+	return DefaultMissingAPIRetry
 }
 
 // +kubebuilder:rbac:groups=prefectgo.dev,resources=prefectservers,verbs=get;list;watch
@@ -79,7 +93,9 @@ func (r *PrefectServerReconciler) gatewayAPIRetry() time.Duration {
 // +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;podmonitors;prometheusrules,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -87,15 +103,21 @@ func (r *PrefectServerReconciler) gatewayAPIRetry() time.Duration {
 // order, and then writes what it saw to the status. A step may stop the pass
 // (a Secret is missing; the database migration has not succeeded yet); the
 // watches on Secrets and Jobs start the next pass when that changes, so
-// Reconcile never polls.
+// Reconcile never polls. Only what no watch can tell brings a pass back
+// after a while: the canary's next run, and the Gateway API's CRDs.
 func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ps := &v1alpha1.PrefectServer{}
 	if err := r.Get(ctx, req.NamespacedName, ps); err != nil {
 		// Gone: the children go with it through their owner references
-		// (a retained SQLite volume has none, and stays).
+		// (a retained SQLite volume has none, and stays), and its metrics
+		// with it.
+		if apierrors.IsNotFound(err) {
+			opmetrics.Forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ps.DeletionTimestamp.IsZero() {
+		opmetrics.Forget(req.Namespace, req.Name)
 		return ctrl.Result{}, nil
 	}
 
@@ -104,23 +126,38 @@ func (r *PrefectServerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		{"secrets", r.loadSecrets},                  // a missing Secret or key stops the pass here
 		{"service", r.applyService},                 // the API's Service
 		{"exposure", r.reconcileExposure},           // the Ingress and HTTPRoute to the Service, as asked
+		{"monitoring", r.reconcileMonitoring},       // ServiceMonitor or PodMonitor, PrometheusRule, as asked
 		{"volume", r.applyVolume},                   // SQLite: the PVC, owned unless retainOnDelete
 		{"migration", r.migrateDatabase},            // PostgreSQL: stops until this hash's Job succeeded
 		{"deployment", r.applyDeployment},           // the server pods; the config hash rolls them
 		{"disruption", r.reconcileDisruptionBudget}, // a PodDisruptionBudget for several replicas
-		{"cronjobs", r.reconcileCronJobs},           // retention and scheduling; none when ephemeral
+		{"cronjobs", r.reconcileCronJobs},           // retention, scheduling and backups; none when ephemeral
+		{"backups", r.observeBackups},               // the latest backup Jobs' outcome and report
 	})
+	var canaryAfter time.Duration
+	if err == nil {
+		// Last, so it never holds up the children a spec change asks for.
+		canaryAfter, err = r.canaryStep(ctx, p)
+	}
 	if statusErr := r.writeStatus(ctx, p, err); statusErr != nil {
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("%w (and status: %w)", err, statusErr)
 		}
 		return ctrl.Result{}, fmt.Errorf("status: %w", statusErr)
 	}
-	if err == nil && p.gatewayAPIMissing {
-		// No watch tells when the Gateway API's CRDs arrive: look again later.
-		return ctrl.Result{RequeueAfter: r.gatewayAPIRetry()}, nil
+	// From the status just written, so the metrics and the conditions agree.
+	if metricsErr := r.recordMetrics(ctx, ps); metricsErr != nil && err == nil {
+		err = fmt.Errorf("metrics: %w", metricsErr)
 	}
-	return ctrl.Result{}, err
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	after := canaryAfter // the next canary: no watch tells when it is due
+	if (p.gatewayAPIMissing || len(p.monitoringMissing) > 0) && (after == 0 || r.missingAPIRetry() < after) {
+		// No watch tells when an add-on's CRDs arrive: look again later.
+		after = r.missingAPIRetry()
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // step is one named stage of a reconcile pass. It returns false to end the
@@ -159,6 +196,10 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 	}
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectserver").
+		// A canary holds its own server's pass for up to its timeout; the
+		// other servers' passes go on meanwhile. The workqueue never hands
+		// one PrefectServer to two workers at once.
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrentServerReconciles}).
 		// Our own status writes change neither generation, labels nor
 		// annotations, so they do not come back as another pass.
 		For(&v1alpha1.PrefectServer{}, builder.WithPredicates(predicate.Or(
@@ -173,6 +214,7 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 		// map volumes by owner or, failing that, by name and instance label.
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(volumeServer)).
 		Owns(&batchv1.Job{}).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(backupJobServer)).
 		Owns(&batchv1.CronJob{}).
 		Owns(&networkingv1.Ingress{}).
 		// Secrets are inputs, not children: a change to one (its data moves
@@ -182,34 +224,28 @@ func (r *PrefectServerReconciler) setupWithManager(mgr ctrl.Manager, rec reconci
 	if err != nil {
 		return err
 	}
-	// HTTPRoutes are watched only once the cluster serves them: a watch on
-	// a kind without a CRD would keep the manager from starting.
-	r.gateway = &gatewayAPI{
-		watch: func() error {
-			return c.Watch(source.Kind(mgr.GetCache(), &gatewayv1.HTTPRoute{},
-				handler.TypedEnqueueRequestForOwner[*gatewayv1.HTTPRoute](mgr.GetScheme(), mgr.GetRESTMapper(),
-					&v1alpha1.PrefectServer{}, handler.OnlyControllerOwner())))
-		},
-		// GetInformer blocks until the informer has synced (or ctx ends).
-		synced: func(ctx context.Context) error {
-			_, err := mgr.GetCache().GetInformer(ctx, &gatewayv1.HTTPRoute{})
-			return err
-		},
+	// The add-ons' kinds are watched only once the cluster serves them: a
+	// watch on a kind without a CRD would keep the manager from starting.
+	if r.gateway, err = newOptionalKind(mgr, c, &gatewayv1.HTTPRoute{}, httpRouteKind); err != nil {
+		return err
 	}
-	_, err = mgr.GetRESTMapper().RESTMapping(httpRouteKind.GroupKind(), httpRouteKind.Version)
-	switch {
-	case err == nil:
-		return r.gateway.found()
-	case meta.IsNoMatchError(err):
-		return nil // the first HTTPRoute applied starts the watch
-	default:
-		return fmt.Errorf("look up the Gateway API's HTTPRoute: %w", err)
+	gv := monitoringv1.SchemeGroupVersion
+	if r.monitoring.serviceMonitors, err = newOptionalKind(mgr, c, &monitoringv1.ServiceMonitor{},
+		gv.WithKind(monitoringv1.ServiceMonitorsKind)); err != nil {
+		return err
 	}
+	if r.monitoring.podMonitors, err = newOptionalKind(mgr, c, &monitoringv1.PodMonitor{},
+		gv.WithKind(monitoringv1.PodMonitorsKind)); err != nil {
+		return err
+	}
+	r.monitoring.rules, err = newOptionalKind(mgr, c, &monitoringv1.PrometheusRule{}, gv.WithKind(monitoringv1.PrometheusRuleKind))
+	return err
 }
 
 // volumeServer maps a PersistentVolumeClaim to its PrefectServer: its
-// controller, or, for a retained volume, the PrefectServer whose volume name
-// it has and whose instance label it carries.
+// controller, or, for a retained volume (the SQLite one, or the backup one
+// the operator made), the PrefectServer whose volume name it has and whose
+// instance label it carries.
 func volumeServer(_ context.Context, pvc client.Object) []reconcile.Request {
 	name := ""
 	if ref := metav1.GetControllerOf(pvc); ref != nil {
@@ -220,7 +256,7 @@ func volumeServer(_ context.Context, pvc client.Object) []reconcile.Request {
 	} else {
 		name = pvc.GetLabels()["app.kubernetes.io/instance"]
 		ps := &v1alpha1.PrefectServer{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if name == "" || builders.PVCName(ps) != pvc.GetName() {
+		if name == "" || (builders.PVCName(ps) != pvc.GetName() && builders.BackupPVCName(ps) != pvc.GetName()) {
 			return nil
 		}
 	}

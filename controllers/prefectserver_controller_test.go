@@ -146,8 +146,31 @@ func TestValidation(t *testing.T) {
 		{"HTTPRouteNoParents", `{"httpRoute": {"parentRefs": []}}`, "spec.httpRoute.parentRefs: Invalid value"},
 		{"HTTPRouteHostnameWithUppercase", `{"httpRoute": {"parentRefs": [{"name": "gw"}], "hostnames": ["P.example"]}}`,
 			"spec.httpRoute.hostnames[0]: Invalid value"},
+		{"BackupOnPostgres", `{"storage": {"postgres": {"host": "pg", "user": "prefect"}}, "backup": {}}`,
+			"spec.backup backs up SQLite storage only: back PostgreSQL up with its own tools, CloudNativePG's backups or pg_dump"},
+		{"BackupOnEphemeral", `{"storage": {"ephemeral": {}}, "backup": {}}`, "spec.backup needs SQLite storage"},
+		{"RestoreFromWithoutBackup", `{"storage": {"sqlite": {"restoreFrom": "p/prefect-20250301T120000Z.db"}}}`,
+			"storage.sqlite.restoreFrom names a file on the backup claim: set spec.backup"},
+		{"RestoreFromOutsideTheClaim", `{"storage": {"sqlite": {"restoreFrom": "../data/prefect.db"}}, "backup": {}}`,
+			"spec.storage.sqlite.restoreFrom: Invalid value"},
+		{"RestoreFromAbsolute", `{"storage": {"sqlite": {"restoreFrom": "/data/prefect.db"}}, "backup": {}}`,
+			"spec.storage.sqlite.restoreFrom: Invalid value"},
+		{"BackupKeepZero", `{"backup": {"keep": 0}}`, "spec.backup.keep: Invalid value"},
+		{"CanaryIntervalNotADuration", `{"canary": {"interval": "5 minutes"}}`, "spec.canary.interval"},
+		{"CanaryIntervalTooShort", `{"canary": {"interval": "100ms"}}`, "canary.interval must be a duration of at least 1s"},
+		{"CanaryTimeoutTooShort", `{"canary": {"timeout": "0s"}}`, "canary.timeout must be a duration of at least 1s"},
 		{"HTTPRouteHostnameIP", `{"httpRoute": {"parentRefs": [{"name": "gw"}], "hostnames": ["10.0.0.1:80"]}}`,
 			"spec.httpRoute.hostnames[0]: Invalid value"},
+		{"MonitoringWithoutEnabled", `{"monitoring": {"podMonitor": true}}`, "spec.monitoring.enabled: Required value"},
+		{"MonitoringBehindAuthWithoutCredentials",
+			`{"api": {"authSecretRef": {"name": "s", "key": "auth"}}, "monitoring": {"enabled": true}}`,
+			"set monitoring.basicAuth so Prometheus can scrape it"},
+		{"MonitoringIntervalInWords", `{"monitoring": {"enabled": true, "interval": "30 seconds"}}`,
+			"spec.monitoring.interval: Invalid value"},
+		{"MonitoringISODuration", `{"monitoring": {"enabled": true, "alerts": {"lateRunsAfter": "PT10M"}}}`,
+			"spec.monitoring.alerts.lateRunsAfter: Invalid value"},
+		{"RunbookBaseURLWithoutSlash", `{"monitoring": {"enabled": true, "alerts": {"runbookBaseURL": "https://wiki.example/runbooks"}}}`,
+			"runbookBaseURL must be an http(s) URL ending in /"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -699,4 +722,77 @@ func readManifests(t *testing.T, file string) []*unstructured.Unstructured {
 			out = append(out, u)
 		}
 	}
+}
+
+// TestPostgresTLS: the certificates' Secrets hold back the migration until every key is there,
+// are mounted where the TLS settings say in the migration Job and the server's pods, and a new
+// certificate rolls the pods.
+func TestPostgresTLS(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.NoError(t, b.c.Create(b.ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "pg-ca", Namespace: b.ns},
+		Data:       map[string][]byte{"ca.crt": []byte("CA")},
+	}))
+	cert := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "pg-client", Namespace: b.ns},
+		Type:       corev1.SecretTypeOpaque, // no tls.key yet
+		Data:       map[string][]byte{corev1.TLSCertKey: []byte("CERT")},
+	}
+	require.NoError(t, b.c.Create(b.ctx, cert))
+	ps := b.create(t, "prefect", func(ps *v1alpha1.PrefectServer) {
+		ps.Spec.Storage = v1alpha1.Storage{Postgres: &v1alpha1.PostgresStorage{
+			Host: "postgres", User: "prefect",
+			TLS: &v1alpha1.PostgresTLS{
+				CASecretRef:          &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "pg-ca"}, Key: "ca.crt"},
+				ClientCertSecretName: "pg-client",
+			},
+		}}
+	})
+	b.waitForCondition(t, ps.Name, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonSecretKeyNotFound)
+	b.requireAbsent(t, builders.DeploymentName(ps), &appsv1.Deployment{})
+
+	cert.Data[corev1.TLSPrivateKeyKey] = []byte("KEY")
+	require.NoError(t, b.c.Update(b.ctx, cert))
+	job := b.waitForMigrationJob(t, ps)
+	requireTLSFiles(t, job.Spec.Template.Spec)
+	b.completeJob(t, job)
+	dep := b.waitForDeployment(t, ps, nil)
+	requireTLSFiles(t, dep.Spec.Template.Spec)
+	require.Equal(t, "true", envValue(dep, settingEnv(t, "database.tls.check_hostname")), "the CRD's default")
+
+	hash := dep.Spec.Template.Annotations[builders.ConfigHashAnnotation]
+	cert.Data[corev1.TLSCertKey] = []byte("RENEWED")
+	require.NoError(t, b.c.Update(b.ctx, cert))
+	next := b.waitForMigrationJob(t, ps, func(j *batchv1.Job) bool { return j.Name != job.Name })
+	b.completeJob(t, next)
+	b.waitForDeployment(t, ps, func(d *appsv1.Deployment) bool {
+		return d.Spec.Template.Annotations[builders.ConfigHashAnnotation] != hash
+	})
+}
+
+// requireTLSFiles checks that the files the TLS settings name come from the Secrets' keys.
+func requireTLSFiles(t *testing.T, pod corev1.PodSpec) {
+	t.Helper()
+	c := pod.Containers[0]
+	files := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name == m.Name && v.Secret != nil {
+				for _, item := range v.Secret.Items {
+					files[m.MountPath+"/"+item.Path] = v.Secret.SecretName + "/" + item.Key
+				}
+			}
+		}
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	require.Equal(t, "true", env[settingEnv(t, "database.tls.enabled")])
+	require.Equal(t, map[string]string{
+		env[settingEnv(t, "database.tls.ca_file")]:   "pg-ca/ca.crt",
+		env[settingEnv(t, "database.tls.cert_file")]: "pg-client/tls.crt",
+		env[settingEnv(t, "database.tls.key_file")]:  "pg-client/tls.key",
+	}, files)
 }

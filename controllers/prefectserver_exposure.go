@@ -3,11 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,43 +18,6 @@ import (
 // httpRouteKind is the Gateway API kind spec.httpRoute becomes.
 var httpRouteKind = schema.GroupVersionKind{
 	Group: gatewayv1.GroupVersion.Group, Version: gatewayv1.GroupVersion.Version, Kind: "HTTPRoute",
-}
-
-// gatewayAPI records whether the cluster serves HTTPRoutes. The Gateway API
-// is an add-on: the operator must run without its CRDs, so HTTPRoutes are
-// watched from the first time the operator finds them (at start, or when it
-// first applies one), not declared with Owns().
-type gatewayAPI struct {
-	watch func() error
-	// synced waits until the HTTPRoute informer has listed what exists: a
-	// watch started by a pass is otherwise not yet looking, and a route
-	// deleted just after that pass would never be seen to go.
-	synced func(context.Context) error
-
-	mu       sync.Mutex
-	watching bool
-}
-
-// found starts the watch on HTTPRoutes, once.
-func (g *gatewayAPI) found() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.watching {
-		return nil
-	}
-	if err := g.watch(); err != nil {
-		return fmt.Errorf("watch HTTPRoutes: %w", err)
-	}
-	g.watching = true
-	return nil
-}
-
-// installed reports whether HTTPRoutes were found (and are watched). Until
-// then no HTTPRoute of ours can exist, so none needs deleting.
-func (g *gatewayAPI) installed() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.watching
 }
 
 // reconcileExposure applies the Ingress and the HTTPRoute the spec asks for,
@@ -74,25 +35,17 @@ func (r *PrefectServerReconciler) reconcileExposure(ctx context.Context, p *pass
 	}
 
 	if route := builders.HTTPRoute(p.ps); route != nil {
-		err := r.apply(ctx, p.ps, route, owned)
+		missing, err := r.applyOptional(ctx, p.ps, r.gateway, route)
 		switch {
-		case meta.IsNoMatchError(err):
-			p.gatewayAPIMissing = true
 		case err != nil:
 			return false, err
+		case missing:
+			p.gatewayAPIMissing = true
 		default:
-			if err := r.gateway.found(); err != nil {
-				return false, err
-			}
-			if err := r.gateway.synced(ctx); err != nil {
-				return false, fmt.Errorf("sync the HTTPRoute watch: %w", err)
-			}
 			p.exposedBy = append(p.exposedBy, "HTTPRoute "+route.Name)
 		}
-	} else if r.gateway.installed() {
-		if err := r.deleteControlled(ctx, p.ps, &gatewayv1.HTTPRoute{}, builders.HTTPRouteName(p.ps)); err != nil {
-			return false, err
-		}
+	} else if err := r.deleteOptional(ctx, p.ps, r.gateway, &gatewayv1.HTTPRoute{}, builders.HTTPRouteName(p.ps)); err != nil {
+		return false, err
 	}
 	p.exposureDone = true
 	return true, nil

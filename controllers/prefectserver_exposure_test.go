@@ -96,7 +96,7 @@ func TestIngressOfAnotherOwnerIsKept(t *testing.T) {
 // a control plane without the Gateway API: a PrefectServer that asks for
 // an HTTPRoute gets everything else and a condition saying why it has no
 // route, without a hot loop; once the CRDs are installed, the route
-// follows within GatewayAPIRetry, is watched (re-created when deleted) and
+// follows within MissingAPIRetry, is watched (re-created when deleted) and
 // is deleted when the spec drops it. When the CRD is there already (an
 // earlier -count run in this process), only that second half runs.
 func TestGatewayAPIInstalledLater(t *testing.T) {
@@ -121,7 +121,7 @@ func TestGatewayAPIInstalledLater(t *testing.T) {
 		b.waitFor(t, builders.DeploymentName(ps), &appsv1.Deployment{})
 		b.waitFor(t, builders.SchedulerCronJobName(ps), &batchv1.CronJob{})
 		b.waitForEvent(t, ps, ReasonGatewayAPIMissing)
-		// A look every GatewayAPIRetry (1s here), not an error's backoff,
+		// A look every MissingAPIRetry (1s here), not an error's backoff,
 		// which starts at milliseconds.
 		before := b.env.calls.count(b.ns)
 		time.Sleep(3 * time.Second)

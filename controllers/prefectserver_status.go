@@ -21,7 +21,8 @@ import (
 )
 
 // Condition reasons the operator sets (a failed migration's Degraded reason
-// is the Job's own, such as BackoffLimitExceeded).
+// is the Job's own, such as BackoffLimitExceeded; RunsHealthy's are the
+// canary's, see prefectserver_canary.go).
 const (
 	ReasonAsExpected          = "AsExpected"
 	ReasonSecretNotFound      = "SecretNotFound"
@@ -44,6 +45,10 @@ const (
 	ReasonPending             = "Pending"
 	ReasonRoutesApplied       = "RoutesApplied"
 	ReasonGatewayAPIMissing   = "GatewayAPINotInstalled"
+	ReasonMonitorsApplied     = "MonitorsApplied"
+	ReasonMonitoringMissing   = "PrometheusOperatorNotInstalled"
+	ReasonBackupSucceeded     = "BackupSucceeded"
+	ReasonBackupFailed        = "BackupFailed"
 )
 
 // writeStatus summarises the pass into the status and writes it, once, and
@@ -79,12 +84,25 @@ func (r *PrefectServerReconciler) writeStatus(ctx context.Context, p *pass, step
 		}
 	}
 	st.Version = imageVersion(image)
+	if p.lastBackup != nil {
+		st.LastBackup = p.lastBackup
+	}
+	st.Canary = canaryStatus(p) // before conditions: Ready's gate reads it
 	for _, c := range conditions(p, dep, stepErr) {
 		c.ObservedGeneration = ps.Generation
 		meta.SetStatusCondition(&st.Conditions, c)
 	}
 	if ps.Spec.Ingress == nil && ps.Spec.HTTPRoute == nil {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionExposed)
+	}
+	if !builders.MonitoringEnabled(ps) {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionMonitoring)
+	}
+	if !builders.HasBackups(ps) {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionBackedUp)
+	}
+	if !canaryEnabled(ps) {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionRunsHealthy)
 	}
 
 	r.recordTransitions(ps, before.Status.Conditions)
@@ -146,6 +164,9 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonReconcileError, "%s", stepErr.Error()))
 	case p.gatewayAPIMissing:
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonGatewayAPIMissing, "%s", gatewayAPIMissingText))
+	case len(p.monitoringMissing) > 0:
+		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonMonitoringMissing, "%s",
+			monitoringMissingText(p.monitoringMissing)))
 	default:
 		out = append(out, c(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, ""))
 	}
@@ -194,21 +215,32 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 			"%d of %d replicas updated and available", dep.Status.UpdatedReplicas, desiredReplicas(dep)))
 	}
 
-	// Ready: the API answers on its Service.
+	// RunsHealthy: the last canary's result (absent with the canary off).
+	runs := runsHealthy(p)
+	if runs != nil {
+		out = append(out, *runs)
+	}
+
+	// Ready: the API answers on its Service and, with the canary on, a
+	// canary passed on the current rollout.
+	var ready metav1.Condition
 	switch {
 	case dep == nil:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonDeploymentNotFound, "the server Deployment does not exist yet"))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonDeploymentNotFound, "the server Deployment does not exist yet")
 	case builders.Suspended(p.ps):
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonSuspended,
-			"spec.suspend: the server is scaled to zero and its CronJobs are suspended; its data and Services are kept"))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonSuspended,
+			"spec.suspend: the server is scaled to zero and its CronJobs are suspended; its data and Services are kept")
 	case desiredReplicas(dep) == 0:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonScaledToZero, "replicas is 0"))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonScaledToZero, "replicas is 0")
 	case dep.Status.ReadyReplicas > 0:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonReplicasReady,
-			"%d of %d replicas ready", dep.Status.ReadyReplicas, desiredReplicas(dep)))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonReplicasReady,
+			"%d of %d replicas ready", dep.Status.ReadyReplicas, desiredReplicas(dep))
 	default:
-		out = append(out, c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoReplicasReady,
-			"0 of %d replicas ready", desiredReplicas(dep)))
+		ready = c(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoReplicasReady,
+			"0 of %d replicas ready", desiredReplicas(dep))
+	}
+	if gated := gateReady(p, dep, ready, runs); gated != nil {
+		out = append(out, *gated)
 	}
 
 	// Exposed: the Ingress and HTTPRoute the spec asks for (writeStatus
@@ -224,6 +256,45 @@ func conditions(p *pass, dep *appsv1.Deployment, stepErr error) []metav1.Conditi
 	case meta.FindStatusCondition(p.ps.Status.Conditions, v1alpha1.ConditionExposed) == nil:
 		out = append(out, c(v1alpha1.ConditionExposed, metav1.ConditionUnknown, ReasonPending,
 			"the Ingress and HTTPRoute are applied after the Service"))
+	}
+
+	// Monitoring: the ServiceMonitor or PodMonitor and the PrometheusRule
+	// (writeStatus drops the condition when monitoring is not enabled).
+	switch {
+	case !builders.MonitoringEnabled(p.ps):
+	case len(p.monitoringMissing) > 0:
+		out = append(out, c(v1alpha1.ConditionMonitoring, metav1.ConditionFalse, ReasonMonitoringMissing, "%s",
+			monitoringMissingText(p.monitoringMissing)))
+	case p.monitoringDone:
+		out = append(out, c(v1alpha1.ConditionMonitoring, metav1.ConditionTrue, ReasonMonitorsApplied,
+			"%s applied: Prometheus scrapes %s on the server's %s port", strings.Join(p.monitoredBy, " and "),
+			builders.MetricsPath, builders.PortName))
+	case meta.FindStatusCondition(p.ps.Status.Conditions, v1alpha1.ConditionMonitoring) == nil:
+		out = append(out, c(v1alpha1.ConditionMonitoring, metav1.ConditionUnknown, ReasonPending,
+			"the ServiceMonitor or PodMonitor and the PrometheusRule are applied after the Service"))
+	}
+
+	// BackedUp: how the latest backup Job ended (writeStatus drops it
+	// without spec.backup). The report a Job left is in status.lastBackup.
+	last := p.ps.Status.LastBackup
+	switch {
+	case !builders.HasBackups(p.ps):
+	case p.failedBackup != nil:
+		failed, _ := jobFinished(p.failedBackup, batchv1.JobFailed)
+		lastGood := "no backup has succeeded yet"
+		if last != nil {
+			lastGood = "the latest good backup is " + backupText(last)
+		}
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionFalse, ReasonBackupFailed,
+			"backup Job %s failed: %s; %s", p.failedBackup.Name, jobFailureText(failed), lastGood))
+	case p.backupReportProblem != "":
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionTrue, ReasonBackupSucceeded,
+			"the latest backup Job succeeded, but its report cannot be read: %s", p.backupReportProblem))
+	case p.backupsObserved && last != nil:
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionTrue, ReasonBackupSucceeded, "%s", backupText(last)))
+	case p.backupsObserved || meta.FindStatusCondition(p.ps.Status.Conditions, v1alpha1.ConditionBackedUp) == nil:
+		out = append(out, c(v1alpha1.ConditionBackedUp, metav1.ConditionUnknown, ReasonPending,
+			"no backup Job of CronJob %s has finished yet", builders.BackupCronJobName(p.ps)))
 	}
 
 	// BackgroundJobs: where retention and scheduling run.
@@ -272,11 +343,30 @@ func (r *PrefectServerReconciler) recordTransitions(ps *v1alpha1.PrefectServer, 
 	if c, ok := entered(v1alpha1.ConditionExposed, metav1.ConditionFalse, ReasonGatewayAPIMissing); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonGatewayAPIMissing, "Expose", "%s", c.Message)
 	}
+	if c, ok := entered(v1alpha1.ConditionMonitoring, metav1.ConditionFalse, ReasonMonitoringMissing); ok {
+		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMonitoringMissing, "Monitor", "%s", c.Message)
+	}
+	// Each failed backup Job is worth a warning, not only the first of a run.
+	if c, ok := entered(v1alpha1.ConditionBackedUp, metav1.ConditionFalse, ReasonBackupFailed); ok ||
+		(c != nil && c.Message != meta.FindStatusCondition(old, v1alpha1.ConditionBackedUp).Message) {
+		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonBackupFailed, "Backup", "%s", c.Message)
+	}
 	if c, ok := entered(v1alpha1.ConditionDatabaseMigrated, metav1.ConditionFalse, ReasonMigrationFailed); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, ReasonMigrationFailed, "Migrate", "%s", c.Message)
 	}
 	if c, ok := entered(v1alpha1.ConditionDatabaseMigrated, metav1.ConditionTrue, ReasonMigrationSucceeded); ok {
 		r.Recorder.Eventf(ps, nil, corev1.EventTypeNormal, ReasonMigrationSucceeded, "Migrate", "%s", c.Message)
+	}
+	// The canary: when it starts failing (or fails at another step), and
+	// when it passes again; not on every run, nor on the first pass.
+	if now := meta.FindStatusCondition(ps.Status.Conditions, v1alpha1.ConditionRunsHealthy); now != nil {
+		was := meta.FindStatusCondition(old, v1alpha1.ConditionRunsHealthy)
+		switch {
+		case now.Status == metav1.ConditionFalse && (was == nil || was.Status != now.Status || was.Reason != now.Reason):
+			r.Recorder.Eventf(ps, nil, corev1.EventTypeWarning, now.Reason, "Canary", "%s", now.Message)
+		case now.Status == metav1.ConditionTrue && was != nil && was.Status == metav1.ConditionFalse:
+			r.Recorder.Eventf(ps, nil, corev1.EventTypeNormal, now.Reason, "Canary", "%s", now.Message)
+		}
 	}
 }
 

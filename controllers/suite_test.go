@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +27,8 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
+	"prefectgo.dev/prefectgo/controllers/builders"
+	"prefectgo.dev/prefectgo/controllers/prefectapi"
 )
 
 // The envtest suite runs a real kube-apiserver and etcd (no controllers: no
@@ -50,6 +53,19 @@ type env struct {
 	calls *countingReconciler
 	// The passes of the work-queue and deployment reconcilers.
 	queueCalls, deploymentCalls *countingReconciler
+}
+
+// apiTargets maps a PrefectServer's in-cluster API URL to the URL of the
+// server process standing in for its pods.
+var apiTargets sync.Map
+
+// serveAt has the operator reach ps's API at url (a server process the test
+// started, or a dead port) until the test ends.
+func (b *testBundle) serveAt(t *testing.T, ps *v1alpha1.PrefectServer, url string) {
+	t.Helper()
+	key := builders.APIURL(ps)
+	apiTargets.Store(key, url)
+	t.Cleanup(func() { apiTargets.Delete(key) })
 }
 
 var (
@@ -112,6 +128,10 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
+	if err := monitoringv1.AddToScheme(scheme); err != nil {
+		stop()
+		return nil, nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -126,7 +146,15 @@ func startEnv() (*env, func(), error) {
 		Recorder:     mgr.GetEventRecorder(FieldOwner),
 		DefaultImage: testImage,
 		// Short, so a test sees the Gateway API found soon after it is installed.
-		GatewayAPIRetry: time.Second,
+		MissingAPIRetry: time.Second,
+		// envtest runs no pods: a test's PrefectServer reaches the server
+		// process the test started for it (see serveAt).
+		NewClient: func(url, auth string) *prefectapi.Client {
+			if to, ok := apiTargets.Load(url); ok {
+				url = to.(string)
+			}
+			return prefectapi.New(url, auth)
+		},
 	}
 	calls := &countingReconciler{inner: r, calls: map[string]int{}}
 	if err := r.setupWithManager(mgr, calls); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"prefectgo.dev/prefectgo/server/settings"
 	"prefectgo.dev/prefectgo/server/store/backend"
+	"prefectgo.dev/prefectgo/server/store/postgres"
 )
 
 // NewLogger logs text lines at the Prefect level name (DEBUG ... CRITICAL).
@@ -46,6 +47,7 @@ func DatabaseConfig(s settings.Settings) backend.Config {
 		ApplicationName:   s.Database.ApplicationName,
 		SearchPath:        s.Database.SearchPath,
 		EncryptionKey:     s.EncryptionKey,
+		TLS:               postgres.TLS(s.Database.TLS),
 		Migrate:           s.Database.MigrateOnStart,
 	}
 }

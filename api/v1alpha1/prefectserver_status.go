@@ -21,6 +21,19 @@ const (
 	// for are applied, False when one cannot be (the Gateway API's CRDs are
 	// not installed); absent when the spec asks for neither.
 	ConditionExposed = "Exposed"
+	// ConditionMonitoring is True when the ServiceMonitor (or PodMonitor) and
+	// PrometheusRule that spec.monitoring asks for are applied, False when
+	// one cannot be (the prometheus-operator's CRDs are not installed);
+	// absent when monitoring is not enabled.
+	ConditionMonitoring = "Monitoring"
+	// ConditionBackedUp says how the latest backup Job ended: True when it
+	// succeeded (status.lastBackup names the file), False when it failed;
+	// absent without spec.backup.
+	ConditionBackedUp = "BackedUp"
+	// ConditionRunsHealthy is True when the last canary took a flow run
+	// through the server's API from creation to Completed and deleted it,
+	// False with the failing step as reason; absent while the canary is off.
+	ConditionRunsHealthy = "RunsHealthy"
 )
 
 // PrefectServerStatus is what the operator last observed.
@@ -28,7 +41,7 @@ type PrefectServerStatus struct {
 	// ObservedGeneration is the spec generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed.
+	// Conditions: Ready, Progressing, Degraded, DatabaseMigrated, BackgroundJobs, Exposed, Monitoring, BackedUp, RunsHealthy.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -54,4 +67,31 @@ type PrefectServerStatus struct {
 	// Storage is the kind of storage in use: ephemeral, sqlite or postgres.
 	// +optional
 	Storage string `json:"storage,omitempty"`
+	// Canary is what the last canary saw; absent while spec.canary is off.
+	// +optional
+	Canary *CanaryStatus `json:"canary,omitempty"`
+	// LastBackup is the latest successful backup (spec.backup), as the
+	// backup Job's pod reported it in its termination message.
+	// +optional
+	LastBackup *BackupStatus `json:"lastBackup,omitempty"`
+}
+
+// BackupStatus describes one backup file.
+type BackupStatus struct {
+	// File is the backup's path on the volume claim, what
+	// storage.sqlite.restoreFrom takes: <server>/prefect-<UTC time>.db.
+	// +optional
+	File string `json:"file,omitempty"`
+	// VolumeClaimName is the claim holding it.
+	// +optional
+	VolumeClaimName string `json:"volumeClaimName,omitempty"`
+	// Time is when the copy was taken: it holds every write committed before.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+	// SizeBytes is the size of the file.
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// Job is the Job that made it.
+	// +optional
+	Job string `json:"job,omitempty"`
 }

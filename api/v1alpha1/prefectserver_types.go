@@ -8,7 +8,8 @@ import (
 
 // PrefectServer runs a Prefect 3 server: the API Deployment and its Service,
 // its storage (a SQLite volume, or a PostgreSQL database), a migration Job for
-// PostgreSQL, and CronJobs for event retention and deployment scheduling.
+// PostgreSQL, and CronJobs for event retention, deployment scheduling and
+// (SQLite, when asked) backups.
 // The spec's settings groups mirror the server's settings table: every field
 // becomes the Prefect environment variable of the same name and default.
 // +kubebuilder:object:root=true
@@ -19,6 +20,7 @@ import (
 // +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
 // +kubebuilder:printcolumn:name="UI",type=string,JSONPath=`.status.uiUrl`
+// +kubebuilder:printcolumn:name="Last Backup",type=date,JSONPath=`.status.lastBackup.time`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 42",message="the name may be at most 42 characters: the CronJobs and Jobs made from it must stay within Kubernetes' name limits"
 type PrefectServer struct {
@@ -43,6 +45,10 @@ type PrefectServerList struct {
 
 // PrefectServerSpec is the desired Prefect server.
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || has(self.storage.postgres)",message="more than one replica needs PostgreSQL storage: SQLite and ephemeral storage live in a single pod"
+// +kubebuilder:validation:XValidation:rule="!has(self.monitoring) || !self.monitoring.enabled || !has(self.api) || !has(self.api.authSecretRef) || has(self.monitoring.basicAuth)",message="api.authSecretRef puts /api/metrics behind basic auth: set monitoring.basicAuth so Prometheus can scrape it"
+// +kubebuilder:validation:XValidation:rule="!has(self.backup) || !has(self.storage.postgres)",message="spec.backup backs up SQLite storage only: back PostgreSQL up with its own tools, CloudNativePG's backups or pg_dump"
+// +kubebuilder:validation:XValidation:rule="!has(self.backup) || !has(self.storage.ephemeral)",message="spec.backup needs SQLite storage: ephemeral storage keeps nothing to back up"
+// +kubebuilder:validation:XValidation:rule="!has(self.storage) || !has(self.storage.sqlite) || !has(self.storage.sqlite.restoreFrom) || has(self.backup)",message="storage.sqlite.restoreFrom names a file on the backup claim: set spec.backup (its volumeClaimName is the claim holding the file)"
 type PrefectServerSpec struct {
 	// Image is the container image running prefect-server. Unset means the
 	// image of the operator itself, which bundles the server of the same version.
@@ -111,7 +117,8 @@ type PrefectServerSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Services ServiceSettings `json:"services,omitzero"`
-	// MetricsEnabled serves Prometheus metrics at /api/metrics.
+	// MetricsEnabled serves Prometheus metrics at /api/metrics (docs/metrics.md).
+	// monitoring.enabled turns them on whatever this says.
 	// +kubebuilder:default=false
 	// +optional
 	MetricsEnabled *bool `json:"metricsEnabled,omitempty" setting:"metrics_enabled"`
@@ -136,6 +143,14 @@ type PrefectServerSpec struct {
 	// +kubebuilder:default={schedule:"* * * * *"}
 	// +optional
 	Scheduling CronJobSettings `json:"scheduling,omitzero"`
+
+	// Backup copies the SQLite database to a volume on a schedule, with a
+	// CronJob running `prefect-server backup`: a consistent copy of the live
+	// database, checked, the oldest pruned beyond keep; status.lastBackup
+	// names the latest. SQLite only: back PostgreSQL up with its own tools
+	// (CloudNativePG's backups, pg_dump). Unset means no backups.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
 
 	// ExtraEnv is added to the server container last, so it overrides what the
 	// operator renders from the spec: an escape hatch for settings the spec
@@ -181,6 +196,16 @@ type PrefectServerSpec struct {
 	// previous one is deleted).
 	// +optional
 	HTTPRoute *HTTPRouteSpec `json:"httpRoute,omitempty"`
+	// Monitoring has the server scraped and alerted on through the
+	// prometheus-operator: a ServiceMonitor (or PodMonitor) and a
+	// PrometheusRule; unset means none (previous ones are deleted).
+	// +optional
+	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
+	// Canary has the operator prove, every interval, that the server runs a
+	// flow run end to end (RunsHealthy), and hold Ready after a rollout until
+	// it has on the new pods. Unset means no canary.
+	// +optional
+	Canary *CanarySpec `json:"canary,omitempty"`
 	// PodSecurityContext replaces the operator's default (non-root, seccomp RuntimeDefault).
 	// +optional
 	PodSecurityContext *corev1.PodSecurityContext `json:"podSecurityContext,omitempty"`
@@ -222,6 +247,50 @@ type SQLiteStorage struct {
 	// +kubebuilder:default=true
 	// +optional
 	RetainOnDelete *bool `json:"retainOnDelete,omitempty"`
+	// RestoreFrom is a backup on spec.backup's volume claim, as
+	// status.lastBackup.file names it (<server>/prefect-<UTC time>.db). An
+	// init container checks it and copies it into place before the server
+	// starts, only when the database does not exist yet (a new volume): an
+	// existing database is never overwritten, so it is safe to leave set.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$`
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	RestoreFrom string `json:"restoreFrom,omitempty"`
+}
+
+// BackupSpec schedules backups of a SQLite server.
+type BackupSpec struct {
+	// Schedule in cron format.
+	// +kubebuilder:default="0 3 * * *"
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// Keep is how many of this server's backups stay on the volume, the new
+	// one included; the oldest are deleted after each successful backup.
+	// Other files on the volume are never touched.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Keep *int32 `json:"keep,omitempty"`
+	// VolumeClaimName is an existing PersistentVolumeClaim in this namespace
+	// the backups go to, in a directory named after the server. Unset, the
+	// operator creates <name>-backup (size, storageClassName), which is kept
+	// when the PrefectServer is deleted: backups are for when it is gone.
+	// A ReadWriteOnce volume must be able to attach on the server pod's node,
+	// where the backup Job runs.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	VolumeClaimName string `json:"volumeClaimName,omitempty"`
+	// Size of the volume the operator creates when volumeClaimName is unset:
+	// room for keep copies of the database.
+	// +kubebuilder:default="5Gi"
+	// +optional
+	Size resource.Quantity `json:"size,omitzero"`
+	// StorageClassName of the volume the operator creates; unset means the
+	// cluster's default class.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
 }
 
 // PostgresStorage names a PostgreSQL database: either a whole connection URL
@@ -253,11 +322,37 @@ type PostgresStorage struct {
 	// postgresql+asyncpg:// form Python Prefect uses).
 	// +optional
 	ConnectionURLSecretRef *corev1.SecretKeySelector `json:"connectionURLSecretRef,omitempty"`
-	// SSLMode is libpq's sslmode.
+	// SSLMode is libpq's sslmode. TLS, when set, takes its place.
 	// +kubebuilder:validation:Enum=disable;allow;prefer;require;verify-ca;verify-full
 	// +kubebuilder:default="prefer"
 	// +optional
 	SSLMode string `json:"sslMode,omitempty"`
+	// TLS connects over TLS with certificates from Secrets, mounted into the
+	// pods: the server's certificate is always verified (against the CA
+	// given, else the image's system roots), and a client certificate makes
+	// it mutual TLS. Pods roll when these Secrets change.
+	// +optional
+	TLS *PostgresTLS `json:"tls,omitempty"`
+}
+
+// PostgresTLS is the server's TLS to PostgreSQL, with Prefect's
+// PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_* settings.
+type PostgresTLS struct {
+	// CASecretRef selects the key of a Secret holding the PEM certificates
+	// of the CAs that sign PostgreSQL's certificate; unset means the system's
+	// roots.
+	// +optional
+	CASecretRef *corev1.SecretKeySelector `json:"caSecretRef,omitempty"`
+	// ClientCertSecretName names a kubernetes.io/tls Secret in the namespace
+	// (tls.crt and tls.key, as cert-manager writes them): the client
+	// certificate the server presents.
+	// +optional
+	ClientCertSecretName string `json:"clientCertSecretName,omitempty"`
+	// CheckHostname also checks that PostgreSQL's certificate names the host
+	// connected to (libpq's verify-full rather than verify-ca).
+	// +kubebuilder:default=true
+	// +optional
+	CheckHostname *bool `json:"checkHostname,omitempty"`
 }
 
 // Duration is a length of time as Prefect's settings take it: ISO 8601

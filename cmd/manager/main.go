@@ -29,6 +29,7 @@ import (
 	"os"
 
 	"github.com/go-logr/logr"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
@@ -114,6 +115,9 @@ func run(o options, logger *slog.Logger) error {
 		return err
 	}
 	if err := gatewayv1.Install(scheme); err != nil {
+		return err
+	}
+	if err := monitoringv1.AddToScheme(scheme); err != nil {
 		return err
 	}
 

@@ -1,12 +1,15 @@
 // Command prefect-server is a Prefect 3 server: `serve` runs the API and its
 // background services; `migrate`, `retention` and `schedule` do one job
-// against the database and exit; `settings` prints the effective settings.
+// against the database and exit; `backup` and `restore` copy a SQLite
+// database out and back; `settings` prints the effective settings.
 // All configuration comes from Prefect's environment variables.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +32,14 @@ commands:
   settings   print the effective settings (secrets redacted) and exit
   retention  delete the events older than the retention period, once, and exit
   schedule   one pass of the deployment scheduler, and exit
+  backup     copy the live SQLite database to DIR/prefect-<UTC time>.db, check it,
+             delete the oldest beyond N, print one JSON line, and exit
+               --dir DIR   where the backups go (created if missing)
+               --keep N    how many backups to keep, the new one included (0: all)
+  restore    put a backup in place as the SQLite database, checking it first;
+             never replaces a database that exists
+               --from FILE   the backup to restore
+               --if-missing  an existing database is no error (left as it is)
 
 Settings are read from PREFECT_SERVER_* environment variables; see
 'prefect-server settings' for every name and its value.
@@ -71,8 +82,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = server.Retention(ctx, s, stdout)
 	case "schedule":
 		err = server.Schedule(ctx, s, stdout)
+	case "backup":
+		o := server.BackupOptions{TerminationLog: terminationLog}
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		fs.StringVar(&o.Dir, "dir", "", "")
+		fs.IntVar(&o.Keep, "keep", 0, "")
+		if err = parseFlags(fs, args[1:], stderr); err == nil {
+			err = server.Backup(ctx, s, o, stdout)
+		}
+	case "restore":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		from := fs.String("from", "", "")
+		ifMissing := fs.Bool("if-missing", false, "")
+		if err = parseFlags(fs, args[1:], stderr); err == nil {
+			err = server.Restore(ctx, s, *from, *ifMissing, stdout)
+		}
 	default:
 		fmt.Fprintf(stderr, "prefect-server: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, errUsage) {
 		return 2
 	}
 	if err != nil {
@@ -80,6 +109,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// terminationLog is where Kubernetes reads a container's termination
+// message; backup writes its report there too when it exists.
+var terminationLog = "/dev/termination-log"
+
+// errUsage is a command line that parseFlags refused and explained.
+var errUsage = errors.New("usage")
+
+// parseFlags parses a subcommand's flags; a bad one, or a stray argument,
+// prints the usage.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "prefect-server %s: %v\n\n%s", fs.Name(), err, usage)
+		return errUsage
+	}
+	return nil
 }
 
 // servePprof serves net/http/pprof on addr, its own listener apart from the

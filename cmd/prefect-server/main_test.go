@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -86,4 +89,63 @@ func TestDebugSQLStoreCounts(t *testing.T) {
 	after := get()
 	require.Equal(t, before.Statements+1, after.Statements)
 	require.Equal(t, before.Transactions, after.Transactions)
+}
+
+// backup prints its report as one JSON line and writes it to the
+// termination log when that file exists; restore puts the backup in place
+// for a server with no database yet, and never over one.
+func TestBackupAndRestoreCommands(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///"+dir+"/prefect.db")
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"migrate"}, &out, &errOut), errOut.String())
+
+	termLog := filepath.Join(dir, "termination-log")
+	require.NoError(t, os.WriteFile(termLog, nil, 0o644))
+	defer func(old string) { terminationLog = old }(terminationLog)
+	terminationLog = termLog
+
+	out.Reset()
+	require.Equal(t, 0, run([]string{"backup", "--dir", dir + "/backups", "--keep", "2"}, &out, &errOut), errOut.String())
+	var report struct {
+		File      string    `json:"file"`
+		Path      string    `json:"path"`
+		Time      time.Time `json:"time"`
+		SizeBytes int64     `json:"sizeBytes"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &report), out.String())
+	require.Equal(t, 1, strings.Count(out.String(), "\n"), "one line")
+	require.Equal(t, filepath.Join(dir, "backups", report.File), report.Path)
+	info, err := os.Stat(report.Path)
+	require.NoError(t, err)
+	require.Equal(t, info.Size(), report.SizeBytes)
+	require.False(t, report.Time.IsZero())
+	written, err := os.ReadFile(termLog)
+	require.NoError(t, err)
+	require.Equal(t, out.String(), string(written))
+
+	// Restore into a server whose database does not exist yet, then again.
+	t.Setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///"+dir+"/new/prefect.db")
+	out.Reset()
+	require.Equal(t, 0, run([]string{"restore", "--from", report.Path}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "restored from "+report.Path)
+	require.FileExists(t, dir+"/new/prefect.db")
+	errOut.Reset()
+	require.Equal(t, 1, run([]string{"restore", "--from", report.Path}, &out, &errOut))
+	require.Contains(t, errOut.String(), "never replaces a database")
+	out.Reset()
+	require.Equal(t, 0, run([]string{"restore", "--from", report.Path, "--if-missing"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "left as it is")
+	out.Reset()
+	require.Equal(t, 0, run([]string{"migrate"}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "database is up to date", "the restored database is the migrated one")
+
+	// Not for PostgreSQL, and not without its flags.
+	t.Setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "postgresql://u@localhost/prefect")
+	errOut.Reset()
+	require.Equal(t, 1, run([]string{"backup", "--dir", dir}, &out, &errOut))
+	require.Contains(t, errOut.String(), "pg_dump")
+	errOut.Reset()
+	require.Equal(t, 2, run([]string{"backup", "--bogus"}, &out, &errOut))
+	require.Contains(t, errOut.String(), "flag provided but not defined: -bogus")
 }

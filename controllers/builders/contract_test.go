@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -25,6 +27,7 @@ import (
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/internal/testlog"
 	"prefectgo.dev/prefectgo/server/settings"
+	"prefectgo.dev/prefectgo/server/store/sqlite"
 	"prefectgo.dev/prefectgo/server/store/storetest"
 )
 
@@ -87,6 +90,14 @@ func TestContract(t *testing.T) {
 			ps.Spec.Storage = v1alpha1.Storage{Ephemeral: &v1alpha1.EphemeralStorage{}}
 		}},
 		{name: "ingress", sample: "ingress"},
+		{name: "sqlite monitored behind auth", sample: "sqlite", edit: func(t *testing.T, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
+			ps.Spec.API.AuthSecretRef = secretRef("auth", "basic")
+			secrets["auth/basic"] = []byte("admin:s3cret")
+			secrets["scrape/user"], secrets["scrape/password"] = []byte("admin"), []byte("s3cret")
+			ps.Spec.Monitoring = &v1alpha1.MonitoringSpec{Enabled: true, BasicAuth: &v1alpha1.MonitoringBasicAuth{
+				Username: *secretRef("scrape", "user"), Password: *secretRef("scrape", "password"),
+			}}
+		}},
 		{name: "postgres", sample: "postgres", edit: usePostgres(false)},
 		{name: "postgres from a URL Secret", sample: "postgres", edit: usePostgres(true)},
 	} {
@@ -107,7 +118,7 @@ func TestContract(t *testing.T) {
 func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets map[string][]byte) {
 	in := Inputs{DefaultImage: "prefectgo:test", SecretData: secrets}
 	// The pod's volumes.
-	vol := podVolumes{data: t.TempDir(), scratch: t.TempDir()}
+	vol := podVolumes{data: t.TempDir(), scratch: t.TempDir(), backup: t.TempDir()}
 
 	if job := MigrationJob(ps, in); job != nil {
 		runToCompletion(t, bin, job.Spec.Template.Spec.Containers[0], vol, secrets)
@@ -177,6 +188,9 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 	if ps.Spec.UI.APIURL == "" {
 		overridden["PREFECT_SERVER_UI_API_URL"] = true
 	}
+	if MonitoringEnabled(ps) {
+		overridden["PREFECT_SERVER_METRICS_ENABLED"] = true
+	}
 	walkSettings(reflect.ValueOf(ps.Spec), func(name string, f reflect.Value) {
 		st := rows()[name]
 		if overridden[st.Env] {
@@ -227,6 +241,25 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 	apiURL, err := page.Parse(uiSettings.APIURL)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, get(t, apiURL.String()+"/health", "", nil), "the UI's API URL %s", apiURL)
+	// What the ServiceMonitor or PodMonitor scrapes, with its credentials:
+	// the server's metrics, among them those the alerts read.
+	if MonitoringEnabled(ps) {
+		require.Equal(t, "true", got["PREFECT_SERVER_METRICS_ENABLED"])
+		req, err := http.NewRequest(http.MethodGet, base+MetricsPath, nil)
+		require.NoError(t, err)
+		if m := ServiceMonitor(ps).Spec.Endpoints[0].BasicAuth; m != nil {
+			req.SetBasicAuth(string(secrets[m.Username.Name+"/"+m.Username.Key]), string(secrets[m.Password.Name+"/"+m.Password.Key]))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		scraped, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "scrape %s: %s", MetricsPath, scraped)
+		for _, name := range []string{"prefect_event_persister_backlog", "prefect_flow_runs_late", "prefect_http_requests_total"} {
+			require.Contains(t, string(scraped), "\n# TYPE "+name+" ", "the scrape lacks %s", name)
+		}
+	}
 	wantInProcess := strconv.FormatBool(!hasCronJobs(ps))
 	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"])
 	require.Equal(t, wantInProcess, got["PREFECT_SERVER_SERVICES_RETENTION_ENABLED"])
@@ -242,13 +275,45 @@ func runContract(t *testing.T, bin string, ps *v1alpha1.PrefectServer, secrets m
 	for _, cj := range cronJobs {
 		runToCompletion(t, bin, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0], vol, secrets)
 	}
+	if cj := BackupCronJob(ps, in); cj != nil {
+		runBackupAndRestore(t, bin, ps, in, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0], vol, secrets)
+	}
 
 	srv.stop(t)
 	require.NotContains(t, srv.output(), "ignoring an environment variable", "the server reads every rendered variable")
 }
 
+// runBackupAndRestore runs the backup CronJob's container beside the live
+// server, then the restore init container of a new server whose
+// restoreFrom names that backup: it restores into the empty volume, and
+// at the next start leaves the database alone.
+func runBackupAndRestore(t *testing.T, bin string, ps *v1alpha1.PrefectServer, in Inputs, c corev1.Container,
+	vol podVolumes, secrets map[string][]byte) {
+	t.Helper()
+	runToCompletion(t, bin, c, vol, secrets)
+	backups, err := os.ReadDir(filepath.Join(vol.backup, ps.Name))
+	require.NoError(t, err)
+	require.Len(t, backups, 1)
+	require.NoError(t, sqlite.Verify(t.Context(), filepath.Join(vol.backup, ps.Name, backups[0].Name())))
+
+	restored := ps.DeepCopy()
+	restored.Spec.Storage.SQLite.RestoreFrom = ps.Name + "/" + backups[0].Name()
+	inits := Deployment(restored, in).Spec.Template.Spec.InitContainers
+	require.Len(t, inits, 1)
+	fresh := podVolumes{data: t.TempDir(), scratch: t.TempDir(), backup: vol.backup}
+	runToCompletion(t, bin, inits[0], fresh, secrets)
+	db := filepath.Join(fresh.data, "prefect.db")
+	require.NoError(t, sqlite.Verify(t.Context(), db))
+	info, err := os.Stat(db)
+	require.NoError(t, err)
+	runToCompletion(t, bin, inits[0], fresh, secrets)
+	again, err := os.Stat(db)
+	require.NoError(t, err)
+	require.Equal(t, info.ModTime(), again.ModTime(), "the second start replaced the database")
+}
+
 // podVolumes are temporary directories standing in for the pod's volumes.
-type podVolumes struct{ data, scratch string }
+type podVolumes struct{ data, scratch, backup string }
 
 // processEnv is an environment in order (as exec takes it) and by name.
 type processEnv struct {
@@ -311,6 +376,11 @@ func runToCompletion(t *testing.T, bin string, c corev1.Container, vol podVolume
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	argv := command(t, bin, c)
+	for i, a := range argv {
+		if rest, ok := strings.CutPrefix(a, BackupDir+"/"); ok {
+			argv[i] = filepath.Join(vol.backup, rest) // the backup volume's mount
+		}
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = vol.resolve(t, c.Env, secrets).list
 	out, err := cmd.CombinedOutput()

@@ -140,6 +140,12 @@ func TestFallbacksMatchCRDDefaults(t *testing.T) {
 		{[]string{"spec", "scheduling"}, map[string]any{"schedule": defaultSchedulingSchedule}},
 		{[]string{"spec", "retention", "successfulJobsHistoryLimit"}, float64(defaultSuccessfulJobs)},
 		{[]string{"spec", "retention", "failedJobsHistoryLimit"}, float64(defaultFailedJobs)},
+		{[]string{"spec", "monitoring", "alerts", "lateRunsAfter"}, defaultLateRunsAfter},
+		{[]string{"spec", "monitoring", "alerts", "schedulerStaleAfter"}, defaultSchedulerStaleAfter},
+		{[]string{"spec", "monitoring", "alerts", "enabled"}, true},
+		{[]string{"spec", "backup", "schedule"}, defaultBackupSchedule},
+		{[]string{"spec", "backup", "keep"}, float64(defaultBackupKeep)},
+		{[]string{"spec", "backup", "size"}, defaultBackupSize},
 	} {
 		require.Equal(t, c.want, schemaAt(t, c.path...)["default"], strings.Join(c.path, "."))
 	}
@@ -163,6 +169,15 @@ func TestFallbacksMatchCRDDefaults(t *testing.T) {
 	require.Equal(t, defDep, rawDep)
 	require.Equal(t, Service(def), Service(raw))
 	require.Equal(t, PVC(def), PVC(raw))
+	rawB := raw.DeepCopy()
+	rawB.Spec.Backup = &v1alpha1.BackupSpec{}
+	defB := defaulted(t, rawB)
+	require.Equal(t, "0 3 * * *", defB.Spec.Backup.Schedule)
+	require.Equal(t, BackupPVC(defB), BackupPVC(rawB))
+	rawBCJ, defBCJ := BackupCronJob(rawB, in), BackupCronJob(defB, in)
+	rawBCJ.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env = nil
+	defBCJ.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env = nil
+	require.Equal(t, defBCJ, rawBCJ)
 	rawCJ, defCJ := CronJobs(raw, in), CronJobs(def, in)
 	require.Len(t, rawCJ, 2)
 	for i := range rawCJ {

@@ -39,6 +39,10 @@ func Deployment(ps *v1alpha1.PrefectServer, in Inputs) *appsv1.Deployment {
 
 	pod := podSpec(ps, c)
 	pod.TopologySpreadConstraints = topologySpread(ps)
+	if restore := restoreContainer(ps, in); restore != nil {
+		pod.InitContainers = []corev1.Container{*restore}
+		pod.Volumes = append(pod.Volumes, backupClaimVolume(ps, true))
+	}
 
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},

@@ -5,6 +5,10 @@ import "prefectgo.dev/prefectgo/api/v1alpha1"
 const (
 	// DataDir is where the SQLite volume is mounted; PREFECT_HOME lives here.
 	DataDir = "/data"
+	// BackupDir is where the backup volume is mounted in the backup Job and
+	// the restore init container; each server's backups are in a directory
+	// of its name there.
+	BackupDir = "/backup"
 	// ScratchDir is an emptyDir, the only writable place besides DataDir on
 	// the read-only root filesystem; PREFECT_HOME lives here without SQLite.
 	ScratchDir = "/tmp"
@@ -34,6 +38,7 @@ const (
 	ComponentMigration = "migration"
 	ComponentRetention = "retention"
 	ComponentScheduler = "scheduler"
+	ComponentBackup    = "backup"
 )
 
 // Storage kinds, as reported in status.storage.
@@ -56,6 +61,9 @@ const (
 	defaultSQLiteSize               = "1Gi"
 	defaultRetentionSchedule        = "17 * * * *"
 	defaultSchedulingSchedule       = "* * * * *"
+	defaultBackupSchedule           = "0 3 * * *"
+	defaultBackupKeep         int32 = 7
+	defaultBackupSize               = "5Gi"
 	defaultSuccessfulJobs     int32 = 3
 	defaultFailedJobs         int32 = 1
 )
@@ -101,6 +109,22 @@ func RetentionCronJobName(ps *v1alpha1.PrefectServer) string { return ps.Name + 
 // SchedulerCronJobName names the CronJob running `prefect-server schedule`.
 func SchedulerCronJobName(ps *v1alpha1.PrefectServer) string { return ps.Name + "-scheduler" }
 
+// BackupCronJobName names the CronJob running `prefect-server backup`.
+func BackupCronJobName(ps *v1alpha1.PrefectServer) string { return ps.Name + "-backup" }
+
+// BackupPVCName names the backup volume claim the operator creates when
+// spec.backup.volumeClaimName is unset.
+func BackupPVCName(ps *v1alpha1.PrefectServer) string { return ps.Name + "-backup" }
+
+// BackupClaimName is the claim the backups go to (and restoreFrom reads):
+// spec.backup.volumeClaimName, else the one the operator creates.
+func BackupClaimName(ps *v1alpha1.PrefectServer) string {
+	if b := ps.Spec.Backup; b != nil && b.VolumeClaimName != "" {
+		return b.VolumeClaimName
+	}
+	return BackupPVCName(ps)
+}
+
 // IngressName is the name of the Ingress (spec.ingress).
 func IngressName(ps *v1alpha1.PrefectServer) string { return ps.Name }
 
@@ -130,6 +154,12 @@ func StorageKind(ps *v1alpha1.PrefectServer) string {
 // database lives in the server pod alone.
 func hasCronJobs(ps *v1alpha1.PrefectServer) bool {
 	return StorageKind(ps) != StorageEphemeral
+}
+
+// HasBackups reports whether the spec asks for backups the operator can
+// make: SQLite only (the CRD refuses spec.backup with other storage).
+func HasBackups(ps *v1alpha1.PrefectServer) bool {
+	return ps.Spec.Backup != nil && StorageKind(ps) == StorageSQLite
 }
 
 func apiPort(ps *v1alpha1.PrefectServer) int32 {

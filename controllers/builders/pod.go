@@ -30,6 +30,10 @@ func container(ps *v1alpha1.PrefectServer, in Inputs, name, subcommand string) c
 	if StorageKind(ps) == StorageSQLite {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: dataVolume, MountPath: DataDir})
 	}
+	if t := postgresTLS(ps); t != nil {
+		_, mounts := postgresTLSVolumes(t)
+		c.VolumeMounts = append(c.VolumeMounts, mounts...)
+	}
 	return c
 }
 
@@ -63,6 +67,10 @@ func podSpec(ps *v1alpha1.PrefectServer, c corev1.Container) corev1.PodSpec {
 				ClaimName: PVCName(ps),
 			}},
 		})
+	}
+	if t := postgresTLS(ps); t != nil {
+		volumes, _ := postgresTLSVolumes(t)
+		spec.Volumes = append(spec.Volumes, volumes...)
 	}
 	return spec
 }

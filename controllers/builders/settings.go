@@ -37,14 +37,14 @@ var exempt = map[string]string{
 	"database.tls.ca_file":        tlsReason,
 	"database.tls.cert_file":      tlsReason,
 	"database.tls.key_file":       tlsReason,
-	"database.tls.check_hostname": tlsReason,
+	"database.tls.check_hostname": "derived from spec.storage.postgres.tls.checkHostname",
 	"ui.static_directory":         "the image serves the UI it was built with; the root filesystem is read-only",
 	"catalogue_directory":         "the image carries the block catalogue and collection views of the prefect it was built with",
 }
 
-// tlsReason: the spec has no volumes to mount certificates from; its
-// storage.postgres.sslMode covers TLS without client certificates.
-const tlsReason = "needs certificate files in the pod, which the spec cannot mount yet; storage.postgres.sslMode covers TLS without client certificates"
+// tlsReason: the files are the Secrets spec.storage.postgres.tls names,
+// mounted where the operator says.
+const tlsReason = "derived from spec.storage.postgres.tls (its Secrets, mounted in the pods)"
 
 // rows indexes the settings table by Name.
 var rows = sync.OnceValue(func() map[string]settings.Setting {
@@ -66,7 +66,8 @@ func envName(name string) string {
 // ServerEnv is the environment of the server container (and of the Job and
 // CronJob containers, which read the same settings), in a stable order:
 // what the operator derives (listen address, home, database, the UI's API
-// URL unless spec.ui.apiURL sets it, the services the CronJobs take over), then every set spec field in declaration order,
+// URL unless spec.ui.apiURL sets it, the services the CronJobs take over, the metrics
+// spec.monitoring scrapes), then every set spec field in declaration order,
 // then spec.extraEnv, which overrides: a rendered variable that extraEnv
 // sets again is left out, so the list has no duplicate names.
 //
@@ -108,6 +109,11 @@ func ServerEnv(ps *v1alpha1.PrefectServer) []corev1.EnvVar {
 			add("database.connection_url", postgresURL(pg))
 		}
 		add("database.migrate_on_start", "false")
+		if pg.TLS != nil {
+			for _, kv := range postgresTLSSettings(pg.TLS) {
+				add(kv[0], kv[1])
+			}
+		}
 	}
 	if ps.Spec.UI.APIURL == "" {
 		// Prefect's default would be http://0.0.0.0:<port>/api here.
@@ -117,6 +123,10 @@ func ServerEnv(ps *v1alpha1.PrefectServer) []corev1.EnvVar {
 		// The CronJobs do this work; two schedulers would race.
 		add("services.scheduler.enabled", "false")
 		add("services.retention.enabled", "false")
+	}
+	if MonitoringEnabled(ps) {
+		// What the ServiceMonitor or PodMonitor scrapes, whatever spec.metricsEnabled says.
+		add("metrics_enabled", "true")
 	}
 
 	walkSettings(reflect.ValueOf(&ps.Spec).Elem(), func(name string, f reflect.Value) {

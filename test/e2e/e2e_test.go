@@ -592,6 +592,40 @@ func TestSQLite(t *testing.T) {
 		t.Logf("scheduled: %v", res)
 	})
 
+	step("BackupRestoresIntoANewServer", func(t *testing.T) {
+		// A backup Job made from the CronJob (the sample's spec.backup), beside the live
+		// server; its pod's report becomes status.lastBackup.
+		job := "e2e-backup"
+		mustKubectl(t, nil, "-n", ns, "create", "job", job, "--from=cronjob/"+name+"-backup")
+		if _, err := kubectl(nil, "-n", ns, "wait", "--for=condition=Complete", "job/"+job, "--timeout=180s"); err != nil {
+			out, _ := kubectl(nil, "-n", ns, "logs", "job/"+job)
+			t.Fatalf("%v\njob log:\n%s", err, out)
+		}
+		var last *v1alpha1.BackupStatus
+		eventually(t, time.Minute, "status.lastBackup from the Job's pod", func() error {
+			ps, err := prefectServer(ns, name)
+			if err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(ps.Status.Conditions, "BackedUp")
+			if last = ps.Status.LastBackup; last == nil || last.Job != job || last.SizeBytes == 0 || c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("status.lastBackup %+v, BackedUp %+v", last, c)
+			}
+			return nil
+		})
+		// A second server restores that file from the same claim before it starts, and
+		// serves the run made on the first.
+		restored := fmt.Sprintf("apiVersion: prefectgo.dev/v1alpha1\nkind: PrefectServer\nmetadata: {name: restored}\n"+
+			"spec: {storage: {sqlite: {restoreFrom: %q}}, backup: {volumeClaimName: %q}}\n", last.File, last.VolumeClaimName)
+		mustKubectl(t, []byte(restored), "-n", ns, "apply", "-f", "-")
+		waitReady(t, ns, "restored", 1)
+		res := client(t, apiURL(t, ns, "restored"), "get", flowRunID)
+		if res["flow_run_id"] != flowRunID || res["state"] != "COMPLETED" {
+			t.Errorf("flow run %s on the restored server: %v", flowRunID, res)
+		}
+		mustKubectl(t, nil, "-n", ns, "delete", "prefectserver", "restored", "--wait=true", "--timeout=120s")
+	})
+
 	step("SuspendAndResumeKeepTheRun", func(t *testing.T) {
 		mustKubectl(t, nil, "-n", ns, "patch", "prefectserver", name, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
 		eventually(t, 2*time.Minute, "no server pod, suspended CronJobs and Ready=False/Suspended", func() error {
@@ -662,7 +696,8 @@ func TestSQLite(t *testing.T) {
 }
 
 // TestPostgres: two replicas on the host's PostgreSQL, credentials in a Secret; the
-// migration Job runs first; a client creating flow runs rides out the loss of a pod.
+// migration Job runs first; a client creating flow runs rides out the loss of a pod; the
+// canary passes, fails while runs cannot be written, and passes again.
 func TestPostgres(t *testing.T) {
 	if pgAdminURL == "" || pgHost == "" || pgPort == "" {
 		t.Fatal("PREFECTGO_E2E_PG_ADMIN_URL, PREFECTGO_E2E_PG_HOST and PREFECTGO_E2E_PG_PORT must be set: run make test-e2e")
@@ -843,6 +878,7 @@ spec:
 			t.Errorf("created %v flow runs", res["created"])
 		}
 	})
+	step("Canary", func(t *testing.T) { checkCanary(t, ns, name, "prefect_e2e") })
 }
 
 // progressWriter keeps client.py load's stderr and the last "load: created N" it printed.

@@ -31,7 +31,9 @@ type Config struct {
 	SearchPath      string
 	// EncryptionKey encrypts block documents; empty means the stored key.
 	EncryptionKey string
-	Migrate       bool
+	// TLS is PostgreSQL's client TLS.
+	TLS     postgres.TLS
+	Migrate bool
 }
 
 // Target is a parsed connection URL.
@@ -135,5 +137,5 @@ func PostgresConnConfig(c Config) (*pgx.ConnConfig, error) {
 func (c Config) postgres(t Target) postgres.Options {
 	return postgres.Options{URL: t.URL, PoolSize: c.PoolSize, MaxOverflow: c.MaxOverflow, PoolRecycle: c.PoolRecycle,
 		StatementTimeout: c.StatementTimeout, ConnectionTimeout: c.ConnectionTimeout, Migrate: c.Migrate,
-		ApplicationName: c.ApplicationName, SearchPath: c.SearchPath, EncryptionKey: c.EncryptionKey}
+		ApplicationName: c.ApplicationName, SearchPath: c.SearchPath, EncryptionKey: c.EncryptionKey, TLS: c.TLS}
 }

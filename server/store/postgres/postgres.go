@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"prefectgo.dev/prefectgo/server/store/sqlstore"
@@ -39,7 +40,9 @@ type Options struct {
 	SearchPath string
 	// EncryptionKey encrypts block documents; empty means the stored key.
 	EncryptionKey string
-	Migrate       bool
+	// TLS, when enabled, is the connections' TLS, whatever the URL's sslmode.
+	TLS     TLS
+	Migrate bool
 }
 
 // Open connects and, if asked, migrates.
@@ -129,6 +132,24 @@ func ConnConfig(o Options) (*pgx.ConnConfig, error) {
 	}
 	if o.SearchPath != "" {
 		cfg.RuntimeParams["search_path"] = o.SearchPath
+	}
+	tc, err := o.TLS.config(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		cfg.TLSConfig = tc
+		// The URL's other hosts get the same TLS, and none is tried in plain
+		// text (sslmode=prefer's fallback).
+		var hosts []*pgconn.FallbackConfig
+		for _, f := range cfg.Fallbacks {
+			if f.TLSConfig != nil {
+				f.TLSConfig = tc.Clone()
+				f.TLSConfig.ServerName = f.Host
+				hosts = append(hosts, f)
+			}
+		}
+		cfg.Fallbacks = hosts
 	}
 	return cfg, nil
 }

@@ -23,6 +23,9 @@ type Store struct {
 	now     func() time.Time
 	// crypt holds the block document encryption key once loaded.
 	crypt blockCrypt
+	// group commits SQLite's write transactions together; nil on PostgreSQL,
+	// whose writers commit side by side.
+	group *groupCommit
 }
 
 // Options configures a Store.
@@ -48,6 +51,9 @@ func New(o Options) *Store {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.d.GroupCommit {
+		s.group = newGroupCommit(s.writer, s.d, s.bound)
 	}
 	return s
 }
@@ -76,6 +82,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connections.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	err := s.writer.Close()
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
@@ -197,8 +206,11 @@ func (s *Store) read(ctx context.Context, fn func(context.Context, conn) error) 
 }
 
 // tx runs fn in one write transaction under the statement timeout, committing
-// if it returns nil.
+// if it returns nil; on SQLite, in the next group commit.
 func (s *Store) tx(ctx context.Context, fn func(context.Context, conn) error) error {
+	if s.group != nil {
+		return s.group.run(ctx, fn)
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	t, err := s.writer.BeginTx(ctx, nil)

@@ -66,6 +66,9 @@ type Dialect struct {
 	// TimeArg is a bound timestamp inside an expression, where PostgreSQL
 	// cannot infer the parameter's type.
 	TimeArg string
+	// GroupCommit: the backend has one writer, so write transactions are
+	// committed in groups (group.go) rather than each on its own.
+	GroupCommit bool
 }
 
 // SQLite is the dialect of the embedded default.
@@ -99,8 +102,9 @@ var SQLite = Dialect{
 	Contains: func(hay string) string { return "instr(" + hay + ", ?) > 0" },
 	// julianday keeps milliseconds; rounding to them, as Prefect does for its
 	// history buckets, keeps its float error off the bucket boundaries.
-	Seconds: func(a, b string) string { return "round((julianday(" + a + ") - julianday(" + b + ")) * 86400.0, 3)" },
-	TimeArg: "?",
+	Seconds:     func(a, b string) string { return "round((julianday(" + a + ") - julianday(" + b + ")) * 86400.0, 3)" },
+	TimeArg:     "?",
+	GroupCommit: true,
 }
 
 // PostgreSQL is the dialect for several replicas on one database.
