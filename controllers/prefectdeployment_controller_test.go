@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
@@ -332,6 +333,15 @@ func TestWorkPlaneValidation(t *testing.T) {
 
 	// A queue's pool and name cannot change.
 	q := b.createQueue(t, "q", func(q *v1alpha1.PrefectWorkQueue) { q.Spec.Server.Name, q.Spec.WorkPool = "s", "p" })
-	q.Spec.WorkPool = "other"
-	require.ErrorContains(t, b.c.Update(b.ctx, q), "workPool cannot change")
+	// The controller may add its finalizer meanwhile: a conflict is retried
+	// on the latest version, so only the validation's refusal ends it.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &v1alpha1.PrefectWorkQueue{}
+		if err := b.c.Get(b.ctx, client.ObjectKeyFromObject(q), cur); err != nil {
+			return err
+		}
+		cur.Spec.WorkPool = "other"
+		return b.c.Update(b.ctx, cur)
+	})
+	require.ErrorContains(t, err, "workPool cannot change")
 }
