@@ -31,7 +31,7 @@ import (
 )
 
 // TestSamples applies each config/samples manifest and checks the children
-// its storage kind calls for. A PostgreSQL server gets its Deployment only
+// its server's storage kind calls for. A PostgreSQL server gets its Deployment only
 // once the migration Job has succeeded (marked so here: envtest runs no Job
 // controller).
 func TestSamples(t *testing.T) {
@@ -54,7 +54,12 @@ func TestSamples(t *testing.T) {
 					name = u.GetName()
 				}
 			}
-			require.NotEmpty(t, name, "%s has no PrefectServer", file)
+			if name == "" {
+				// The queue and deployment samples use the work-pool sample's
+				// server (kubectl apply -k applies them together): the CRDs
+				// accepting them is what is checked here.
+				return
+			}
 			ps := b.server(t, name)
 			kind := builders.StorageKind(ps)
 

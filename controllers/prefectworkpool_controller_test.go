@@ -1,18 +1,9 @@
 package controllers
 
 import (
-	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,52 +18,6 @@ import (
 	"prefectgo.dev/prefectgo/controllers/builders"
 	"prefectgo.dev/prefectgo/controllers/prefectapi"
 )
-
-var (
-	serverBinOnce sync.Once
-	serverBin     string
-	serverBinErr  error
-)
-
-// prefectServer starts our server binary (built once per test run) on a
-// free port with a fresh SQLite database, and returns its API URL. auth,
-// when set, is the basic auth it requires.
-func prefectServer(t *testing.T, auth string) string {
-	t.Helper()
-	serverBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "prefect-server-bin")
-		if err != nil {
-			serverBinErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "prefect-server")
-		out, err := exec.Command("go", "build", "-o", serverBin, "../cmd/prefect-server").CombinedOutput()
-		if err != nil {
-			serverBinErr = fmt.Errorf("build the server: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, serverBinErr)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	dir := t.TempDir()
-	cmd := exec.Command(serverBin, "serve")
-	cmd.Env = append(os.Environ(),
-		"PREFECT_SERVER_API_HOST=127.0.0.1", fmt.Sprintf("PREFECT_SERVER_API_PORT=%d", port),
-		"PREFECT_SERVER_DATABASE_CONNECTION_URL=sqlite+aiosqlite:///"+filepath.Join(dir, "prefect.db"),
-		"PREFECT_HOME="+dir, "PREFECT_SERVER_API_AUTH_STRING="+auth, "PREFECT_SERVER_UI_ENABLED=false")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d/api", port)
-	api := prefectapi.New(url, auth)
-	require.Eventually(t, func() bool {
-		_, err := api.ReadWorkPool(t.Context(), "none")
-		return prefectapi.IsNotFound(err)
-	}, wait, tick, "the server did not start")
-	return url
-}
 
 func (b *testBundle) createPool(t *testing.T, name string, mutate func(*v1alpha1.PrefectWorkPool)) *v1alpha1.PrefectWorkPool {
 	t.Helper()
@@ -93,14 +38,7 @@ func (b *testBundle) pool(t *testing.T, name string) *v1alpha1.PrefectWorkPool {
 
 func (b *testBundle) waitForPoolCondition(t *testing.T, name, typ string, status metav1.ConditionStatus, reason string) *v1alpha1.PrefectWorkPool {
 	t.Helper()
-	var wp *v1alpha1.PrefectWorkPool
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		wp = b.pool(t, name)
-		c := meta.FindStatusCondition(wp.Status.Conditions, typ)
-		assert.True(ct, c != nil && c.Status == status && c.Reason == reason && c.ObservedGeneration == wp.Generation,
-			"want %s=%s/%s, have %+v", typ, status, reason, wp.Status.Conditions)
-	}, wait, tick)
-	return wp
+	return waitForCondition(t, b, &v1alpha1.PrefectWorkPool{}, name, typ, status, reason)
 }
 
 func TestWorkPoolLifecycle(t *testing.T) {
@@ -154,7 +92,7 @@ func TestWorkPoolLifecycle(t *testing.T) {
 	}
 
 	// An edit changes the pool in place.
-	require.NoError(t, updatePool(b, wp.Name, func(wp *v1alpha1.PrefectWorkPool) {
+	require.NoError(t, update(b, &v1alpha1.PrefectWorkPool{}, wp.Name, func(wp *v1alpha1.PrefectWorkPool) {
 		wp.Spec.ConcurrencyLimit = nil
 		wp.Spec.Paused = true
 		wp.Spec.Workers.JobNamespaces = []string{b.ns}
@@ -248,26 +186,4 @@ func TestWorkPoolServerTrouble(t *testing.T) {
 	require.NoError(t, b.c.Delete(b.ctx, b.pool(t, missing.Name)))
 	b.waitForAbsent(t, down.Name, &v1alpha1.PrefectWorkPool{})
 	b.waitForAbsent(t, missing.Name, &v1alpha1.PrefectWorkPool{})
-}
-
-// updatePool applies mutate to the stored resource, retrying conflicts.
-func updatePool(b *testBundle, name string, mutate func(*v1alpha1.PrefectWorkPool)) error {
-	ctx, cancel := context.WithTimeout(b.ctx, wait)
-	defer cancel()
-	for {
-		wp := &v1alpha1.PrefectWorkPool{}
-		if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.ns, Name: name}, wp); err != nil {
-			return err
-		}
-		mutate(wp)
-		err := b.c.Update(ctx, wp)
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(tick):
-		}
-	}
 }

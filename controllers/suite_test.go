@@ -33,9 +33,9 @@ import (
 
 // The envtest suite runs a real kube-apiserver and etcd (no controllers: no
 // garbage collector, no Deployment or Job controller) with the CRD from
-// config/crd/bases, and the PrefectServer reconciler in a manager, wired
-// exactly as cmd/manager wires it. Every test works in a namespace of its own,
-// so the tests run in parallel.
+// config/crd/bases, and the reconcilers in a manager, wired exactly as
+// cmd/manager wires them (the work plane's with a short resync). Every test
+// works in a namespace of its own, so the tests run in parallel.
 
 const (
 	testImage = "ghcr.io/prefectgo/prefectgo:v0.1.0-test"
@@ -51,6 +51,8 @@ type env struct {
 	c     client.Client
 	cfg   *rest.Config
 	calls *countingReconciler
+	// The passes of the work-queue and deployment reconcilers.
+	queueCalls, deploymentCalls *countingReconciler
 }
 
 // apiTargets maps a PrefectServer's in-cluster API URL to the URL of the
@@ -159,14 +161,24 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	pools := &PrefectWorkPoolReconciler{
+	plane := WorkPlane{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder(FieldOwner),
 		// Short, so a test sees drift on the server corrected soon.
 		Resync: time.Second,
 	}
-	if err := pools.SetupWithManager(mgr); err != nil {
+	if err := (&PrefectWorkPoolReconciler{WorkPlane: plane}).SetupWithManager(mgr); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	queueCalls := &countingReconciler{inner: &PrefectWorkQueueReconciler{WorkPlane: plane}, calls: map[string]int{}}
+	if err := (&PrefectWorkQueueReconciler{WorkPlane: plane}).setupWithManager(mgr, queueCalls); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	deploymentCalls := &countingReconciler{inner: &PrefectDeploymentReconciler{WorkPlane: plane}, calls: map[string]int{}}
+	if err := (&PrefectDeploymentReconciler{WorkPlane: plane}).setupWithManager(mgr, deploymentCalls); err != nil {
 		stop()
 		return nil, nil, err
 	}
@@ -180,7 +192,7 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	return &env{c: c, cfg: cfg, calls: calls}, func() {
+	return &env{c: c, cfg: cfg, calls: calls, queueCalls: queueCalls, deploymentCalls: deploymentCalls}, func() {
 		cancel()
 		if err := <-done; err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)

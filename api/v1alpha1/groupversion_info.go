@@ -24,7 +24,8 @@ var (
 
 // addKnownTypes registers every kind of this group version.
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &PrefectServer{}, &PrefectServerList{}, &PrefectWorkPool{}, &PrefectWorkPoolList{})
+	s.AddKnownTypes(GroupVersion, &PrefectServer{}, &PrefectServerList{}, &PrefectWorkPool{}, &PrefectWorkPoolList{},
+		&PrefectWorkQueue{}, &PrefectWorkQueueList{}, &PrefectDeployment{}, &PrefectDeploymentList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -39,12 +39,6 @@ type PrefectWorkPoolList struct {
 	Items           []PrefectWorkPool `json:"items"`
 }
 
-// Deletion policies: what removing the resource does to the Prefect object.
-const (
-	DeletionPolicyDelete = "Delete"
-	DeletionPolicyOrphan = "Orphan"
-)
-
 // PrefectWorkPoolSpec is the desired work pool.
 type PrefectWorkPoolSpec struct {
 	// Server is the Prefect server the pool lives on.
@@ -91,24 +85,6 @@ type PrefectWorkPoolSpec struct {
 	DeletionPolicy string `json:"deletionPolicy,omitempty"`
 }
 
-// ServerReference names a Prefect server: a PrefectServer in the same
-// namespace, or any server by URL.
-// +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.url)",message="set exactly one of server.name or server.url"
-type ServerReference struct {
-	// Name of a PrefectServer in this namespace; its URL and credentials are
-	// read from it.
-	// +optional
-	Name string `json:"name,omitempty"`
-	// URL of the server's API, e.g. https://prefect.example.com/api.
-	// +kubebuilder:validation:Pattern=`^https?://`
-	// +optional
-	URL string `json:"url,omitempty"`
-	// AuthSecretRef selects the key of a Secret holding "user:password" for
-	// a server at url that requires basic auth.
-	// +optional
-	AuthSecretRef *corev1.SecretKeySelector `json:"authSecretRef,omitempty"`
-}
-
 // WorkersSpec is the workers' Deployment.
 type WorkersSpec struct {
 	// Replicas is the number of worker pods; 0 runs none.
@@ -150,22 +126,9 @@ type WorkersSpec struct {
 	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
 }
 
-// Condition types of the work-plane resources.
-const (
-	// ConditionSynced is True when the Prefect object matches the spec.
-	ConditionSynced = "Synced"
-)
-
 // PrefectWorkPoolStatus is what the operator last observed.
 type PrefectWorkPoolStatus struct {
-	// ObservedGeneration is the spec generation this status describes.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Synced (the pool matches the spec), Ready (a worker is ready).
-	// +listType=map
-	// +listMapKey=type
-	// +optional
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	SyncStatus `json:",inline"`
 	// PoolID is the work pool's id on the server.
 	// +optional
 	PoolID string `json:"poolId,omitempty"`

@@ -1,5 +1,6 @@
 // Command manager is the prefectgo operator: a controller-runtime manager
-// running the PrefectServer reconciler.
+// running the PrefectServer reconciler and the work plane's (PrefectWorkPool,
+// PrefectWorkQueue, PrefectDeployment).
 //
 // Flags:
 //
@@ -150,13 +151,20 @@ func run(o options, logger *slog.Logger) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the PrefectServer controller: %w", err)
 	}
-	pools := &controllers.PrefectWorkPoolReconciler{
+	// The work plane: resources kept on Prefect servers through their API.
+	plane := controllers.WorkPlane{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder(controllers.FieldOwner),
 	}
-	if err := pools.SetupWithManager(mgr); err != nil {
+	if err := (&controllers.PrefectWorkPoolReconciler{WorkPlane: plane}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the PrefectWorkPool controller: %w", err)
+	}
+	if err := (&controllers.PrefectWorkQueueReconciler{WorkPlane: plane}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the PrefectWorkQueue controller: %w", err)
+	}
+	if err := (&controllers.PrefectDeploymentReconciler{WorkPlane: plane}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the PrefectDeployment controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -7,19 +7,6 @@ import (
 	"time"
 )
 
-// Flow is a flow as the server answers it.
-type Flow struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-}
-
-// CreateFlow creates the flow of that name, or answers the one that exists
-// (the server's POST /flows is idempotent by name, as Prefect's).
-func (c *Client) CreateFlow(ctx context.Context, name string) (Flow, error) {
-	var f Flow
-	return f, c.do(ctx, http.MethodPost, "/flows/", map[string]any{"name": name}, &f)
-}
-
 // State is a run's state as sent and answered.
 type State struct {
 	Type    string `json:"type"`

@@ -127,10 +127,17 @@ func TestDeploymentUpdatePauseDelete(t *testing.T) {
 		d := s.do(t, http.MethodPost, "/deployments/", servedDeployment(flowID)).Object(t)
 		id := d["id"].(string)
 
-		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/deployments/"+id, map[string]any{"paused": true}))
+		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/deployments/"+id, map[string]any{"paused": true,
+			"job_variables": map[string]any{"image": "a"}}))
 		got := s.do(t, http.MethodGet, "/deployments/"+id, nil).Object(t)
 		require.Equal(t, true, got["paused"])
+		require.Equal(t, map[string]any{"image": "a"}, got["job_variables"])
 		require.Len(t, got["schedules"], 1, "a PATCH without schedules keeps them")
+		// null leaves the job variables; an empty object clears them, as in Prefect.
+		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/deployments/"+id, map[string]any{"job_variables": nil}))
+		require.Equal(t, map[string]any{"image": "a"}, s.do(t, http.MethodGet, "/deployments/"+id, nil).Object(t)["job_variables"])
+		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/deployments/"+id, map[string]any{"job_variables": map[string]any{}}))
+		require.Equal(t, map[string]any{}, s.do(t, http.MethodGet, "/deployments/"+id, nil).Object(t)["job_variables"])
 
 		requireStatus(t, http.StatusNoContent, s.do(t, http.MethodPatch, "/deployments/"+id, map[string]any{
 			"schedules":   []any{map[string]any{"schedule": map[string]any{"cron": "0 * * * *", "timezone": "America/New_York"}}},

@@ -423,7 +423,8 @@ func (s *Store) UpdateDeployment(ctx context.Context, id uuid.UUID, u schema.Dep
 		}
 		setIf("storage_document_id", "storage_document_id", u.StorageDocumentID)
 		setIf("infrastructure_document_id", "infrastructure_document_id", u.InfrastructureDocumentID)
-		if u.Has("job_variables") && !isEmptyObject(u.JobVariables) {
+		// An empty object clears them, as in Prefect; null leaves them.
+		if u.Has("job_variables") && len(u.JobVariables) > 0 && string(u.JobVariables) != "null" {
 			up.set("job_variables", u.JobVariables)
 		}
 		setIf("work_queue_name", "work_queue_name", u.WorkQueueName)

@@ -112,35 +112,41 @@
 - apiGroups:
   - prefectgo.dev
   resources:
-  - prefectservers
+  - prefectdeployments
+  - prefectworkpools
+  - prefectworkqueues
   verbs:
   - get
   - list
+  - patch
+  - update
   - watch
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectdeployments/finalizers
   - prefectservers/finalizers
   - prefectworkpools/finalizers
+  - prefectworkqueues/finalizers
   verbs:
   - update
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectdeployments/status
   - prefectservers/status
   - prefectworkpools/status
+  - prefectworkqueues/status
   verbs:
   - get
   - patch
 - apiGroups:
   - prefectgo.dev
   resources:
-  - prefectworkpools
+  - prefectservers
   verbs:
   - get
   - list
-  - patch
-  - update
   - watch
 - apiGroups:
   - rbac.authorization.k8s.io
