@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"net/http"
 	"strings"
 	"testing"
@@ -344,4 +345,24 @@ func TestWorkPlaneValidation(t *testing.T) {
 		return b.c.Update(b.ctx, cur)
 	})
 	require.ErrorContains(t, err, "workPool cannot change")
+
+	// A pool's template comes from one place, and a patch needs what its op needs.
+	for name, tc := range map[string]struct {
+		spec v1alpha1.PrefectWorkPoolSpec
+		want string
+	}{
+		"template twice": {v1alpha1.PrefectWorkPoolSpec{Server: v1alpha1.ServerReference{Name: "s"},
+			BaseJobTemplate:     &apiextensionsv1.JSON{Raw: []byte(`{}`)},
+			BaseJobTemplateFrom: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "c"}, Key: "k"}},
+			"set at most one of baseJobTemplate and baseJobTemplateFrom"},
+		"move without from": {v1alpha1.PrefectWorkPoolSpec{Server: v1alpha1.ServerReference{Name: "s"},
+			BaseJobTemplatePatches: []v1alpha1.JSONPatchOperation{{Op: "move", Path: "/a"}}}, "move and copy need from"},
+		"unknown op": {v1alpha1.PrefectWorkPoolSpec{Server: v1alpha1.ServerReference{Name: "s"},
+			BaseJobTemplatePatches: []v1alpha1.JSONPatchOperation{{Op: "merge", Path: "/a"}}}, "Unsupported value"},
+		"path not a pointer": {v1alpha1.PrefectWorkPoolSpec{Server: v1alpha1.ServerReference{Name: "s"},
+			BaseJobTemplatePatches: []v1alpha1.JSONPatchOperation{{Op: "remove", Path: "a"}}}, "spec.baseJobTemplatePatches[0].path"},
+	} {
+		wp := &v1alpha1.PrefectWorkPool{ObjectMeta: metav1.ObjectMeta{GenerateName: "v-", Namespace: b.ns}, Spec: tc.spec}
+		require.ErrorContains(t, b.c.Create(b.ctx, wp), tc.want, name)
+	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -10,7 +11,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/controllers/builders"
@@ -32,6 +35,7 @@ const WorkPoolFinalizer = "prefectgo.dev/work-pool"
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods;pods/log;pods/status;events,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 
 // PrefectWorkPoolReconciler keeps a work pool on its server as the spec
 // says, and runs its workers.
@@ -86,16 +90,15 @@ func (r *PrefectWorkPoolReconciler) removal(wp *v1alpha1.PrefectWorkPool) remova
 	return rm
 }
 
-// poolWrite is what the spec sets of the pool.
-func poolWrite(wp *v1alpha1.PrefectWorkPool) prefectapi.WorkPoolWrite {
+// poolWrite is what the spec sets of the pool, with the base job template
+// made from it (nil: the server's stands).
+func poolWrite(wp *v1alpha1.PrefectWorkPool, template json.RawMessage) prefectapi.WorkPoolWrite {
 	w := prefectapi.WorkPoolWrite{Name: builders.PoolName(wp), Type: builders.PoolType(wp),
 		IsPaused: wp.Spec.Paused, ConcurrencyLimit: wp.Spec.ConcurrencyLimit}
 	if wp.Spec.Description != "" {
 		w.Description = &wp.Spec.Description
 	}
-	if wp.Spec.BaseJobTemplate != nil {
-		w.BaseJobTemplate = json.RawMessage(wp.Spec.BaseJobTemplate.Raw)
-	}
+	w.BaseJobTemplate = template
 	return w
 }
 
@@ -125,7 +128,17 @@ func (r *PrefectWorkPoolReconciler) syncPool(ctx context.Context, p *poolPass) (
 		return false // watched: a new PrefectServer or Secret brings the next pass
 	}
 	api := p.server.api
-	want := poolWrite(p.wp)
+	template, err := r.baseJobTemplate(ctx, p.wp, api)
+	var te *templateError
+	switch {
+	case errors.As(err, &te):
+		p.synced = te.cond // watched: a change to the spec or ConfigMap brings the next pass
+		return false
+	case err != nil:
+		p.synced, retry = apiFailure(err, p.server.URL)
+		return retry
+	}
+	want := poolWrite(p.wp, template)
 	have, err := api.ReadWorkPool(ctx, want.Name)
 	switch {
 	case prefectapi.IsNotFound(err):
@@ -262,5 +275,8 @@ func (r *PrefectWorkPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{})
-	return r.watchInputs(b, func() client.ObjectList { return &v1alpha1.PrefectWorkPoolList{} }).Complete(r)
+	newList := func() client.ObjectList { return &v1alpha1.PrefectWorkPoolList{} }
+	// A base job template may come from a ConfigMap, read uncached.
+	b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.inNamespace(newList)), builder.OnlyMetadata)
+	return r.watchInputs(b, newList).Complete(r)
 }

@@ -40,6 +40,7 @@ type PrefectWorkPoolList struct {
 }
 
 // PrefectWorkPoolSpec is the desired work pool.
+// +kubebuilder:validation:XValidation:rule="!(has(self.baseJobTemplate) && has(self.baseJobTemplateFrom))",message="set at most one of baseJobTemplate and baseJobTemplateFrom"
 type PrefectWorkPoolSpec struct {
 	// Server is the Prefect server the pool lives on.
 	Server ServerReference `json:"server"`
@@ -60,12 +61,27 @@ type PrefectWorkPoolSpec struct {
 	// +optional
 	Description string `json:"description,omitempty"`
 	// BaseJobTemplate is the pool's base job template, as Prefect's JSON
-	// (job_configuration and variables). Unset means the server's, which a
-	// worker fills with its type's default.
+	// (job_configuration and variables). Unset, with baseJobTemplateFrom
+	// unset too, means the default the server lists for the pool's type when
+	// baseJobTemplatePatches are given, else the server's, which a worker
+	// fills with its type's default.
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Type=object
 	// +optional
 	BaseJobTemplate *apiextensionsv1.JSON `json:"baseJobTemplate,omitempty"`
+	// BaseJobTemplateFrom reads the base job template from a key of a
+	// ConfigMap in this namespace instead (a JSON document, as
+	// baseJobTemplate); a change to it is applied to the pool.
+	// +optional
+	BaseJobTemplateFrom *corev1.ConfigMapKeySelector `json:"baseJobTemplateFrom,omitempty"`
+	// BaseJobTemplatePatches are JSON Patch operations (RFC 6902) applied in
+	// order to the base job template: baseJobTemplate's or
+	// baseJobTemplateFrom's, or, when neither is set, the default the server
+	// lists for the pool's type (its collection views), so a pool can change
+	// one thing of Prefect's default, e.g.
+	// {op: add, path: /variables/properties/image/default, value: my/image:1}.
+	// +optional
+	BaseJobTemplatePatches []JSONPatchOperation `json:"baseJobTemplatePatches,omitempty"`
 	// ConcurrencyLimit bounds the pool's runs at once; unset means none.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
@@ -83,6 +99,26 @@ type PrefectWorkPoolSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy string `json:"deletionPolicy,omitempty"`
+}
+
+// JSONPatchOperation is one operation of a JSON Patch (RFC 6902).
+// +kubebuilder:validation:XValidation:rule="self.op in ['move', 'copy'] ? has(self.from) : true",message="move and copy need from"
+type JSONPatchOperation struct {
+	// Op is the operation.
+	// +kubebuilder:validation:Enum=add;remove;replace;move;copy;test
+	Op string `json:"op"`
+	// Path is the JSON Pointer (RFC 6901) the operation acts on.
+	// +kubebuilder:validation:Pattern=`^(/.*)?$`
+	Path string `json:"path"`
+	// From is the JSON Pointer a move or copy takes its value from.
+	// +optional
+	From string `json:"from,omitempty"`
+	// Value is the value of an add, replace or test: any JSON. (CEL cannot
+	// see a field of any type, so one missing is found when the patch is
+	// applied: Synced False, reason InvalidTemplate.)
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +optional
+	Value *apiextensionsv1.JSON `json:"value,omitempty"`
 }
 
 // WorkersSpec is the workers' Deployment.

@@ -3,6 +3,7 @@
 - apiGroups:
   - ""
   resources:
+  - configmaps
   - events
   - pods
   - pods/log

@@ -1,0 +1,105 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"prefectgo.dev/prefectgo/api/v1alpha1"
+	"prefectgo.dev/prefectgo/controllers/prefectapi"
+)
+
+// Reasons of Synced for a base job template that cannot be made.
+const (
+	ReasonConfigMapNotFound    = "ConfigMapNotFound"
+	ReasonConfigMapKeyNotFound = "ConfigMapKeyNotFound"
+	ReasonInvalidTemplate      = "InvalidTemplate"
+	ReasonNoDefaultTemplate    = "NoDefaultTemplate"
+)
+
+// templateError is a base job template the spec cannot make: its Synced
+// condition. It waits for the spec or the ConfigMap to change (both are
+// watched), not for a retry.
+type templateError struct{ cond metav1.Condition }
+
+func (e *templateError) Error() string { return e.cond.Message }
+
+// baseJobTemplate is the template the spec asks for: inline, from its
+// ConfigMap, or the server's default for the pool's type when only patches
+// are given, with the patches applied. Nil leaves the pool's template as
+// the server has it.
+func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1alpha1.PrefectWorkPool, api *prefectapi.Client) (json.RawMessage, error) {
+	spec := wp.Spec
+	var base json.RawMessage
+	switch {
+	case spec.BaseJobTemplate != nil:
+		base = spec.BaseJobTemplate.Raw
+	case spec.BaseJobTemplateFrom != nil:
+		sel := spec.BaseJobTemplateFrom
+		var cm corev1.ConfigMap
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: sel.Name}, &cm); err != nil {
+			return nil, &templateError{notSynced(ReasonConfigMapNotFound, "ConfigMap %s: %v", sel.Name, err)}
+		}
+		v, ok := cm.Data[sel.Key]
+		if !ok {
+			return nil, &templateError{notSynced(ReasonConfigMapKeyNotFound, "ConfigMap %s has no key %q", sel.Name, sel.Key)}
+		}
+		base = json.RawMessage(v)
+	case len(spec.BaseJobTemplatePatches) > 0:
+		var err error
+		if base, err = api.DefaultBaseJobTemplate(ctx, wp.Spec.Type); errors.Is(err, prefectapi.ErrNoDefaultTemplate) {
+			return nil, &templateError{notSynced(ReasonNoDefaultTemplate,
+				"the server lists no default base job template for type %q to patch: give baseJobTemplate", wp.Spec.Type)}
+		} else if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, nil
+	}
+	out, err := patchTemplate(base, spec.BaseJobTemplatePatches)
+	if err != nil {
+		return nil, &templateError{notSynced(ReasonInvalidTemplate, "base job template: %v", err)}
+	}
+	return out, nil
+}
+
+// patchTemplate applies JSON Patch operations to a base job template, which
+// must be a JSON object, as must the result.
+func patchTemplate(base json.RawMessage, ops []v1alpha1.JSONPatchOperation) (json.RawMessage, error) {
+	if err := jsonObject(base); err != nil {
+		return nil, err
+	}
+	if len(ops) == 0 {
+		return base, nil
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return nil, err
+	}
+	patch, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		return nil, fmt.Errorf("patch: %w", err)
+	}
+	out, err := patch.Apply(base)
+	if err != nil {
+		return nil, fmt.Errorf("patch: %w", err)
+	}
+	if err := jsonObject(out); err != nil {
+		return nil, fmt.Errorf("patched: %w", err)
+	}
+	return out, nil
+}
+
+func jsonObject(raw json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return errors.New("not a JSON object")
+	}
+	return nil
+}
