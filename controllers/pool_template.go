@@ -8,10 +8,12 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
+	"prefectgo.dev/prefectgo/controllers/builders"
 	"prefectgo.dev/prefectgo/controllers/prefectapi"
 )
 
@@ -32,8 +34,9 @@ func (e *templateError) Error() string { return e.cond.Message }
 
 // baseJobTemplate is the template the spec asks for: inline, from its
 // ConfigMap, or the server's default for the pool's type when only patches
-// are given, with the patches applied. Nil leaves the pool's template as
-// the server has it.
+// are given or the pool is a kubernetes one, with the patches applied and,
+// for kubernetes, the flow runs' ServiceAccount. Nil leaves the pool's
+// template as the server has it.
 func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1alpha1.PrefectWorkPool, api *prefectapi.Client) (json.RawMessage, error) {
 	spec := wp.Spec
 	var base json.RawMessage
@@ -53,9 +56,18 @@ func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1a
 		base = json.RawMessage(v)
 	case len(spec.BaseJobTemplatePatches) > 0:
 		var err error
-		if base, err = api.DefaultBaseJobTemplate(ctx, wp.Spec.Type); errors.Is(err, prefectapi.ErrNoDefaultTemplate) {
+		if base, err = api.DefaultBaseJobTemplate(ctx, builders.PoolType(wp)); errors.Is(err, prefectapi.ErrNoDefaultTemplate) {
 			return nil, &templateError{notSynced(ReasonNoDefaultTemplate,
-				"the server lists no default base job template for type %q to patch: give baseJobTemplate", wp.Spec.Type)}
+				"the server lists no default base job template for type %q to patch: give baseJobTemplate", builders.PoolType(wp))}
+		} else if err != nil {
+			return nil, err
+		}
+	case builders.PoolType(wp) == builders.WorkerTypeKubernetes:
+		// The default, so that flow-run pods get their ServiceAccount; a
+		// server that lists none leaves the template to the worker.
+		var err error
+		if base, err = api.DefaultBaseJobTemplate(ctx, builders.PoolType(wp)); errors.Is(err, prefectapi.ErrNoDefaultTemplate) {
+			return nil, nil
 		} else if err != nil {
 			return nil, err
 		}
@@ -66,7 +78,35 @@ func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1a
 	if err != nil {
 		return nil, &templateError{notSynced(ReasonInvalidTemplate, "base job template: %v", err)}
 	}
+	if builders.PoolType(wp) == builders.WorkerTypeKubernetes {
+		out = withServiceAccount(out, builders.FlowRunServiceAccountName(wp))
+	}
 	return out, nil
+}
+
+// withServiceAccount makes name the default of a kubernetes template's
+// service_account_name variable, unless the template gives one or has no
+// such variable.
+func withServiceAccount(template json.RawMessage, name string) json.RawMessage {
+	var t struct {
+		Variables struct {
+			Properties map[string]map[string]json.RawMessage `json:"properties"`
+		} `json:"variables"`
+	}
+	if json.Unmarshal(template, &t) != nil {
+		return template
+	}
+	v, ok := t.Variables.Properties["service_account_name"]
+	if _, has := v["default"]; !ok || has {
+		return template
+	}
+	raw, _ := json.Marshal(name) // a string always marshals
+	out, err := patchTemplate(template, []v1alpha1.JSONPatchOperation{{Op: "add",
+		Path: "/variables/properties/service_account_name/default", Value: &apiextensionsv1.JSON{Raw: raw}}})
+	if err != nil {
+		return template
+	}
+	return out
 }
 
 // patchTemplate applies JSON Patch operations to a base job template, which

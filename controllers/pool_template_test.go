@@ -3,13 +3,16 @@ package controllers
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
 	"prefectgo.dev/prefectgo/controllers/prefectapi"
@@ -52,6 +55,17 @@ func TestPatchTemplate(t *testing.T) {
 			require.JSONEq(t, tc.want, string(got))
 		})
 	}
+}
+
+func TestWithServiceAccount(t *testing.T) {
+	t.Parallel()
+	without := json.RawMessage(`{"variables":{"properties":{"service_account_name":{"type":"string"}}}}`)
+	require.JSONEq(t, `{"variables":{"properties":{"service_account_name":{"type":"string","default":"runs"}}}}`,
+		string(withServiceAccount(without, "runs")))
+	given := json.RawMessage(`{"variables":{"properties":{"service_account_name":{"type":"string","default":"theirs"}}}}`)
+	require.JSONEq(t, string(given), string(withServiceAccount(given, "runs")), "a default the template gives stays")
+	none := json.RawMessage(`{"job_configuration":{},"variables":{"properties":{}}}`)
+	require.JSONEq(t, string(none), string(withServiceAccount(none, "runs")), "no such variable: nothing to set")
 }
 
 // TestWorkPoolTemplateFromConfigMap: the template comes from a ConfigMap key,
@@ -129,7 +143,28 @@ func TestWorkPoolTemplatePatchesTheDefault(t *testing.T) {
 	require.NoError(t, err)
 	want, err := patchTemplate(def, wp.Spec.BaseJobTemplatePatches)
 	require.NoError(t, err)
+	// The flow runs run as the ServiceAccount made for them.
+	want = withServiceAccount(want, "patched-flow-run")
+	require.Contains(t, string(want), `"default":"patched-flow-run"`)
 	require.JSONEq(t, string(want), string(pool.BaseJobTemplate))
+	sa := &corev1.ServiceAccount{}
+	require.Eventually(t, func() bool {
+		return b.c.Get(b.ctx, client.ObjectKey{Namespace: b.ns, Name: "patched-flow-run"}, sa) == nil
+	}, wait, tick)
+	require.False(t, *sa.AutomountServiceAccountToken)
+
+	// A ServiceAccount of the user's named instead: the template's default,
+	// and the operator's own goes.
+	require.NoError(t, update(b, &v1alpha1.PrefectWorkPool{}, wp.Name, func(wp *v1alpha1.PrefectWorkPool) {
+		wp.Spec.Workers.FlowRunServiceAccountName = "mine"
+	}))
+	require.Eventually(t, func() bool {
+		p, err := api.ReadWorkPool(b.ctx, "patched")
+		return err == nil && strings.Contains(string(p.BaseJobTemplate), `"default":"mine"`)
+	}, wait, tick, "the named ServiceAccount in the template")
+	require.Eventually(t, func() bool {
+		return apierrors.IsNotFound(b.c.Get(b.ctx, client.ObjectKey{Namespace: b.ns, Name: "patched-flow-run"}, &corev1.ServiceAccount{}))
+	}, wait, tick, "the operator's flow-run ServiceAccount deleted")
 	var tmpl struct {
 		JobConfiguration struct {
 			JobManifest struct{ Kind string } `json:"job_manifest"`

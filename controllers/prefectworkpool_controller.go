@@ -183,6 +183,11 @@ func (r *PrefectWorkPoolReconciler) applyWorkers(ctx context.Context, p *poolPas
 			if err := applyChild(ctx, r.Client, wp, builders.WorkerRoleBinding(wp, ns), ownership(own)); err != nil {
 				return err
 			}
+			if builders.ManagesFlowRunServiceAccount(wp) {
+				if err := applyChild(ctx, r.Client, wp, builders.FlowRunServiceAccount(wp, ns), ownership(own)); err != nil {
+					return err
+				}
+			}
 			want[ns] = true
 		}
 	}
@@ -197,8 +202,9 @@ func (r *PrefectWorkPoolReconciler) applyWorkers(ctx context.Context, p *poolPas
 	return nil
 }
 
-// deleteWorkerRBAC deletes this pool's worker Roles and RoleBindings outside
-// the namespaces in keep.
+// deleteWorkerRBAC deletes this pool's worker Roles and RoleBindings
+// outside the namespaces in keep, and its flow-run ServiceAccounts there
+// too, or everywhere once the spec names its own.
 func (r *PrefectWorkPoolReconciler) deleteWorkerRBAC(ctx context.Context, wp *v1alpha1.PrefectWorkPool, keep map[string]bool) error {
 	sel := client.MatchingLabels(builders.WorkerSelectorLabels(wp))
 	var roles rbacv1.RoleList
@@ -209,6 +215,10 @@ func (r *PrefectWorkPoolReconciler) deleteWorkerRBAC(ctx context.Context, wp *v1
 	if err := r.List(ctx, &bindings, sel); err != nil {
 		return fmt.Errorf("list RoleBindings: %w", err)
 	}
+	var accounts corev1.ServiceAccountList
+	if err := r.List(ctx, &accounts, sel); err != nil {
+		return fmt.Errorf("list ServiceAccounts: %w", err)
+	}
 	var stale []client.Object
 	for i := range roles.Items {
 		if o := &roles.Items[i]; !keep[o.Namespace] && o.Name == builders.WorkerName(wp) && servesPool(o, wp) {
@@ -217,6 +227,13 @@ func (r *PrefectWorkPoolReconciler) deleteWorkerRBAC(ctx context.Context, wp *v1
 	}
 	for i := range bindings.Items {
 		if o := &bindings.Items[i]; !keep[o.Namespace] && o.Name == builders.WorkerName(wp) && servesPool(o, wp) {
+			stale = append(stale, o)
+		}
+	}
+	managed := builders.ManagesFlowRunServiceAccount(wp)
+	for i := range accounts.Items {
+		o := &accounts.Items[i]
+		if (!keep[o.Namespace] || !managed) && o.Name == builders.ManagedFlowRunServiceAccountName(wp) && servesPool(o, wp) {
 			stale = append(stale, o)
 		}
 	}

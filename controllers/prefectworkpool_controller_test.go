@@ -89,6 +89,10 @@ func TestWorkPoolLifecycle(t *testing.T) {
 		rb := &rbacv1.RoleBinding{}
 		require.NoError(t, b.c.Get(b.ctx, client.ObjectKey{Namespace: ns, Name: builders.WorkerName(wp)}, rb))
 		require.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: builders.WorkerName(wp), Namespace: b.ns}}, rb.Subjects)
+		// The flow runs' own ServiceAccount: no token, and no binding names it.
+		sa := &corev1.ServiceAccount{}
+		require.NoError(t, b.c.Get(b.ctx, client.ObjectKey{Namespace: ns, Name: "k8s-flow-run"}, sa))
+		require.False(t, *sa.AutomountServiceAccountToken)
 	}
 
 	// An edit changes the pool in place.
@@ -105,6 +109,10 @@ func TestWorkPoolLifecycle(t *testing.T) {
 		err := b.c.Get(b.ctx, client.ObjectKey{Namespace: other.Name, Name: builders.WorkerName(wp)}, &rbacv1.Role{})
 		return apierrors.IsNotFound(err)
 	}, wait, tick, "the Role in a namespace no longer listed")
+	require.Eventually(t, func() bool {
+		err := b.c.Get(b.ctx, client.ObjectKey{Namespace: other.Name, Name: "k8s-flow-run"}, &corev1.ServiceAccount{})
+		return apierrors.IsNotFound(err)
+	}, wait, tick, "the flow-run ServiceAccount in a namespace no longer listed")
 
 	// A change made on the server (the UI, the CLI) is set back.
 	require.NoError(t, api.UpdateWorkPool(b.ctx, "k8s-pool", prefectapi.WorkPoolWrite{IsPaused: false, ConcurrencyLimit: new(int32(1))}))

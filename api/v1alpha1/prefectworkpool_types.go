@@ -142,6 +142,16 @@ type WorkersSpec struct {
 	// means the resource's namespace.
 	// +optional
 	JobNamespaces []string `json:"jobNamespaces,omitempty"`
+	// FlowRunServiceAccountName is the ServiceAccount flow-run pods run as
+	// (kubernetes pools): the default of the base job template's
+	// service_account_name, where the template leaves it without one. Unset,
+	// the operator makes <resource name>-flow-run in each job namespace,
+	// bound to no Role and mounting no token, so flow code gets no access to
+	// the Kubernetes API unless you grant it; named, the ServiceAccount is
+	// yours and the operator neither makes nor changes it.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	FlowRunServiceAccountName string `json:"flowRunServiceAccountName,omitempty"`
 	// ExtraEnv is added to the worker container.
 	// +optional
 	ExtraEnv []corev1.EnvVar `json:"extraEnv,omitempty"`

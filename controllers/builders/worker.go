@@ -93,6 +93,37 @@ func WorkerServiceAccount(wp *v1alpha1.PrefectWorkPool) *corev1.ServiceAccount {
 	}
 }
 
+// FlowRunServiceAccountName is the ServiceAccount a kubernetes pool's
+// flow-run pods run as: spec.workers.flowRunServiceAccountName, or the one
+// the operator makes (ManagedFlowRunServiceAccountName).
+func FlowRunServiceAccountName(wp *v1alpha1.PrefectWorkPool) string {
+	if n := wp.Spec.Workers.FlowRunServiceAccountName; n != "" {
+		return n
+	}
+	return ManagedFlowRunServiceAccountName(wp)
+}
+
+// ManagedFlowRunServiceAccountName names the flow-run ServiceAccount the
+// operator makes when the spec names none.
+func ManagedFlowRunServiceAccountName(wp *v1alpha1.PrefectWorkPool) string { return wp.Name + "-flow-run" }
+
+// ManagesFlowRunServiceAccount says the operator makes the flow-run
+// ServiceAccount: a kubernetes pool whose spec names none.
+func ManagesFlowRunServiceAccount(wp *v1alpha1.PrefectWorkPool) bool {
+	return PoolType(wp) == WorkerTypeKubernetes && wp.Spec.Workers.FlowRunServiceAccountName == ""
+}
+
+// FlowRunServiceAccount is the identity of flow-run pods in namespace ns:
+// bound to nothing, and its token not mounted, so flow code cannot reach
+// the Kubernetes API with it.
+func FlowRunServiceAccount(wp *v1alpha1.PrefectWorkPool, ns string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta:                   metav1.ObjectMeta{Name: ManagedFlowRunServiceAccountName(wp), Namespace: ns, Labels: WorkerLabels(wp)},
+		AutomountServiceAccountToken: new(false),
+	}
+}
+
 // WorkerRules are what a Kubernetes worker does in a namespace it runs
 // flow runs in: make, watch and delete their Jobs, and follow their pods
 // and logs. Nothing else: no Secrets, no cluster-wide access.

@@ -65,14 +65,19 @@ var ErrNoDefaultTemplate = errors.New("the server lists no default base job temp
 
 // DefaultBaseJobTemplate is the base job template the server lists for a
 // work pool type in its collection views (what `prefect work-pool create
-// --type` starts from), or ErrNoDefaultTemplate.
+// --type` starts from), or ErrNoDefaultTemplate when it lists none or has
+// no views.
 func (c *Client) DefaultBaseJobTemplate(ctx context.Context, poolType string) (json.RawMessage, error) {
 	// Collection name -> worker type -> that worker's metadata.
 	var views map[string]map[string]struct {
 		Type     string          `json:"type"`
 		Template json.RawMessage `json:"default_base_job_configuration"`
 	}
-	if err := c.do(ctx, http.MethodGet, "/collections/views/aggregate-worker-metadata", nil, &views); err != nil {
+	err := c.do(ctx, http.MethodGet, "/collections/views/aggregate-worker-metadata", nil, &views)
+	switch {
+	case IsNotFound(err): // a server without collection views
+		return nil, ErrNoDefaultTemplate
+	case err != nil:
 		return nil, err
 	}
 	for _, workers := range views {
