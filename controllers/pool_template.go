@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
@@ -35,7 +36,7 @@ func (e *templateError) Error() string { return e.cond.Message }
 // baseJobTemplate is the template the spec asks for: inline, from its
 // ConfigMap, or the server's default for the pool's type when only patches
 // are given or the pool is a kubernetes one, with the patches applied and,
-// for kubernetes, the flow runs' ServiceAccount. Nil leaves the pool's
+// for kubernetes, the defaults its Jobs need (withJobDefaults). Nil leaves the pool's
 // template as the server has it.
 func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1alpha1.PrefectWorkPool, api *prefectapi.Client) (json.RawMessage, error) {
 	spec := wp.Spec
@@ -54,21 +55,18 @@ func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1a
 			return nil, &templateError{notSynced(ReasonConfigMapKeyNotFound, "ConfigMap %s has no key %q", sel.Name, sel.Key)}
 		}
 		base = json.RawMessage(v)
-	case len(spec.BaseJobTemplatePatches) > 0:
+	case len(spec.BaseJobTemplatePatches) > 0 || builders.PoolType(wp) == builders.WorkerTypeKubernetes:
+		// The type's default: to patch, or so that a kubernetes pool's Jobs
+		// get what they need (withJobDefaults).
 		var err error
-		if base, err = api.DefaultBaseJobTemplate(ctx, builders.PoolType(wp)); errors.Is(err, prefectapi.ErrNoDefaultTemplate) {
+		base, err = api.DefaultBaseJobTemplate(ctx, builders.PoolType(wp))
+		switch {
+		case errors.Is(err, prefectapi.ErrNoDefaultTemplate) && len(spec.BaseJobTemplatePatches) == 0:
+			return nil, nil // the worker fills the pool's template with its own
+		case errors.Is(err, prefectapi.ErrNoDefaultTemplate):
 			return nil, &templateError{notSynced(ReasonNoDefaultTemplate,
 				"the server lists no default base job template for type %q to patch: give baseJobTemplate", builders.PoolType(wp))}
-		} else if err != nil {
-			return nil, err
-		}
-	case builders.PoolType(wp) == builders.WorkerTypeKubernetes:
-		// The default, so that flow-run pods get their ServiceAccount; a
-		// server that lists none leaves the template to the worker.
-		var err error
-		if base, err = api.DefaultBaseJobTemplate(ctx, builders.PoolType(wp)); errors.Is(err, prefectapi.ErrNoDefaultTemplate) {
-			return nil, nil
-		} else if err != nil {
+		case err != nil:
 			return nil, err
 		}
 	default:
@@ -79,15 +77,18 @@ func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1a
 		return nil, &templateError{notSynced(ReasonInvalidTemplate, "base job template: %v", err)}
 	}
 	if builders.PoolType(wp) == builders.WorkerTypeKubernetes {
-		out = withServiceAccount(out, builders.FlowRunServiceAccountName(wp))
+		out = withJobDefaults(out, wp)
 	}
 	return out, nil
 }
 
-// withServiceAccount makes name the default of a kubernetes template's
-// service_account_name variable, unless the template gives one or has no
-// such variable.
-func withServiceAccount(template json.RawMessage, name string) json.RawMessage {
+// withJobDefaults sets what a kubernetes pool's Jobs need of its template's
+// variables, where the template leaves them: service_account_name
+// defaults to the flow runs' ServiceAccount when it has no default, and
+// namespace to the first job namespace when its default is not one of
+// them (Prefect's default is "default", where the workers may do nothing).
+// A template without those variables is left as it is.
+func withJobDefaults(template json.RawMessage, wp *v1alpha1.PrefectWorkPool) json.RawMessage {
 	var t struct {
 		Variables struct {
 			Properties map[string]map[string]json.RawMessage `json:"properties"`
@@ -96,13 +97,22 @@ func withServiceAccount(template json.RawMessage, name string) json.RawMessage {
 	if json.Unmarshal(template, &t) != nil {
 		return template
 	}
-	v, ok := t.Variables.Properties["service_account_name"]
-	if _, has := v["default"]; !ok || has {
-		return template
+	var ops []v1alpha1.JSONPatchOperation
+	set := func(variable, value string) {
+		raw, _ := json.Marshal(value) // a string always marshals
+		ops = append(ops, v1alpha1.JSONPatchOperation{Op: "add",
+			Path: "/variables/properties/" + variable + "/default", Value: &apiextensionsv1.JSON{Raw: raw}})
 	}
-	raw, _ := json.Marshal(name) // a string always marshals
-	out, err := patchTemplate(template, []v1alpha1.JSONPatchOperation{{Op: "add",
-		Path: "/variables/properties/service_account_name/default", Value: &apiextensionsv1.JSON{Raw: raw}}})
+	if v, ok := t.Variables.Properties["service_account_name"]; ok && v["default"] == nil {
+		set("service_account_name", builders.FlowRunServiceAccountName(wp))
+	}
+	if v, ok := t.Variables.Properties["namespace"]; ok {
+		var ns string
+		if json.Unmarshal(v["default"], &ns) != nil || !slices.Contains(builders.JobNamespaces(wp), ns) {
+			set("namespace", builders.JobNamespaces(wp)[0])
+		}
+	}
+	out, err := patchTemplate(template, ops)
 	if err != nil {
 		return template
 	}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -57,15 +58,24 @@ func TestPatchTemplate(t *testing.T) {
 	}
 }
 
-func TestWithServiceAccount(t *testing.T) {
+func TestWithJobDefaults(t *testing.T) {
 	t.Parallel()
-	without := json.RawMessage(`{"variables":{"properties":{"service_account_name":{"type":"string"}}}}`)
-	require.JSONEq(t, `{"variables":{"properties":{"service_account_name":{"type":"string","default":"runs"}}}}`,
-		string(withServiceAccount(without, "runs")))
-	given := json.RawMessage(`{"variables":{"properties":{"service_account_name":{"type":"string","default":"theirs"}}}}`)
-	require.JSONEq(t, string(given), string(withServiceAccount(given, "runs")), "a default the template gives stays")
-	none := json.RawMessage(`{"job_configuration":{},"variables":{"properties":{}}}`)
-	require.JSONEq(t, string(none), string(withServiceAccount(none, "runs")), "no such variable: nothing to set")
+	wp := &v1alpha1.PrefectWorkPool{ObjectMeta: metav1.ObjectMeta{Name: "pool", Namespace: "flows"}}
+	for name, tc := range map[string]struct{ in, want string }{
+		"Prefect's defaults": {
+			`{"variables":{"properties":{"service_account_name":{"type":"string"},"namespace":{"type":"string","default":"default"}}}}`,
+			`{"variables":{"properties":{"service_account_name":{"type":"string","default":"pool-flow-run"},"namespace":{"type":"string","default":"flows"}}}}`},
+		"given ones stay": {
+			`{"variables":{"properties":{"service_account_name":{"default":"theirs"},"namespace":{"default":"flows"}}}}`,
+			`{"variables":{"properties":{"service_account_name":{"default":"theirs"},"namespace":{"default":"flows"}}}}`},
+		"no such variables": {`{"job_configuration":{},"variables":{"properties":{}}}`, `{"job_configuration":{},"variables":{"properties":{}}}`},
+	} {
+		require.JSONEq(t, tc.want, string(withJobDefaults(json.RawMessage(tc.in), wp)), name)
+	}
+	wp.Spec.Workers.FlowRunServiceAccountName = "mine"
+	wp.Spec.Workers.JobNamespaces = []string{"b", "a"}
+	require.JSONEq(t, `{"variables":{"properties":{"service_account_name":{"default":"mine"},"namespace":{"default":"a"}}}}`,
+		string(withJobDefaults(json.RawMessage(`{"variables":{"properties":{"service_account_name":{},"namespace":{"default":"c"}}}}`), wp)))
 }
 
 // TestWorkPoolTemplateFromConfigMap: the template comes from a ConfigMap key,
@@ -144,8 +154,9 @@ func TestWorkPoolTemplatePatchesTheDefault(t *testing.T) {
 	want, err := patchTemplate(def, wp.Spec.BaseJobTemplatePatches)
 	require.NoError(t, err)
 	// The flow runs run as the ServiceAccount made for them.
-	want = withServiceAccount(want, "patched-flow-run")
+	want = withJobDefaults(want, wp)
 	require.Contains(t, string(want), `"default":"patched-flow-run"`)
+	require.Contains(t, string(want), fmt.Sprintf(`"default":%q`, b.ns), "Jobs in the pool's namespace, where its workers may make them")
 	require.JSONEq(t, string(want), string(pool.BaseJobTemplate))
 	sa := &corev1.ServiceAccount{}
 	require.Eventually(t, func() bool {
