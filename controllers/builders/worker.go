@@ -105,7 +105,9 @@ func FlowRunServiceAccountName(wp *v1alpha1.PrefectWorkPool) string {
 
 // ManagedFlowRunServiceAccountName names the flow-run ServiceAccount the
 // operator makes when the spec names none.
-func ManagedFlowRunServiceAccountName(wp *v1alpha1.PrefectWorkPool) string { return wp.Name + "-flow-run" }
+func ManagedFlowRunServiceAccountName(wp *v1alpha1.PrefectWorkPool) string {
+	return wp.Name + "-flow-run"
+}
 
 // ManagesFlowRunServiceAccount says the operator makes the flow-run
 // ServiceAccount: a kubernetes pool whose spec names none.
