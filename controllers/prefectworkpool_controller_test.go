@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,6 +78,9 @@ func TestWorkPoolLifecycle(t *testing.T) {
 	require.Equal(t, []string{"prefect", "worker", "start", "--pool", "k8s-pool", "--type", "kubernetes", "--with-healthcheck"}, c.Command)
 	require.Equal(t, "prefecthq/prefect:3.9.1-python3.12-kubernetes", c.Image)
 	require.Contains(t, c.Env, corev1.EnvVar{Name: "PREFECT_API_URL", Value: url})
+	// The worker's observer watches only where its Roles are.
+	require.Contains(t, c.Env, corev1.EnvVar{Name: "PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES",
+		Value: strings.Join(slices.Sorted(slices.Values([]string{b.ns, other.Name})), ",")})
 	require.True(t, *dep.Spec.Template.Spec.SecurityContext.RunAsNonRoot)
 	require.Equal(t, builders.WorkerName(wp), dep.Spec.Template.Spec.ServiceAccountName)
 	b.waitFor(t, builders.WorkerName(wp), &corev1.ServiceAccount{})

@@ -56,10 +56,14 @@ mkdir -p "$img"
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$img/" ./cmd/manager ./cmd/prefect-server
 go run -C hack/imagebuild . -bin "$img" -ui "$ui" -catalogue "$catalogue" -tag "$IMAGE" -o "$img/prefectgo.tar"
 hack/cluster.sh import "$img/prefectgo.tar"
+# The workers' and flow runs' image: Debian's python and the pinned prefect (about a minute
+# the first time, then cached), with the e2e's flows.
+hack/worker-image.sh test/e2e/testdata/flows "$img/worker.tar"
+hack/cluster.sh import "$img/worker.tar"
 phase "image build and import"
 
 # shellcheck source=/dev/null
 source <(hack/cluster.sh env)
-PREFECTGO_E2E_IMAGE=$IMAGE PREFECTGO_E2E_PYTHON="$VENV/bin/python" \
+PREFECTGO_E2E_IMAGE=$IMAGE PREFECTGO_E2E_WORKER_IMAGE=localhost/prefect-worker:e2e PREFECTGO_E2E_PYTHON="$VENV/bin/python" \
 	go test -tags e2e -count=1 -v -timeout 30m ${E2E_RUN:+-run "$E2E_RUN"} ./test/e2e
 phase "tests"

@@ -3,6 +3,7 @@ package builders
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -173,6 +174,12 @@ func WorkerDeployment(wp *v1alpha1.PrefectWorkPool, srv WorkerServer) *appsv1.De
 		{Name: "PREFECT_HOME", Value: workerHome + "/.prefect"},
 		{Name: "PREFECT_API_URL", Value: srv.URL},
 		{Name: "PREFECT_WORKER_WEBSERVER_PORT", Value: "8080"},
+	}
+	if PoolType(wp) == WorkerTypeKubernetes {
+		// The worker's observer, which marks a run Crashed when its Job fails,
+		// watches cluster-wide unless told the namespaces: its Roles are there.
+		env = append(env, corev1.EnvVar{Name: "PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES",
+			Value: strings.Join(JobNamespaces(wp), ",")})
 	}
 	if srv.Auth != nil {
 		env = append(env, corev1.EnvVar{Name: "PREFECT_API_AUTH_STRING",

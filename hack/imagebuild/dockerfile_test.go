@@ -238,3 +238,68 @@ func TestBuild(t *testing.T) {
 		t.Errorf("env: %q", c.Env)
 	}
 }
+
+// TestBuildWorker: the worker image is the tree as it is (modes, symbolic links) over the
+// base layer, with the flows under /opt/prefect/flows, run as the nonroot user with the
+// venv first on PATH.
+func TestBuildWorker(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p, data string, mode os.FileMode) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootfs, flows := filepath.Join(dir, "rootfs"), filepath.Join(dir, "flows")
+	write(filepath.Join(rootfs, "usr/bin/python3.11"), "ELF", 0o755)
+	write(filepath.Join(rootfs, "opt/prefect/bin/prefect"), "#!/opt/prefect/bin/python", 0o755)
+	if err := os.Symlink("/usr/bin/python3.11", filepath.Join(rootfs, "opt/prefect/bin/python")); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(flows, "e2e_flows.py"), "@flow", 0o644)
+	ca := filepath.Join(dir, "ca.crt")
+	write(ca, "CERTS", 0o644)
+
+	out := filepath.Join(dir, "worker.tar")
+	if err := build(worker, inputs{rootfs: rootfs, flows: flows, caCerts: ca}, "localhost/prefect-worker:test", out); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag("localhost/prefect-worker:test")
+	img, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cf.Config; c.User != "65532:65532" || c.WorkingDir != "/opt/prefect" || len(c.Entrypoint) != 0 ||
+		!slices.ContainsFunc(c.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=/opt/prefect/bin:") }) {
+		t.Errorf("config: %+v", c)
+	}
+	files := map[string]*tar.Header{}
+	tr := tar.NewReader(mutate.Extract(img))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[strings.TrimSuffix(h.Name, "/")] = h
+	}
+	if h := files["opt/prefect/bin/python"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "/usr/bin/python3.11" {
+		t.Errorf("the venv's python link: %+v", h)
+	}
+	for p, mode := range map[string]int64{"usr/bin/python3.11": 0o755, "opt/prefect/bin/prefect": 0o755, "opt/prefect/flows/e2e_flows.py": 0o644} {
+		if h := files[p]; h == nil || h.Mode != mode || h.Uid != 0 {
+			t.Errorf("/%s: %+v", p, h)
+		}
+	}
+	if h := files["tmp"]; h == nil || h.Mode != 0o1777 {
+		t.Errorf("/tmp, from the base layer: %+v", h)
+	}
+}

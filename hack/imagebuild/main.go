@@ -79,6 +79,19 @@ var pause = imageSpec{
 	Binaries:   map[string]string{"/pause": "pause"},
 }
 
+// worker runs the e2e's Prefect workers and flow-run Jobs: a tree with Debian's python and
+// a venv of the pinned prefect at /opt/prefect (hack/worker-image.sh prepares it), and the
+// e2e's flows. No Dockerfile describes it: users run Prefect's official images.
+var worker = imageSpec{
+	User:       "65532:65532",
+	WorkingDir: "/opt/prefect",
+	Env:        []string{"PATH=/opt/prefect/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONUNBUFFERED=1"},
+	Base:       true,
+}
+
+// flowsDir is where the worker image holds the flows given with -flows.
+const flowsDir = "/opt/prefect/flows"
+
 const nonroot = 65532
 
 // epoch stamps every file and the image itself, so the same binaries give the same image.
@@ -92,17 +105,22 @@ func main() {
 	tag := flag.String("tag", "localhost/prefectgo:e2e", "image name and tag")
 	out := flag.String("o", "image.tar", "output tarball")
 	caCerts := flag.String("ca-certs", "/etc/ssl/certs/ca-certificates.crt", "CA bundle to copy into the image")
+	rootfs := flag.String("rootfs", "", "build the worker image from this tree instead (what hack/worker-image.sh prepares)")
+	flows := flag.String("flows", "", "with -rootfs: a directory of flow code for "+flowsDir)
 	flag.Parse()
 
 	spec, dir := prefectgo, *binDir
-	if *pauseBin != "" {
+	if *rootfs != "" {
+		spec = worker
+	} else if *pauseBin != "" {
 		spec, dir = pause, filepath.Dir(*pauseBin)
 		spec.Binaries = map[string]string{"/pause": filepath.Base(*pauseBin)}
 	} else if *uiDir == "" || *catalogueDir == "" {
 		fmt.Fprintln(os.Stderr, "imagebuild: -ui and -catalogue are required: the directories hack/ui-assets.sh and hack/catalogue-assets.sh print")
 		os.Exit(2)
 	}
-	if err := build(spec, inputs{bin: dir, ui: *uiDir, catalogue: *catalogueDir, caCerts: *caCerts}, *tag, *out); err != nil {
+	in := inputs{bin: dir, ui: *uiDir, catalogue: *catalogueDir, caCerts: *caCerts, rootfs: *rootfs, flows: *flows}
+	if err := build(spec, in, *tag, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)
 	}
@@ -114,6 +132,8 @@ type inputs struct {
 	ui        string // the UIs' v1/ and v2/
 	catalogue string // blocks.json and views/
 	caCerts   string // the CA bundle of the base layer
+	rootfs    string // a whole tree, for an image without binaries
+	flows     string // flow code for the worker image
 }
 
 func build(spec imageSpec, in inputs, tag, out string) error {
@@ -155,11 +175,26 @@ func image(spec imageSpec, in inputs) (v1.Image, error) {
 		}
 		layers = append(layers, cat)
 	}
-	bins, err := binariesLayer(spec.Binaries, in.bin)
-	if err != nil {
-		return nil, err
+	if in.rootfs != "" {
+		tree, err := dirLayer(in.rootfs, "")
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, tree)
+		if in.flows != "" {
+			fl, err := dirLayer(in.flows, flowsDir)
+			if err != nil {
+				return nil, err
+			}
+			layers = append(layers, fl)
+		}
+	} else {
+		bins, err := binariesLayer(spec.Binaries, in.bin)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, bins)
 	}
-	layers = append(layers, bins)
 	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
 		return nil, err
@@ -192,12 +227,13 @@ func exposedPort(p string) string {
 	return p + "/tcp"
 }
 
-// entry is one file or directory of a layer.
+// entry is one file, directory or symbolic link of a layer.
 type entry struct {
 	path     string
 	mode     int64
 	uid, gid int
 	dir      bool
+	link     string // the target of a symbolic link
 	data     []byte
 }
 
@@ -272,15 +308,58 @@ func treeLayer(dir, dest string, need []string, script string) (v1.Layer, error)
 	return layer(entries)
 }
 
+// dirLayer holds the whole of dir under dest ("" for the root), owned by root, with its
+// files' permission bits and its symbolic links as they are.
+func dirLayer(dir, dest string) (v1.Layer, error) {
+	dest = strings.TrimPrefix(dest, "/")
+	var entries []entry
+	for d := dest; d != "" && d != "."; d = path.Dir(d) {
+		entries = append([]entry{{path: d, mode: 0o755, dir: true}}, entries...)
+	}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := entry{path: path.Join(dest, filepath.ToSlash(rel)), mode: int64(info.Mode().Perm())}
+		switch {
+		case d.IsDir():
+			e.dir = true
+		case d.Type()&fs.ModeSymlink != 0:
+			e.link, err = os.Readlink(p)
+		case d.Type().IsRegular():
+			e.data, err = os.ReadFile(p)
+		default:
+			return nil // no devices, sockets or pipes in an image
+		}
+		entries = append(entries, e)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return layer(entries)
+}
+
 // layer is entries as an uncompressed tar, in order.
 func layer(entries []entry) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
 		h := &tar.Header{Name: e.path, Mode: e.mode, Uid: e.uid, Gid: e.gid, ModTime: epoch, Format: tar.FormatPAX}
-		if e.dir {
+		switch {
+		case e.dir:
 			h.Typeflag, h.Name = tar.TypeDir, e.path+"/"
-		} else {
+		case e.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
+		default:
 			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
 		}
 		if err := tw.WriteHeader(h); err != nil {
