@@ -39,6 +39,19 @@ type AutomationWrite struct {
 	ActionsOnResolve []json.RawMessage `json:"actions_on_resolve"`
 }
 
+// filled sends the lists left nil as empty ones: the server refuses a null.
+func (w AutomationWrite) filled() AutomationWrite {
+	for _, l := range []*[]json.RawMessage{&w.Actions, &w.ActionsOnTrigger, &w.ActionsOnResolve} {
+		if *l == nil {
+			*l = []json.RawMessage{}
+		}
+	}
+	if w.Tags == nil {
+		w.Tags = []string{}
+	}
+	return w
+}
+
 func automationPath(id string) string { return "/automations/" + url.PathEscape(id) }
 
 // ReadAutomation reads an automation by id.
@@ -64,14 +77,14 @@ func (c *Client) AutomationsNamed(ctx context.Context, name string) ([]Automatio
 // CreateAutomation creates an automation.
 func (c *Client) CreateAutomation(ctx context.Context, w AutomationWrite) (Automation, error) {
 	var a Automation
-	return a, c.do(ctx, http.MethodPost, "/automations/", w, &a)
+	return a, c.do(ctx, http.MethodPost, "/automations/", w.filled(), &a)
 }
 
 // UpdateAutomation replaces an automation's fields (PUT, Prefect's full
 // update). The server gives its trigger new ids, which starts its windows
 // afresh: it is only for an automation that differs from the spec.
 func (c *Client) UpdateAutomation(ctx context.Context, id string, w AutomationWrite) error {
-	return c.do(ctx, http.MethodPut, automationPath(id), w, nil)
+	return c.do(ctx, http.MethodPut, automationPath(id), w.filled(), nil)
 }
 
 // DeleteAutomation deletes an automation; one already gone is fine.
