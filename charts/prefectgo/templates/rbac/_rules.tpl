@@ -112,6 +112,7 @@
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectautomations
   - prefectdeployments
   - prefectworkpools
   - prefectworkqueues
@@ -124,6 +125,7 @@
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectautomations/finalizers
   - prefectdeployments/finalizers
   - prefectservers/finalizers
   - prefectworkpools/finalizers
@@ -133,6 +135,7 @@
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectautomations/status
   - prefectdeployments/status
   - prefectservers/status
   - prefectworkpools/status
