@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,6 +15,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"prefectgo.dev/prefectgo/api/v1alpha1"
@@ -359,4 +362,46 @@ func TestAutomationValidation(t *testing.T) {
 	require.NoError(t, b.c.Create(b.ctx, a))
 	require.True(t, *a.Spec.Enabled)
 	require.Equal(t, v1alpha1.DeletionPolicyDelete, a.Spec.DeletionPolicy)
+}
+
+// TestAutomationSamples syncs the automation samples against a server:
+// the server takes their triggers and actions, and then a pass finds
+// nothing to change.
+func TestAutomationSamples(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	srv := startServer(t, "")
+	api := srv.api()
+	_, err := api.CreateWorkPool(b.ctx, prefectapi.WorkPoolWrite{Name: "kubernetes-pool", Type: "kubernetes"})
+	require.NoError(t, err)
+
+	files, err := filepath.Glob(filepath.Join("..", "config", "samples", "prefectgo_v1alpha1_prefectautomation_*.yaml"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	var names []string
+	for _, file := range files {
+		for _, u := range readManifests(t, file) {
+			u.SetNamespace(b.ns)
+			require.NoError(t, unstructured.SetNestedMap(u.Object, map[string]any{"url": srv.url}, "spec", "server"))
+			require.NoError(t, b.c.Create(b.ctx, u), "create %s %s from %s", u.GetKind(), u.GetName(), file)
+			if u.GetKind() == "PrefectAutomation" {
+				names = append(names, u.GetName())
+			}
+		}
+	}
+	require.Len(t, names, 2)
+	updated := map[string]time.Time{}
+	for _, name := range names {
+		got := waitForSynced(t, b, &v1alpha1.PrefectAutomation{}, name)
+		have, err := api.ReadAutomation(b.ctx, got.Status.AutomationID)
+		require.NoError(t, err)
+		updated[name] = have.Updated
+	}
+	b.passes(t, b.env.automationCalls, 4)
+	for _, name := range names {
+		got := waitForSynced(t, b, &v1alpha1.PrefectAutomation{}, name)
+		have, err := api.ReadAutomation(b.ctx, got.Status.AutomationID)
+		require.NoError(t, err)
+		require.Equal(t, updated[name], have.Updated, "%s written again", name)
+	}
 }
