@@ -66,8 +66,10 @@ type PrefectAutomationSpec struct {
 	// ({type: event, posture: Reactive or Proactive, expect, after, match,
 	// match_related, for_each, threshold, within in seconds}) or a compound
 	// or sequence trigger of others ({type: compound, triggers, require,
-	// within}). What it leaves out takes Prefect's defaults. The server
-	// checks it: one it refuses leaves Synced False with reason Rejected.
+	// within}). An event trigger needs its posture, a compound or sequence
+	// trigger its within; what else it leaves out takes Prefect's defaults.
+	// The server checks it: one it refuses leaves Synced False with reason
+	// Rejected and the server's message.
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Type=object
 	Trigger apiextensionsv1.JSON `json:"trigger"`
