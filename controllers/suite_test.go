@@ -51,8 +51,8 @@ type env struct {
 	c     client.Client
 	cfg   *rest.Config
 	calls *countingReconciler
-	// The passes of the work-queue and deployment reconcilers.
-	queueCalls, deploymentCalls *countingReconciler
+	// The passes of the work-queue, deployment and automation reconcilers.
+	queueCalls, deploymentCalls, automationCalls *countingReconciler
 }
 
 // apiTargets maps a PrefectServer's in-cluster API URL to the URL of the
@@ -182,6 +182,11 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
+	automationCalls := &countingReconciler{inner: &PrefectAutomationReconciler{WorkPlane: plane}, calls: map[string]int{}}
+	if err := (&PrefectAutomationReconciler{WorkPlane: plane}).setupWithManager(mgr, automationCalls); err != nil {
+		stop()
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -192,7 +197,8 @@ func startEnv() (*env, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	return &env{c: c, cfg: cfg, calls: calls, queueCalls: queueCalls, deploymentCalls: deploymentCalls}, func() {
+	e := &env{c: c, cfg: cfg, calls: calls, queueCalls: queueCalls, deploymentCalls: deploymentCalls, automationCalls: automationCalls}
+	return e, func() {
 		cancel()
 		if err := <-done; err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)

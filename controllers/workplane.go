@@ -27,9 +27,10 @@ import (
 )
 
 // The work plane: resources kept on a Prefect server through its API
-// (PrefectWorkPool, PrefectWorkQueue, PrefectDeployment). Their reconcilers
-// share how a server is reached, how an answer of its API becomes the Synced
-// condition, the finalizer with its deletion policy, and the status write.
+// (PrefectWorkPool, PrefectWorkQueue, PrefectDeployment, PrefectAutomation).
+// Their reconcilers share how a server is reached, how an answer of its API
+// becomes the Synced condition, the finalizer with its deletion policy, and
+// the status write.
 
 // Reasons of the work-plane conditions.
 const (
@@ -47,6 +48,12 @@ const (
 	ReasonNotPolled = "NotPolled"
 	ReasonPaused    = "Paused"
 	ReasonNotSynced = "NotSynced"
+	// Ready of automations: whether the server evaluates them. An
+	// automation's Synced is False with ReasonDeploymentNotFound (the
+	// PrefectServer's, same word) while a deployment an action names is
+	// not on the server.
+	ReasonEnabled  = "Enabled"
+	ReasonDisabled = "Disabled"
 )
 
 // DefaultResync is how often a synced object is compared with the server
@@ -127,7 +134,8 @@ func synced(format string, args ...any) metav1.Condition {
 }
 
 // missingError is a 404 that names something the spec depends on (the
-// queue's or the deployment's work pool), which may yet appear.
+// queue's or the deployment's work pool, an automation's deployment), which
+// may yet appear.
 type missingError struct {
 	reason string
 	err    error
@@ -334,6 +342,19 @@ func (w *WorkPlane) watchPools(b *builder.Builder, newList func() client.ObjectL
 	}}
 	return b.Watches(&v1alpha1.PrefectWorkPool{}, handler.EnqueueRequestsFromMapFunc(w.inNamespace(newList)),
 		builder.WithPredicates(poolMoved))
+}
+
+// watchDeployments has a controller look again at the resources of a
+// namespace when a PrefectDeployment there makes or loses its deployment
+// on the server: they may be waiting on it.
+func (w *WorkPlane) watchDeployments(b *builder.Builder, newList func() client.ObjectList) *builder.Builder {
+	deploymentMoved := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		old, ok1 := e.ObjectOld.(*v1alpha1.PrefectDeployment)
+		cur, ok2 := e.ObjectNew.(*v1alpha1.PrefectDeployment)
+		return ok1 && ok2 && old.Status.DeploymentID != cur.Status.DeploymentID
+	}}
+	return b.Watches(&v1alpha1.PrefectDeployment{}, handler.EnqueueRequestsFromMapFunc(w.inNamespace(newList)),
+		builder.WithPredicates(deploymentMoved))
 }
 
 // inNamespace maps an object to the resources newList lists in its namespace.

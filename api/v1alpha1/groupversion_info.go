@@ -25,7 +25,8 @@ var (
 // addKnownTypes registers every kind of this group version.
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion, &PrefectServer{}, &PrefectServerList{}, &PrefectWorkPool{}, &PrefectWorkPoolList{},
-		&PrefectWorkQueue{}, &PrefectWorkQueueList{}, &PrefectDeployment{}, &PrefectDeploymentList{})
+		&PrefectWorkQueue{}, &PrefectWorkQueueList{}, &PrefectDeployment{}, &PrefectDeploymentList{},
+		&PrefectAutomation{}, &PrefectAutomationList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // What the resources kept on a Prefect server through its API
-// (PrefectWorkPool, PrefectWorkQueue, PrefectDeployment) share.
+// (PrefectWorkPool, PrefectWorkQueue, PrefectDeployment, PrefectAutomation)
+// share.
 
 // Deletion policies: what removing the resource does to the Prefect object.
 const (
@@ -46,9 +47,10 @@ type SyncStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Synced says whether the object on the server matches the
 	// spec, with the reason when it cannot (ServerNotFound, SecretNotFound,
-	// Unauthorized, ServerUnavailable, WorkPoolNotFound, Rejected). Ready says
-	// whether it is in use: a worker is ready (work pools), a worker polled it
-	// lately (work queues, deployments).
+	// Unauthorized, ServerUnavailable, WorkPoolNotFound, DeploymentNotFound,
+	// Rejected). Ready says whether it is in use: a worker is ready (work
+	// pools), a worker polled it lately (work queues, deployments), it is
+	// enabled (automations).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -63,3 +65,6 @@ func (q *PrefectWorkQueue) GetSyncStatus() *SyncStatus { return &q.Status.SyncSt
 
 // GetSyncStatus is the resource's SyncStatus, for the shared status code.
 func (d *PrefectDeployment) GetSyncStatus() *SyncStatus { return &d.Status.SyncStatus }
+
+// GetSyncStatus is the resource's SyncStatus, for the shared status code.
+func (a *PrefectAutomation) GetSyncStatus() *SyncStatus { return &a.Status.SyncStatus }

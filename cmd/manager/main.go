@@ -1,6 +1,6 @@
 // Command manager is the prefectgo operator: a controller-runtime manager
 // running the PrefectServer reconciler and the work plane's (PrefectWorkPool,
-// PrefectWorkQueue, PrefectDeployment).
+// PrefectWorkQueue, PrefectDeployment, PrefectAutomation).
 //
 // Flags:
 //
@@ -165,6 +165,9 @@ func run(o options, logger *slog.Logger) error {
 	}
 	if err := (&controllers.PrefectDeploymentReconciler{WorkPlane: plane}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the PrefectDeployment controller: %w", err)
+	}
+	if err := (&controllers.PrefectAutomationReconciler{WorkPlane: plane}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the PrefectAutomation controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -56,9 +56,9 @@ var cases = []struct {
 	namespace string // the release namespace
 	crds      int    // CRDs rendered
 }{
-	{name: "default", namespace: "prefectgo-system", crds: 4},
+	{name: "default", namespace: "prefectgo-system", crds: 5},
 	// One namespace watched with a Role, no leader election, images and scheduling set.
-	{name: "namespaced", values: "testdata/values-namespaced.yaml", namespace: "prefect-operator", crds: 4},
+	{name: "namespaced", values: "testdata/values-namespaced.yaml", namespace: "prefect-operator", crds: 5},
 	// Two replicas, metrics Service and ServiceMonitor, the CRD left to someone else.
 	{name: "metrics", values: "testdata/values-metrics.yaml", namespace: "monitoring", crds: 0},
 }

@@ -113,6 +113,7 @@
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectautomations
   - prefectdeployments
   - prefectworkpools
   - prefectworkqueues
@@ -125,6 +126,7 @@
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectautomations/finalizers
   - prefectdeployments/finalizers
   - prefectservers/finalizers
   - prefectworkpools/finalizers
@@ -134,6 +136,7 @@
 - apiGroups:
   - prefectgo.dev
   resources:
+  - prefectautomations/status
   - prefectdeployments/status
   - prefectservers/status
   - prefectworkpools/status
