@@ -68,7 +68,7 @@ func (r *PrefectWorkPoolReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	p := &poolPass{wp: wp}
 	retry := r.syncPool(ctx, p)
 	var err error
-	if p.server.api != nil {
+	if p.synced.Status == metav1.ConditionTrue {
 		err = r.applyWorkers(ctx, p)
 	}
 	if statusErr := r.writePoolStatus(ctx, p, before); statusErr != nil && err == nil {
@@ -164,8 +164,11 @@ func (r *PrefectWorkPoolReconciler) syncPool(ctx context.Context, p *poolPass) (
 
 // applyWorkers applies the workers' ServiceAccount, their RBAC in each job
 // namespace (kubernetes pools) and their Deployment, and deletes RBAC left
-// in namespaces no longer listed. Before the server is resolved there is
-// nothing to point workers at.
+// in namespaces no longer listed. Only once the pool matches the spec: a
+// worker that found no pool would make one with its own default template
+// (its Jobs in namespace default, where it may do nothing) and take runs
+// with it before the operator set it right. While the server cannot be
+// reached, the workers stay as they were.
 func (r *PrefectWorkPoolReconciler) applyWorkers(ctx context.Context, p *poolPass) error {
 	wp := p.wp
 	if err := applyChild(ctx, r.Client, wp, builders.WorkerServiceAccount(wp), owned); err != nil {

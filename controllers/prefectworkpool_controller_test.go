@@ -190,6 +190,9 @@ func TestWorkPoolServerTrouble(t *testing.T) {
 	// A server that does not answer is a condition, not a hot loop.
 	down := b.createPool(t, "down", func(wp *v1alpha1.PrefectWorkPool) { wp.Spec.Server.URL = "http://127.0.0.1:1/api" })
 	b.waitForPoolCondition(t, down.Name, v1alpha1.ConditionSynced, metav1.ConditionFalse, ReasonServerUnavailable)
+	// No worker for a pool not made yet: it would make the pool itself, with its own template.
+	err := b.c.Get(b.ctx, client.ObjectKey{Namespace: b.ns, Name: builders.WorkerName(down)}, &appsv1.Deployment{})
+	require.True(t, apierrors.IsNotFound(err), "a worker Deployment for an unsynced pool: %v", err)
 	// A PrefectServer that does not exist, likewise.
 	missing := b.createPool(t, "missing", func(wp *v1alpha1.PrefectWorkPool) { wp.Spec.Server.Name = "nope" })
 	b.waitForPoolCondition(t, missing.Name, v1alpha1.ConditionSynced, metav1.ConditionFalse, ReasonServerNotFound)
