@@ -348,7 +348,9 @@ func dirLayer(dir, dest string) (v1.Layer, error) {
 	return layer(entries)
 }
 
-// layer is entries as an uncompressed tar, in order.
+// layer is entries as an uncompressed tar, in order. The compressed bytes are kept once made:
+// otherwise the layer's digest and the tarball's copy each gzip it (the worker image's
+// 380 MB tree took 8 s to write, 5.5 s with this).
 func layer(entries []entry) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -375,5 +377,5 @@ func layer(entries []entry) (v1.Layer, error) {
 	data := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
-	})
+	}, tarball.WithCompressedCaching)
 }
