@@ -5,7 +5,8 @@
 # official images; this one exists because none can be pulled here.
 #
 #   hack/worker-image.sh FLOWS_DIR OUT.tar   writes localhost/prefect-worker:e2e with FLOWS_DIR
-#                                            in /opt/prefect/flows; prints nothing on stdout
+#                                            in /opt/prefect/flows ("" for none) to OUT.tar,
+#                                            and prints OUT.tar's path
 #
 # The image runs as uid 65532 (nonroot, HOME /home/nonroot) in /opt/prefect with the venv
 # first on PATH and no entrypoint, so a Job's args (`prefect flow-run execute`) run as they
@@ -20,7 +21,7 @@ PREFECT_KUBERNETES_VERSION="0.8.0"
 CACHE="${CACHE:-$HOME/.cache/prefectgo}"
 TAG="${WORKER_IMAGE:-localhost/prefect-worker:e2e}"
 HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-flows=${1:?usage: hack/worker-image.sh FLOWS_DIR OUT.tar}
+flows=${1?usage: hack/worker-image.sh FLOWS_DIR OUT.tar}
 out=${2:?usage: hack/worker-image.sh FLOWS_DIR OUT.tar}
 pins="prefect==$PREFECT_VERSION prefect-kubernetes==$PREFECT_KUBERNETES_VERSION"
 root="$CACHE/worker-rootfs-$PREFECT_VERSION-$PREFECT_KUBERNETES_VERSION"
@@ -116,9 +117,14 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 	fi
 	exec 9>&-
 fi
-args=(-rootfs "$root" -tag "$TAG" -o "$(realpath -m "$out")")
+out=$(realpath -m "$out")
+mkdir -p "$(dirname "$out")"
+args=(-rootfs "$root" -tag "$TAG" -o "$out")
 # The base layer takes the tree's bundle too (imagebuild's default is the host's), so both
 # layers hold Debian's and no file of this machine goes into the image.
 args+=(-ca-certs "$root/etc/ssl/certs/ca-certificates.crt")
-args+=(-flows "$(cd "$flows" && pwd)")
+if [[ -n "$flows" ]]; then
+	args+=(-flows "$(cd "$flows" && pwd)")
+fi
 go run -C "$HACK/imagebuild" . "${args[@]}"
+echo "$out"
