@@ -20,7 +20,7 @@ HELM_LDFLAGS   := $(foreach p,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(p).k
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT  := $(CACHE)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
-.PHONY: all help build build-installer run-server test fuzz soak helm-chart helm-lint helm-test test-go test-compat test-browser test-e2e test-imagebuild cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet lint verify clean
+.PHONY: all help build build-installer run-server test fuzz soak helm-chart helm-lint helm-test test-go test-compat test-browser test-e2e test-imagebuild worker-image cluster-up cluster-down bench bench-compare docs manifests generate verify-generated fmt vet lint verify clean
 
 ## all: the default goal: build
 all: build
@@ -112,6 +112,12 @@ test-e2e:
 ## test-imagebuild: the Docker-free image builder (its own module) and its check against the Dockerfile
 test-imagebuild:
 	cd hack/imagebuild && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## worker-image: the Python image of the e2e's Prefect workers and flow-run Jobs, bin/image/worker.tar
+## (hack/worker-image.sh: Debian's python3.11 and the pinned prefect and prefect-kubernetes, root the
+## first time, then cached); WORKER_FLOWS=DIR puts DIR in /opt/prefect/flows
+worker-image:
+	hack/worker-image.sh "$(WORKER_FLOWS)" $(BIN)/image/worker.tar
 
 ## cluster-up, cluster-down: the e2e cluster alone (hack/cluster.sh; `hack/cluster.sh env` for kubectl)
 cluster-up:

@@ -275,9 +275,17 @@ func TestBuildWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := cf.Config; c.User != "65532:65532" || c.WorkingDir != "/opt/prefect" || len(c.Entrypoint) != 0 ||
-		!slices.ContainsFunc(c.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=/opt/prefect/bin:") }) {
+	if c := cf.Config; c.User != "65532:65532" || c.WorkingDir != "/opt/prefect" || len(c.Entrypoint) != 0 {
 		t.Errorf("config: %+v", c)
+	}
+	var paths []string
+	for _, e := range cf.Config.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			paths = append(paths, e)
+		}
+	}
+	if len(paths) != 1 || !strings.HasPrefix(paths[0], "PATH=/opt/prefect/bin:") || !slices.Contains(cf.Config.Env, baseEnv[1]) {
+		t.Errorf("env: one PATH with the venv first, and the base's CA bundle: %q", cf.Config.Env)
 	}
 	files := map[string]*tar.Header{}
 	tr := tar.NewReader(mutate.Extract(img))

@@ -159,7 +159,7 @@ func image(spec imageSpec, in inputs) (v1.Image, error) {
 			return nil, err
 		}
 		layers = append(layers, base)
-		env = append(slices.Clone(baseEnv), env...)
+		env = setEnv(baseEnv, spec.Env)
 	}
 	if spec.UI != "" {
 		ui, err := treeLayer(in.ui, spec.UI, []string{"v1/index.html", "v2/index.html"}, "hack/ui-assets.sh")
@@ -217,6 +217,22 @@ func image(spec imageSpec, in inputs) (v1.Image, error) {
 		}
 	}
 	return mutate.ConfigFile(img, cf)
+}
+
+// setEnv is base with each of env set in turn, as ENV does: a name already there gets the
+// new value in its place. (Appended, the worker image's config held two PATHs; containerd
+// takes the last, but a config that says one thing twice misleads its readers.)
+func setEnv(base, env []string) []string {
+	out := slices.Clone(base)
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if i := slices.IndexFunc(out, func(o string) bool { return strings.HasPrefix(o, k+"=") }); i >= 0 {
+			out[i] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // exposedPort is EXPOSE's port as the image config spells it: 4200 is 4200/tcp.
@@ -348,7 +364,9 @@ func dirLayer(dir, dest string) (v1.Layer, error) {
 	return layer(entries)
 }
 
-// layer is entries as an uncompressed tar, in order.
+// layer is entries as an uncompressed tar, in order. The compressed bytes are kept once made:
+// otherwise the layer's digest and the tarball's copy each gzip it (the worker image's
+// 380 MB tree took 8 s to write, 5.5 s with this).
 func layer(entries []entry) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -375,5 +393,5 @@ func layer(entries []entry) (v1.Layer, error) {
 	data := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
-	})
+	}, tarball.WithCompressedCaching)
 }
