@@ -156,6 +156,7 @@ func (r *PrefectAutomationReconciler) setupWithManager(mgr ctrl.Manager, rec rec
 	newList := func() client.ObjectList { return &v1alpha1.PrefectAutomationList{} }
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectautomation").
+		WithOptions(workPlaneOptions()).
 		For(&v1alpha1.PrefectAutomation{}, specChanged)
 	// An automation may wait on a deployment it names: a PrefectDeployment
 	// making (or losing) its deployment has the namespace's automations

@@ -173,6 +173,7 @@ func (r *PrefectDeploymentReconciler) setupWithManager(mgr ctrl.Manager, rec rec
 	newList := func() client.ObjectList { return &v1alpha1.PrefectDeploymentList{} }
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectdeployment").
+		WithOptions(workPlaneOptions()).
 		For(&v1alpha1.PrefectDeployment{}, specChanged)
 	// A deployment may wait on its work pool.
 	b = r.watchPools(b, newList)

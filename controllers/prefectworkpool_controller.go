@@ -290,6 +290,7 @@ func (r *PrefectWorkPoolReconciler) writePoolStatus(ctx context.Context, p *pool
 func (r *PrefectWorkPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectworkpool").
+		WithOptions(workPlaneOptions()).
 		For(&v1alpha1.PrefectWorkPool{}, specChanged).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.ServiceAccount{}).

@@ -173,6 +173,7 @@ func (r *PrefectWorkQueueReconciler) setupWithManager(mgr ctrl.Manager, rec reco
 	newList := func() client.ObjectList { return &v1alpha1.PrefectWorkQueueList{} }
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("prefectworkqueue").
+		WithOptions(workPlaneOptions()).
 		For(&v1alpha1.PrefectWorkQueue{}, specChanged)
 	// A queue may wait on its pool: a PrefectWorkPool changing (its pool
 	// made) has the queues of its namespace look again.

@@ -12,9 +12,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -311,6 +313,16 @@ func (w *WorkPlane) result(synced metav1.Condition, retry bool, err error) (ctrl
 		return ctrl.Result{}, errors.New(synced.Message)
 	}
 	return ctrl.Result{RequeueAfter: w.resync()}, nil
+}
+
+// workPlaneOptions retry a failed pass from one second, doubling, up to a
+// minute: never a hot loop, and never the default's quarter hour, which a
+// server that takes a few seconds to come up (dozens of quick failures)
+// would otherwise leave its resources waiting for.
+func workPlaneOptions() controller.Options {
+	return controller.Options{
+		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, time.Minute),
+	}
 }
 
 // specChanged passes the events that change what a resource asks for; the
