@@ -27,9 +27,14 @@ const (
 )
 
 // templateError is a base job template the spec cannot make: its Synced
-// condition. It waits for the spec or the ConfigMap to change (both are
-// watched), not for a retry.
-type templateError struct{ cond metav1.Condition }
+// condition, and whether to retry with backoff. A ConfigMap or a patch
+// waits for the spec or the ConfigMap to change (both are watched); a
+// server without the type's default may list it later (or answered while
+// still starting), and nothing watched tells when.
+type templateError struct {
+	cond  metav1.Condition
+	retry bool
+}
 
 func (e *templateError) Error() string { return e.cond.Message }
 
@@ -48,11 +53,11 @@ func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1a
 		sel := spec.BaseJobTemplateFrom
 		var cm corev1.ConfigMap
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: wp.Namespace, Name: sel.Name}, &cm); err != nil {
-			return nil, &templateError{notSynced(ReasonConfigMapNotFound, "ConfigMap %s: %v", sel.Name, err)}
+			return nil, &templateError{cond: notSynced(ReasonConfigMapNotFound, "ConfigMap %s: %v", sel.Name, err)}
 		}
 		v, ok := cm.Data[sel.Key]
 		if !ok {
-			return nil, &templateError{notSynced(ReasonConfigMapKeyNotFound, "ConfigMap %s has no key %q", sel.Name, sel.Key)}
+			return nil, &templateError{cond: notSynced(ReasonConfigMapKeyNotFound, "ConfigMap %s has no key %q", sel.Name, sel.Key)}
 		}
 		base = json.RawMessage(v)
 	case len(spec.BaseJobTemplatePatches) > 0 || builders.PoolType(wp) == builders.WorkerTypeKubernetes:
@@ -64,8 +69,8 @@ func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1a
 		case errors.Is(err, prefectapi.ErrNoDefaultTemplate) && len(spec.BaseJobTemplatePatches) == 0:
 			return nil, nil // the worker fills the pool's template with its own
 		case errors.Is(err, prefectapi.ErrNoDefaultTemplate):
-			return nil, &templateError{notSynced(ReasonNoDefaultTemplate,
-				"the server lists no default base job template for type %q to patch: give baseJobTemplate", builders.PoolType(wp))}
+			return nil, &templateError{cond: notSynced(ReasonNoDefaultTemplate,
+				"the server lists no default base job template for type %q to patch: give baseJobTemplate", builders.PoolType(wp)), retry: true}
 		case err != nil:
 			return nil, err
 		}
@@ -74,7 +79,7 @@ func (r *PrefectWorkPoolReconciler) baseJobTemplate(ctx context.Context, wp *v1a
 	}
 	out, err := patchTemplate(base, spec.BaseJobTemplatePatches)
 	if err != nil {
-		return nil, &templateError{notSynced(ReasonInvalidTemplate, "base job template: %v", err)}
+		return nil, &templateError{cond: notSynced(ReasonInvalidTemplate, "base job template: %v", err)}
 	}
 	if builders.PoolType(wp) == builders.WorkerTypeKubernetes {
 		out = withJobDefaults(out, wp)

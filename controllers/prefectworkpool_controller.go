@@ -132,8 +132,8 @@ func (r *PrefectWorkPoolReconciler) syncPool(ctx context.Context, p *poolPass) (
 	var te *templateError
 	switch {
 	case errors.As(err, &te):
-		p.synced = te.cond // watched: a change to the spec or ConfigMap brings the next pass
-		return false
+		p.synced = te.cond
+		return te.retry
 	case err != nil:
 		p.synced, retry = apiFailure(err, p.server.URL)
 		return retry
