@@ -9,7 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -205,39 +207,33 @@ func (r *PrefectWorkPoolReconciler) applyWorkers(ctx context.Context, p *poolPas
 	return nil
 }
 
-// deleteWorkerRBAC deletes this pool's worker Roles and RoleBindings
-// outside the namespaces in keep, and its flow-run ServiceAccounts there
-// too, or everywhere once the spec names its own.
+// deleteWorkerRBAC deletes what the pool made in job namespaces outside
+// keep: the workers' Roles and RoleBindings, and its flow-run
+// ServiceAccounts, those everywhere once the spec names its own.
 func (r *PrefectWorkPoolReconciler) deleteWorkerRBAC(ctx context.Context, wp *v1alpha1.PrefectWorkPool, keep map[string]bool) error {
-	sel := client.MatchingLabels(builders.WorkerSelectorLabels(wp))
-	var roles rbacv1.RoleList
-	if err := r.List(ctx, &roles, sel); err != nil {
-		return fmt.Errorf("list Roles: %w", err)
-	}
-	var bindings rbacv1.RoleBindingList
-	if err := r.List(ctx, &bindings, sel); err != nil {
-		return fmt.Errorf("list RoleBindings: %w", err)
-	}
-	var accounts corev1.ServiceAccountList
-	if err := r.List(ctx, &accounts, sel); err != nil {
-		return fmt.Errorf("list ServiceAccounts: %w", err)
+	managed := builders.ManagesFlowRunServiceAccount(wp)
+	kinds := []struct {
+		list  client.ObjectList
+		name  string
+		stays func(ns string) bool
+	}{
+		{&rbacv1.RoleList{}, builders.WorkerName(wp), func(ns string) bool { return keep[ns] }},
+		{&rbacv1.RoleBindingList{}, builders.WorkerName(wp), func(ns string) bool { return keep[ns] }},
+		{&corev1.ServiceAccountList{}, builders.ManagedFlowRunServiceAccountName(wp), func(ns string) bool { return keep[ns] && managed }},
 	}
 	var stale []client.Object
-	for i := range roles.Items {
-		if o := &roles.Items[i]; !keep[o.Namespace] && o.Name == builders.WorkerName(wp) && servesPool(o, wp) {
-			stale = append(stale, o)
+	for _, k := range kinds {
+		if err := r.List(ctx, k.list, client.MatchingLabels(builders.WorkerSelectorLabels(wp))); err != nil {
+			return fmt.Errorf("list %T: %w", k.list, err)
 		}
-	}
-	for i := range bindings.Items {
-		if o := &bindings.Items[i]; !keep[o.Namespace] && o.Name == builders.WorkerName(wp) && servesPool(o, wp) {
-			stale = append(stale, o)
-		}
-	}
-	managed := builders.ManagesFlowRunServiceAccount(wp)
-	for i := range accounts.Items {
-		o := &accounts.Items[i]
-		if (!keep[o.Namespace] || !managed) && o.Name == builders.ManagedFlowRunServiceAccountName(wp) && servesPool(o, wp) {
-			stale = append(stale, o)
+		err := meta.EachListItem(k.list, func(item runtime.Object) error {
+			if o := item.(client.Object); o.GetName() == k.name && !k.stays(o.GetNamespace()) && servesPool(o, wp) {
+				stale = append(stale, o)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for _, o := range stale {
