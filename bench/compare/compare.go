@@ -228,7 +228,8 @@ func cell(ctx context.Context, cfg Config, r *report.Report, srv *procs.Server, 
 		if err != nil {
 			return fmt.Errorf("%s: statement counts: %w", srv.Spec.Name(), err)
 		}
-		out.Statements, out.Transactions, out.Counted = after.Statements-countsBefore.Statements, after.Transactions-countsBefore.Transactions, true
+		out.Statements, out.Transactions, out.Writes, out.Counted = after.Statements-countsBefore.Statements, after.Transactions-countsBefore.Transactions,
+			after.Writes-countsBefore.Writes, true
 	}
 	r.Cells = append(r.Cells, out)
 	logf("  %-16s c=%-3d %9.1f %s/s  p99 %6.1f ms  errors %d%s", w.Name, clients, out.Throughput(), w.Unit, float64(p99)/1e6, rec.Errors, perUnit(out))
@@ -242,7 +243,8 @@ func perUnit(c report.Cell) string {
 	}
 	s := fmt.Sprintf("  cpu %.2f ms/%s", 1000*c.CPUSecs/float64(c.Ops), strings.TrimSuffix(c.Unit, "s"))
 	if c.Counted {
-		s += fmt.Sprintf("  sql %.1f stmts %.1f txns", float64(c.Statements)/float64(c.Ops), float64(c.Transactions)/float64(c.Ops))
+		s += fmt.Sprintf("  sql %.1f stmts %.1f txns %.1f writes", float64(c.Statements)/float64(c.Ops), float64(c.Transactions)/float64(c.Ops),
+			float64(c.Writes)/float64(c.Ops))
 	}
 	return s
 }

@@ -23,12 +23,13 @@ type Cell struct {
 	P50, P95, P99         time.Duration
 	PeakRSS, SteadyRSS    int64
 	CPUSecs               float64
-	// Statements and Transactions our server's store sent during the cell
-	// (its /debug/sqlstore read before and after); Counted says they were
-	// read (never for Python's server).
-	Statements, Transactions int64
-	Counted                  bool
-	ErrorSamples             []string `json:",omitempty"`
+	// Statements, Transactions and Writes (units of work in those
+	// transactions) our server's store sent during the cell (its
+	// /debug/sqlstore read before and after); Counted says they were read
+	// (never for Python's server).
+	Statements, Transactions, Writes int64
+	Counted                          bool
+	ErrorSamples                     []string `json:",omitempty"`
 }
 
 // Throughput is units per second.

@@ -16,11 +16,15 @@ type Counts struct {
 	Statements int64 `json:"statements"`
 	// Transactions is every write transaction begun (committed or not).
 	Transactions int64 `json:"transactions"`
+	// Writes is every unit of work handed to a write transaction; on
+	// SQLite, group commit joins several in one, so Writes over
+	// Transactions is the mean group.
+	Writes int64 `json:"writes"`
 }
 
-var counts struct{ statements, transactions atomic.Int64 }
+var counts struct{ statements, transactions, writes atomic.Int64 }
 
 // ReadCounts returns the counts so far.
 func ReadCounts() Counts {
-	return Counts{Statements: counts.statements.Load(), Transactions: counts.transactions.Load()}
+	return Counts{Statements: counts.statements.Load(), Transactions: counts.transactions.Load(), Writes: counts.writes.Load()}
 }

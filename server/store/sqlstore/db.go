@@ -208,6 +208,7 @@ func (s *Store) read(ctx context.Context, fn func(context.Context, conn) error) 
 // tx runs fn in one write transaction under the statement timeout, committing
 // if it returns nil; on SQLite, in the next group commit.
 func (s *Store) tx(ctx context.Context, fn func(context.Context, conn) error) error {
+	counts.writes.Add(1)
 	if s.group != nil {
 		return s.group.run(ctx, fn)
 	}
