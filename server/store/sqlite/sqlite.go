@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -60,6 +61,7 @@ func Open(ctx context.Context, o Options) (*sqlstore.Store, error) {
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxLifetime(0)
 	reader := writer
+	var closers []io.Closer
 	if !memory {
 		reader, err = open(dsn(o.Path, busy, "_pragma=query_only(1)"))
 		if err != nil {
@@ -67,9 +69,17 @@ func Open(ctx context.Context, o Options) (*sqlstore.Store, error) {
 			return nil, err
 		}
 		reader.SetMaxOpenConns(max(o.Readers, 2))
+		ckpt, err := open(dsn(o.Path, busy, ""))
+		if err != nil {
+			_ = writer.Close()
+			_ = reader.Close()
+			return nil, err
+		}
+		ckpt.SetMaxOpenConns(1)
+		closers = append(closers, startCheckpointer(ckpt, checkpointEvery))
 	}
 	s := sqlstore.New(sqlstore.Options{Dialect: sqlstore.SQLite, Writer: writer, Reader: reader, StatementTimeout: o.StatementTimeout,
-		EncryptionKey: o.EncryptionKey})
+		EncryptionKey: o.EncryptionKey, Closers: closers})
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("opening SQLite database %s: %w", o.Path, err)
@@ -117,9 +127,8 @@ func dsn(path string, busy time.Duration, extra string) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "cache_size(-20000)")
 	q.Add("_pragma", "temp_store(MEMORY)")
-	// Checkpoints every ~40 MB of WAL rather than SQLite's 4 MB: a page
-	// written by many commits reaches the database file once per checkpoint,
-	// and each checkpoint's fsyncs are a tenth as frequent.
-	q.Add("_pragma", "wal_autocheckpoint(10000)")
+	// The checkpointer (checkpoint.go) keeps the WAL short; the writer
+	// checkpoints only past this backstop.
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", backstopFrames))
 	return "file:" + path + "?" + q.Encode() + "&" + extra
 }

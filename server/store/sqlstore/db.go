@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"io"
 	"time"
 
 	"prefectgo.dev/prefectgo/server/schema"
@@ -26,6 +27,9 @@ type Store struct {
 	// group commits SQLite's write transactions together; nil on PostgreSQL,
 	// whose writers commit side by side.
 	group *groupCommit
+	// closers are the backend's background work, stopped before the
+	// connections close.
+	closers []io.Closer
 }
 
 // Options configures a Store.
@@ -40,11 +44,14 @@ type Options struct {
 	// EncryptionKey encrypts block documents (PREFECT_SERVER_ENCRYPTION_KEY);
 	// empty means a key generated once and kept in the configuration table.
 	EncryptionKey string
+	// Closers are closed first by Close: the backend's own background work
+	// on the database (SQLite's checkpointer).
+	Closers []io.Closer
 }
 
 // New wraps open connections; the caller has applied migrations.
 func New(o Options) *Store {
-	s := &Store{d: o.Dialect, writer: o.Writer, reader: o.Reader, timeout: o.StatementTimeout, now: o.Now}
+	s := &Store{d: o.Dialect, writer: o.Writer, reader: o.Reader, timeout: o.StatementTimeout, now: o.Now, closers: o.Closers}
 	s.crypt.configured = o.EncryptionKey
 	if s.reader == nil {
 		s.reader = s.writer
@@ -85,7 +92,11 @@ func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.close()
 	}
-	err := s.writer.Close()
+	var err error
+	for _, c := range s.closers {
+		err = errors.Join(err, c.Close())
+	}
+	err = errors.Join(err, s.writer.Close())
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
 	}
