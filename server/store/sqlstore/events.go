@@ -24,21 +24,33 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 	if len(events) == 0 {
 		return 0, nil
 	}
+	// Rows are encoded before the transaction: on SQLite every write queues
+	// for one writer, whose time is the server's ceiling.
+	rows := make([][]any, len(events))
+	resources := make([][]any, len(events))
+	for i, e := range events {
+		related := nonNil(e.Related)
+		ids := make([]string, len(related))
+		for j, r := range related {
+			ids[j] = r.ID()
+		}
+		rows[i] = []any{e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
+			orEmpty(e.Payload), e.Received, nil, e.Follows}
+		resources[i] = eventResourceRow(e, e.Resource, "")
+		for _, r := range e.Related {
+			resources[i] = append(resources[i], eventResourceRow(e, r, r.Role())...)
+		}
+	}
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		inserted = 0
 		now := s.clock()
 		fresh := map[uuid.UUID]bool{}
-		for chunk := range slices.Chunk(events, insertChunk) {
+		for chunk := range slices.Chunk(rows, insertChunk) {
 			args := make([]any, 0, len(chunk)*11)
-			for _, e := range chunk {
-				related := nonNil(e.Related)
-				ids := make([]string, len(related))
-				for i, r := range related {
-					ids[i] = r.ID()
-				}
-				args = append(args, e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
-					orEmpty(e.Payload), e.Received, now, e.Follows)
+			for _, row := range chunk {
+				row[9] = now // recorded
+				args = append(args, row...)
 			}
 			// Ids seen before (a client re-sends after a reconnect) are skipped
 			// and not returned.
@@ -52,17 +64,13 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 			}
 		}
 		inserted = len(fresh)
-		var resources []any
-		for _, e := range events {
-			if !fresh[e.ID] {
-				continue
-			}
-			resources = append(resources, eventResourceRow(e, e.Resource, "")...)
-			for _, r := range e.Related {
-				resources = append(resources, eventResourceRow(e, r, r.Role())...)
+		var rs []any
+		for i, e := range events {
+			if fresh[e.ID] {
+				rs = append(rs, resources[i]...)
 			}
 		}
-		for chunk := range slices.Chunk(resources, insertChunk*6) {
+		for chunk := range slices.Chunk(rs, insertChunk*6) {
 			if _, err := c.exec(ctx, `INSERT INTO event_resources (id, occurred, resource_id, resource_role, resource, event_id) VALUES `+
 				valuesRows(len(chunk)/6, 6), chunk...); err != nil {
 				return err
