@@ -26,8 +26,21 @@ type Client struct {
 
 // New returns a client with a bounded request time.
 func New(baseURL, auth string) *Client {
-	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Auth: auth, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Auth: auth,
+		HTTP: &http.Client{Timeout: 30 * time.Second, Transport: transport}}
 }
+
+// transport opens a connection for each request. A connection made to a
+// new Service before its routing is in place goes wherever the node's
+// default route leads (on a sandboxed node, a proxy that answers 404 to
+// everything), and a kept-alive one would carry every later call there:
+// the operator calls each server a few times a minute, so new connections
+// cost nothing that matters.
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DisableKeepAlives = true
+	return t
+}()
 
 // Error is an answer of the server that is not a success.
 type Error struct {
