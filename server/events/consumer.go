@@ -21,16 +21,16 @@ const maxBackoff = 5 * time.Second
 
 // batchLoop is the engine of the persister and the recorder: it subscribes to
 // the broker and hands batches to write. It waits for one event, takes
-// whatever else is already queued up to batchSize, and writes at once: no
-// timer, so a lone event is written immediately and a burst naturally batches
-// while the previous write runs. A write that fails because the store cannot
-// take writes now (store.ErrUnavailable: a full disk, a database down; or
-// store.ErrTimeout) is retried with backoff until it succeeds, and meanwhile
-// Err reports the cause so event intake can refuse new events instead of
-// acknowledging what may not be stored. Any other failure is retried
-// maxAttempts times, then the batch is dropped; drops are counted and logged.
-// Stop (or the end of Start's ctx) drains and writes what is queued, within
-// drainTimeout.
+// whatever else is already queued up to batchSize units (events, or what unit
+// names), and writes at once: no timer, so a lone event is written immediately
+// and a burst naturally batches while the previous write runs. A write that
+// fails because the store cannot take writes now (store.ErrUnavailable: a
+// full disk, a database down; or store.ErrTimeout) is retried with backoff
+// until it succeeds, and meanwhile Err reports the cause so event intake can
+// refuse new events instead of acknowledging what may not be stored. Any
+// other failure is retried maxAttempts times, then the batch is dropped; drops
+// are counted and logged. Stop (or the end of Start's ctx) drains and writes
+// what is queued, within drainTimeout.
 type batchLoop struct {
 	name        string
 	subscriber  Subscriber
@@ -39,7 +39,8 @@ type batchLoop struct {
 	maxAttempts int
 	backoff     time.Duration
 	logger      *slog.Logger
-	keep        func(schema.Event) bool // nil keeps every event
+	keep        func(schema.Event) bool   // nil keeps every event
+	unit        func(schema.Event) string // what batchSize counts; nil counts events
 	write       func(ctx context.Context, batch []schema.Event) error
 
 	mu   sync.Mutex
@@ -119,49 +120,95 @@ func (l *batchLoop) Stop() {
 func (l *batchLoop) run(ctx context.Context, sub *Subscription, stop, done chan struct{}) {
 	defer close(done)
 	wctx := context.WithoutCancel(ctx)
+	// next is the event that did not fit the last batch, the start of the
+	// next one.
+	var next []schema.Event
 	for {
+		if next == nil {
+			select {
+			case ev := <-sub.Events():
+				if !l.kept(ev) {
+					continue
+				}
+				// A fresh slice each time: write may keep it.
+				next = []schema.Event{ev}
+			case <-stop:
+				l.drain(wctx, sub, nil)
+				return
+			case <-ctx.Done():
+				l.drain(wctx, sub, nil)
+				return
+			}
+		} else {
+			select {
+			case <-stop:
+				l.drain(wctx, sub, next)
+				return
+			case <-ctx.Done():
+				l.drain(wctx, sub, next)
+				return
+			default:
+			}
+		}
+		var batch []schema.Event
+		batch, next = l.fill(sub, next)
+		l.flush(wctx, batch)
+	}
+}
+
+// fill adds already-queued events to batch while they fit in batchSize
+// units, and returns the kept event that did not fit as the start of the next
+// batch. It looks at no more than a queue's worth, so a stream of events that
+// are not kept cannot hold a batch back.
+func (l *batchLoop) fill(sub *Subscription, batch []schema.Event) (full, next []schema.Event) {
+	var units map[string]bool
+	if l.unit != nil {
+		units = make(map[string]bool, l.batchSize)
+		for _, ev := range batch {
+			units[l.unit(ev)] = true
+		}
+	}
+	fits := func(ev schema.Event) bool {
+		if units == nil {
+			return len(batch) < l.batchSize
+		}
+		u := l.unit(ev)
+		if !units[u] && len(units) >= l.batchSize {
+			return false
+		}
+		units[u] = true
+		return true
+	}
+	for seen := 0; seen < l.queueSize; seen++ {
+		if units == nil && len(batch) >= l.batchSize {
+			return batch, nil
+		}
 		select {
 		case ev := <-sub.Events():
 			if !l.kept(ev) {
 				continue
 			}
-			// A fresh slice each time: write may keep it.
-			l.flush(wctx, l.fill(sub, []schema.Event{ev}))
-		case <-stop:
-			l.drain(wctx, sub)
-			return
-		case <-ctx.Done():
-			l.drain(wctx, sub)
-			return
-		}
-	}
-}
-
-// fill adds already-queued events to batch, up to batchSize kept ones. It
-// looks at no more than a queue's worth, so a stream of events that are not
-// kept cannot hold a batch back.
-func (l *batchLoop) fill(sub *Subscription, batch []schema.Event) []schema.Event {
-	for seen := 0; len(batch) < l.batchSize && seen < l.queueSize; seen++ {
-		select {
-		case ev := <-sub.Events():
-			if l.kept(ev) {
-				batch = append(batch, ev)
+			if !fits(ev) {
+				return batch, []schema.Event{ev}
 			}
+			batch = append(batch, ev)
 		default:
-			return batch
+			return batch, nil
 		}
 	}
-	return batch
+	return batch, nil
 }
 
 func (l *batchLoop) kept(ev schema.Event) bool { return l.keep == nil || l.keep(ev) }
 
-func (l *batchLoop) drain(ctx context.Context, sub *Subscription) {
+// drain writes next and what is queued, in batches.
+func (l *batchLoop) drain(ctx context.Context, sub *Subscription, next []schema.Event) {
 	sub.Close() // from here nothing more is queued
 	ctx, cancel := context.WithTimeout(ctx, drainTimeout)
 	defer cancel()
 	for {
-		batch := l.fill(sub, nil)
+		var batch []schema.Event
+		batch, next = l.fill(sub, next)
 		if len(batch) == 0 {
 			return
 		}

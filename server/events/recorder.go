@@ -18,7 +18,8 @@ type TaskRunStateRecorder interface {
 // RecorderConfig configures a Recorder; zero fields take the defaults of
 // PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_*.
 type RecorderConfig struct {
-	// BatchSize caps the task-run states written per call; default 1.
+	// BatchSize caps the task runs written per call, with every state of
+	// theirs that is queued; default 1.
 	BatchSize int
 	// QueueSize is the subscription's queue (it sees every event, not only
 	// task-run ones); when full, publishers wait. Default 10,000.
@@ -50,6 +51,7 @@ func NewRecorder(sub Subscriber, w TaskRunStateRecorder, cfg RecorderConfig, log
 		backoff:     cmp.Or(cfg.Backoff, 100*time.Millisecond),
 		logger:      logger,
 		keep:        IsClientTaskRunEvent,
+		unit:        func(ev schema.Event) string { return ev.Resource.ID() },
 		write: func(ctx context.Context, batch []schema.Event) error {
 			runs := taskRunsFromEvents(batch, logger)
 			if len(runs) == 0 {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -286,30 +287,64 @@ func (s *Store) ReadTaskRunStates(ctx context.Context, taskRunID uuid.UUID) ([]s
 }
 
 // RecordTaskRunStates upserts task runs reported by client-side
-// orchestration, in one transaction for the batch.
+// orchestration, in one transaction for the batch: each run once, as its
+// newest report, and every state in one multi-row insert.
 func (s *Store) RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) error {
 	if len(runs) == 0 {
 		return nil
 	}
+	// Rows are encoded before the transaction: on SQLite every write queues
+	// for one writer, whose time is the server's ceiling.
+	var states [][]any
+	for _, r := range runs {
+		if st := r.State; st != nil {
+			states = append(states, []any{st.ID, nil, nil, r.ID, st.Type, st.Name, st.Timestamp, st.Message,
+				mustJSON(st.StateDetails), st.Data})
+		}
+	}
+	latest := newestReports(runs)
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
 		now := s.clock()
-		for _, r := range runs {
-			if r.State != nil {
-				r.StateID = &r.State.ID
-			}
+		for _, r := range latest {
 			if err := insertTaskRun(ctx, c, r, now, true); err != nil {
 				return err
 			}
-			if r.State == nil {
-				continue
+		}
+		for chunk := range slices.Chunk(states, insertChunk) {
+			args := make([]any, 0, len(chunk)*10)
+			for _, row := range chunk {
+				row[1], row[2] = now, now // created, updated
+				args = append(args, row...)
 			}
-			st := *r.State
 			if _, err := c.exec(ctx, `INSERT INTO task_run_state (id, created, updated, task_run_id, type, name, timestamp, message, state_details, data)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-				st.ID, now, now, r.ID, st.Type, st.Name, st.Timestamp, st.Message, mustJSON(st.StateDetails), st.Data); err != nil {
+				VALUES `+valuesRows(len(chunk), 10)+` ON CONFLICT DO NOTHING`, args...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// newestReports keeps one report per task run, in the order the runs first
+// appear: the one that upserting them all in turn would leave, since an
+// upsert moves a run only to a state at least as new as its own (a report
+// without a state moves only a run without one). Each keeps its state id.
+func newestReports(runs []schema.TaskRun) []schema.TaskRun {
+	at := make(map[uuid.UUID]int, len(runs))
+	out := make([]schema.TaskRun, 0, len(runs))
+	for _, r := range runs {
+		if r.State != nil {
+			r.StateID = &r.State.ID
+		}
+		i, seen := at[r.ID]
+		if !seen {
+			at[r.ID] = len(out)
+			out = append(out, r)
+			continue
+		}
+		if w := out[i]; w.State == nil || (r.State != nil && !r.State.Timestamp.Before(w.State.Timestamp)) {
+			out[i] = r
+		}
+	}
+	return out
 }

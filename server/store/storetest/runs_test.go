@@ -157,5 +157,18 @@ func TestTaskRunRecorderWrites(t *testing.T) {
 		runs, err := s.FilterTaskRuns(ctx, schema.Query{FlowRuns: &schema.FlowRunFilter{ID: &schema.IDFilter{Any: []uuid.UUID{run.ID}}}})
 		require.NoError(t, err)
 		require.Len(t, runs, 1)
+
+		// A new run whose reports arrive newest first, in one batch, is
+		// written as its newest report, with every state.
+		taskID = uuid.Must(uuid.NewV7())
+		pending, running, done = at(schema.StatePending, 0, 0), at(schema.StateRunning, time.Second, 1), at(schema.StateCompleted, 2*time.Second, 1)
+		require.NoError(t, s.RecordTaskRunStates(ctx, []schema.TaskRun{done, running, pending}))
+		got, err = s.ReadTaskRun(ctx, taskID)
+		require.NoError(t, err)
+		require.Equal(t, done.State.ID, got.State.ID)
+		require.Equal(t, schema.StateCompleted, *got.StateType)
+		states, err = s.ReadTaskRunStates(ctx, taskID)
+		require.NoError(t, err)
+		require.Len(t, states, 3)
 	})
 }
