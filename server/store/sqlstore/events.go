@@ -26,6 +26,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 	}
 	// Rows are encoded before the transaction: on SQLite every write queues
 	// for one writer, whose time is the server's ceiling.
+	now := s.clock()
 	rows := make([][]any, len(events))
 	resources := make([][]any, len(events))
 	for i, e := range events {
@@ -35,7 +36,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 			ids[j] = r.ID()
 		}
 		rows[i] = []any{e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
-			orEmpty(e.Payload), e.Received, nil, e.Follows}
+			orEmpty(e.Payload), e.Received, now, e.Follows}
 		resources[i] = eventResourceRow(e, e.Resource, "")
 		for _, r := range e.Related {
 			resources[i] = append(resources[i], eventResourceRow(e, r, r.Role())...)
@@ -44,12 +45,10 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		inserted = 0
-		now := s.clock()
 		fresh := map[uuid.UUID]bool{}
 		for chunk := range slices.Chunk(rows, insertChunk) {
 			args := make([]any, 0, len(chunk)*11)
 			for _, row := range chunk {
-				row[9] = now // recorded
 				args = append(args, row...)
 			}
 			// Ids seen before (a client re-sends after a reconnect) are skipped

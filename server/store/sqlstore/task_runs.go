@@ -295,16 +295,16 @@ func (s *Store) RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) 
 	}
 	// Rows are encoded before the transaction: on SQLite every write queues
 	// for one writer, whose time is the server's ceiling.
+	now := s.clock()
 	var states [][]any
 	for _, r := range runs {
 		if st := r.State; st != nil {
-			states = append(states, []any{st.ID, nil, nil, r.ID, st.Type, st.Name, st.Timestamp, st.Message,
+			states = append(states, []any{st.ID, now, now, r.ID, st.Type, st.Name, st.Timestamp, st.Message,
 				mustJSON(st.StateDetails), st.Data})
 		}
 	}
 	latest := newestReports(runs)
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		now := s.clock()
 		for _, r := range latest {
 			if err := insertTaskRun(ctx, c, r, now, true); err != nil {
 				return err
@@ -313,7 +313,6 @@ func (s *Store) RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) 
 		for chunk := range slices.Chunk(states, insertChunk) {
 			args := make([]any, 0, len(chunk)*10)
 			for _, row := range chunk {
-				row[1], row[2] = now, now // created, updated
 				args = append(args, row...)
 			}
 			if _, err := c.exec(ctx, `INSERT INTO task_run_state (id, created, updated, task_run_id, type, name, timestamp, message, state_details, data)
