@@ -120,39 +120,40 @@ func (l *batchLoop) Stop() {
 func (l *batchLoop) run(ctx context.Context, sub *Subscription, stop, done chan struct{}) {
 	defer close(done)
 	wctx := context.WithoutCancel(ctx)
-	// next is the event that did not fit the last batch, the start of the
-	// next one.
+	// next is the start of the next batch: the event waited for, or the one
+	// that did not fit the last batch.
 	var next []schema.Event
 	for {
 		if next == nil {
 			select {
 			case ev := <-sub.Events():
-				if !l.kept(ev) {
-					continue
+				if l.kept(ev) {
+					next = []schema.Event{ev} // a fresh slice each time: write may keep it
 				}
-				// A fresh slice each time: write may keep it.
-				next = []schema.Event{ev}
+				continue
 			case <-stop:
-				l.drain(wctx, sub, nil)
-				return
 			case <-ctx.Done():
-				l.drain(wctx, sub, nil)
-				return
 			}
-		} else {
-			select {
-			case <-stop:
-				l.drain(wctx, sub, next)
-				return
-			case <-ctx.Done():
-				l.drain(wctx, sub, next)
-				return
-			default:
-			}
+		}
+		if stopping(ctx, stop) {
+			l.drain(wctx, sub, next)
+			return
 		}
 		var batch []schema.Event
 		batch, next = l.fill(sub, next)
 		l.flush(wctx, batch)
+	}
+}
+
+// stopping says, without waiting, whether the loop is to stop.
+func stopping(ctx context.Context, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	case <-ctx.Done():
+		return true
+	default:
+		return false
 	}
 }
 
