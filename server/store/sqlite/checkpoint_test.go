@@ -22,8 +22,7 @@ func TestCheckpointerBesideTheWriter(t *testing.T) {
 	writer.SetMaxOpenConns(1)
 	ckptDB, err := open(dsn(path, time.Second, ""))
 	require.NoError(t, err)
-	c := &checkpointer{db: ckptDB, stop: make(chan struct{}), done: make(chan struct{})}
-	close(c.done) // no loop: the test calls checkpoint itself
+	c := startCheckpointer(ckptDB, time.Hour) // its ticks never come: the test checkpoints itself
 	t.Cleanup(func() { require.NoError(t, c.Close()); require.NoError(t, c.Close()) })
 
 	_, err = writer.ExecContext(ctx, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
