@@ -127,8 +127,11 @@ func (s *Store) SweepBuckets(ctx context.Context, endedBefore time.Time) (int, e
 	var n int
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		res, err := c.exec(ctx, `DELETE FROM automation_bucket WHERE "end" <= ?`, endedBefore)
+		if err != nil {
+			return err
+		}
 		n = affected(res)
-		return classify(err)
+		return nil
 	})
 	return n, err
 }

@@ -2,11 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,4 +52,25 @@ func TestClassifyUnavailable(t *testing.T) {
 	require.ErrorIs(t, classify(context.DeadlineExceeded), store.ErrTimeout)
 	other := &pgconn.PgError{Code: "42P01"}
 	require.Equal(t, error(other), classify(other))
+}
+
+// The services' sweeps that count what they changed report a failed
+// statement as an error instead of reading the result it never returned.
+// A database without the schema makes each statement fail inside its
+// transaction.
+func TestSweepsReportAFailedStatement(t *testing.T) {
+	t.Parallel()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "empty.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	s := New(Options{Dialect: SQLite, Writer: db})
+	ctx := t.Context()
+	for name, sweep := range map[string]func() error{
+		"SweepBuckets":              func() error { _, err := s.SweepBuckets(ctx, time.Now()); return err },
+		"ReleaseStaleTaskRunClaims": func() error { _, err := s.ReleaseStaleTaskRunClaims(ctx, time.Now()); return err },
+		"DeleteOrphanedLogs":        func() error { _, err := s.DeleteOrphanedLogs(ctx, 10); return err },
+		"MarkStale":                 func() error { _, err := s.MarkStale(ctx, store.StaleQuery{}); return err },
+	} {
+		require.Error(t, sweep(), name)
+	}
 }
