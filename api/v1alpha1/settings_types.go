@@ -509,8 +509,8 @@ type TaskRunRecorderService struct {
 	// +kubebuilder:default=true
 	// +optional
 	Enabled *bool `json:"enabled,omitempty" setting:"services.task_run_recorder.enabled"`
-	// Most task-run states written per transaction.
-	// +kubebuilder:default=1
+	// Most task runs written per transaction, each with all its queued states.
+	// +kubebuilder:default=100
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	BatchSize *int32 `json:"batchSize,omitempty" setting:"services.task_run_recorder.batch_size"`

@@ -19,7 +19,7 @@ type TaskRunStateRecorder interface {
 // PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_*.
 type RecorderConfig struct {
 	// BatchSize caps the task runs written per call, with every state of
-	// theirs that is queued; default 1.
+	// theirs that is queued; default 100.
 	BatchSize int
 	// QueueSize is the subscription's queue (it sees every event, not only
 	// task-run ones); when full, publishers wait. Default 10,000.
@@ -46,7 +46,8 @@ func NewRecorder(sub Subscriber, w TaskRunStateRecorder, cfg RecorderConfig, log
 		name:        "task-run-recorder",
 		subscriber:  sub,
 		queueSize:   max(cmp.Or(cfg.QueueSize, 10_000), 1),
-		batchSize:   max(cmp.Or(cfg.BatchSize, 1), 1),
+		batchSize:   max(cmp.Or(cfg.BatchSize, 100), 1),
+		inFlight:    writesInFlight,
 		maxAttempts: max(cmp.Or(cfg.MaxAttempts, 5), 1),
 		backoff:     cmp.Or(cfg.Backoff, 100*time.Millisecond),
 		logger:      logger,

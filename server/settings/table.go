@@ -387,7 +387,7 @@ var table = []Setting{
 	{Name: "services.task_run_recorder.enabled", Env: "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", Aliases: []string{"PREFECT_API_SERVICES_TASK_RUN_RECORDER_ENABLED"},
 		Default: "true", Kind: KindBool, Doc: "Record task runs from the task-run events clients send."},
 	{Name: "services.task_run_recorder.batch_size", Env: "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE",
-		Default: "1", Kind: KindInt, Min: new(1.0), Doc: "Task runs written per batch, each with every state of it that is queued."},
+		Default: "100", Kind: KindInt, Min: new(1.0), Doc: "Task runs written per batch, each with every state of it that is queued. Prefect's default is 1, at which a busy server's recorder falls behind its task runs' events."},
 	{Name: "services.task_run_recorder.flush_interval", Env: "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL",
 		Default: "5", Kind: KindSeconds, Min: new(0.0), ExclusiveMin: true, Doc: "Longest wait before a partial batch is written."},
 
