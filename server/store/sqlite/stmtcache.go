@@ -10,8 +10,11 @@ import (
 )
 
 // stmtCacheSize bounds the statements a connection keeps: the writes are a
-// few dozen texts, the filters' texts vary with their shape.
-const stmtCacheSize = 256
+// few dozen texts, the filters' texts vary with their shape. A prepared
+// statement holds SQLite memory outside Go's heap; at 256 per connection,
+// the cached multi-row inserts of every batch size were a fifth of the
+// server's memory under load.
+const stmtCacheSize = 64
 
 // cachingConnector opens connections that keep the statements they
 // prepared, by their text. database/sql prepares a statement anew for every
