@@ -483,7 +483,7 @@ type EventPersisterService struct {
 	// +optional
 	Enabled *bool `json:"enabled,omitempty" setting:"services.event_persister.enabled"`
 	// Most events written per transaction.
-	// +kubebuilder:default=20
+	// +kubebuilder:default=500
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	BatchSize *int32 `json:"batchSize,omitempty" setting:"services.event_persister.batch_size"`

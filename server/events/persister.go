@@ -18,7 +18,7 @@ type EventWriter interface {
 // PersisterConfig configures a Persister; zero fields take the defaults of
 // PREFECT_SERVER_SERVICES_EVENT_PERSISTER_*.
 type PersisterConfig struct {
-	// BatchSize caps the events written per transaction; default 20.
+	// BatchSize caps the events written per transaction; default 500.
 	BatchSize int
 	// QueueSize is the subscription's queue; when full, publishers wait.
 	// Default 50,000 (queue_max_size).
@@ -43,7 +43,7 @@ func NewPersister(sub Subscriber, w EventWriter, cfg PersisterConfig, logger *sl
 		name:        "event-persister",
 		subscriber:  sub,
 		queueSize:   max(cmp.Or(cfg.QueueSize, 50_000), 1),
-		batchSize:   max(cmp.Or(cfg.BatchSize, 20), 1),
+		batchSize:   max(cmp.Or(cfg.BatchSize, 500), 1),
 		inFlight:    writesInFlight,
 		maxAttempts: max(cmp.Or(cfg.MaxAttempts, 5), 1),
 		backoff:     cmp.Or(cfg.Backoff, 100*time.Millisecond),

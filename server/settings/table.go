@@ -375,7 +375,7 @@ var table = []Setting{
 	{Name: "services.event_persister.enabled", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", Aliases: []string{"PREFECT_API_SERVICES_EVENT_PERSISTER_ENABLED"},
 		Default: "true", Kind: KindBool, Doc: "Write events to the database."},
 	{Name: "services.event_persister.batch_size", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE", Aliases: []string{"PREFECT_API_SERVICES_EVENT_PERSISTER_BATCH_SIZE"},
-		Default: "20", Kind: KindInt, Min: new(1.0), Doc: "Events written per batch."},
+		Default: "500", Kind: KindInt, Min: new(1.0), Doc: "Events written per batch. Prefect's default is 20, at which a busy server's persister falls behind its events (Prefect writes its whole queue once this many wait)."},
 	{Name: "services.event_persister.flush_interval", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", Aliases: []string{"PREFECT_API_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL"},
 		Default: "5", Kind: KindSeconds, Min: new(0.0), ExclusiveMin: true, Doc: "Longest wait before a partial batch is written."},
 	{Name: "services.event_persister.queue_max_size", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_QUEUE_MAX_SIZE",
