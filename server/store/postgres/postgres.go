@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -109,12 +110,21 @@ func openDB(o Options) (*sql.DB, error) {
 	return db, nil
 }
 
+// statementCacheCapacity bounds the prepared statements each connection
+// keeps, unless the URL sets statement_cache_capacity. pgx's default of 512,
+// each kept with its text, filled with the multi-row inserts of every batch
+// size and grew the server's heap for as long as it ran under load.
+const statementCacheCapacity = 64
+
 // ConnConfig is the pgx configuration of the store's connections, for the
 // dedicated connections beside its pool (the event listener, the leader lock).
 func ConnConfig(o Options) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
+	}
+	if !strings.Contains(o.URL, "statement_cache_capacity") {
+		cfg.StatementCacheCapacity = statementCacheCapacity
 	}
 	if o.ConnectionTimeout > 0 {
 		cfg.ConnectTimeout = o.ConnectionTimeout
