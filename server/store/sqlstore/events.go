@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,10 +9,6 @@ import (
 	"prefectgo.dev/prefectgo/server/schema"
 	"prefectgo.dev/prefectgo/server/store"
 )
-
-// insertChunk bounds the rows of one multi-row INSERT, well under both
-// backends' limits on bound parameters (SQLite 32766, PostgreSQL 65535).
-const insertChunk = 400
 
 // InsertEvents stores events whose ids are new, with one event_resources
 // row for the resource and each related resource. Rows go in multi-row
@@ -28,7 +22,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 	// for one writer, whose time is the server's ceiling.
 	now := s.clock()
 	rows := make([][]any, len(events))
-	resources := make([][]any, len(events))
+	resources := make([][][]any, len(events))
 	for i, e := range events {
 		related := nonNil(e.Related)
 		ids := make([]string, len(related))
@@ -37,24 +31,20 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 		}
 		rows[i] = []any{e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
 			orEmpty(e.Payload), e.Received, now, e.Follows}
-		resources[i] = eventResourceRow(e, e.Resource, "")
+		resources[i] = [][]any{eventResourceRow(e, e.Resource, "")}
 		for _, r := range e.Related {
-			resources[i] = append(resources[i], eventResourceRow(e, r, r.Role())...)
+			resources[i] = append(resources[i], eventResourceRow(e, r, r.Role()))
 		}
 	}
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		inserted = 0
 		fresh := map[uuid.UUID]bool{}
-		for chunk := range slices.Chunk(rows, insertChunk) {
-			args := make([]any, 0, len(chunk)*11)
-			for _, row := range chunk {
-				args = append(args, row...)
-			}
+		for chunk := range rowChunks(rows) {
 			// Ids seen before (a client re-sends after a reconnect) are skipped
 			// and not returned.
 			got, err := idsOf(ctx, c, `INSERT INTO events (id, occurred, event, resource_id, resource, related_resource_ids, related, payload, received, recorded, follows)
-				VALUES `+valuesRows(len(chunk), 11)+` ON CONFLICT (id) DO NOTHING RETURNING id`, args...)
+				VALUES `+valuesRows(len(chunk), 11)+` ON CONFLICT (id) DO NOTHING RETURNING id`, rowArgs(chunk)...)
 			if err != nil {
 				return err
 			}
@@ -63,15 +53,15 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 			}
 		}
 		inserted = len(fresh)
-		var rs []any
+		var rs [][]any
 		for i, e := range events {
 			if fresh[e.ID] {
 				rs = append(rs, resources[i]...)
 			}
 		}
-		for chunk := range slices.Chunk(rs, insertChunk*6) {
+		for chunk := range rowChunks(rs) {
 			if _, err := c.exec(ctx, `INSERT INTO event_resources (id, occurred, resource_id, resource_role, resource, event_id) VALUES `+
-				valuesRows(len(chunk)/6, 6), chunk...); err != nil {
+				valuesRows(len(chunk), 6), rowArgs(chunk)...); err != nil {
 				return err
 			}
 		}
@@ -95,12 +85,6 @@ func uniqueEvents(events []schema.Event) []schema.Event {
 
 func eventResourceRow(e schema.Event, r schema.Resource, role string) []any {
 	return []any{uuid.Must(uuid.NewV7()), e.Occurred, r.ID(), role, mustJSON(r), e.ID}
-}
-
-// valuesRows renders n parenthesised rows of width placeholders, for a multi-row VALUES.
-func valuesRows(n, width int) string {
-	row := "(" + placeholders(width) + ")"
-	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 func (s *Store) eventWhere(f store.EventFilter) *where {

@@ -11,10 +11,6 @@ import (
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
-// logBatch bounds the rows of one INSERT: SQLite allows 32766 parameters
-// and PostgreSQL 65535; ten columns a row stays well inside both.
-const logBatch = 500
-
 // CreateLogs stores a batch of logs in one transaction and returns them as
 // stored (ids given, times in UTC to the microsecond), for the live stream.
 func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) ([]schema.Log, error) {
@@ -33,19 +29,13 @@ func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) ([]sche
 			TaskRunID: l.TaskRunID, WorkerID: l.WorkerID}
 	}
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
-		for start := 0; start < len(out); start += logBatch {
-			chunk := out[start:min(start+logBatch, len(out))]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO log (id, created, updated, name, level, flow_run_id, task_run_id, worker_id, message, timestamp) VALUES `)
+		for chunk := range rowChunks(out) {
 			args := make([]any, 0, len(chunk)*10)
-			for i, l := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			for _, l := range chunk {
 				args = append(args, l.ID, l.Created, l.Updated, l.Name, l.Level, l.FlowRunID, l.TaskRunID, l.WorkerID, l.Message, l.Timestamp)
 			}
-			if _, err := c.exec(ctx, q.String(), args...); err != nil {
+			if _, err := c.exec(ctx, `INSERT INTO log (id, created, updated, name, level, flow_run_id, task_run_id, worker_id, message, timestamp) VALUES `+
+				valuesRows(len(chunk), 10), args...); err != nil {
 				return err
 			}
 		}

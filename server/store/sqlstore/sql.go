@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"math/bits"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,6 +16,42 @@ import (
 
 // The small helpers that queries in every domain file share: binding
 // values, placeholders, results and ordering.
+
+// insertChunk bounds the rows of one multi-row INSERT, well under both
+// backends' limits on bound parameters (SQLite 32766, PostgreSQL 65535).
+const insertChunk = 256
+
+// rowChunks splits the rows of a multi-row INSERT into runs whose lengths are
+// powers of two, at most insertChunk, longest first. A statement's text
+// depends on its number of rows, and the connections cache statements by
+// text: with a text for every batch size, the cached inserts of a busy server
+// took tens of megabytes; this way each insert has at most nine texts.
+func rowChunks[T any](rows []T) iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		for len(rows) > 0 {
+			n := min(insertChunk, 1<<(bits.Len(uint(len(rows)))-1))
+			if !yield(rows[:n:n]) {
+				return
+			}
+			rows = rows[n:]
+		}
+	}
+}
+
+// valuesRows renders n parenthesised rows of width placeholders, for a multi-row VALUES.
+func valuesRows(n, width int) string {
+	row := "(" + placeholders(width) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// rowArgs binds rows' values in order, for a multi-row VALUES.
+func rowArgs(rows [][]any) []any {
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	for _, row := range rows {
+		args = append(args, row...)
+	}
+	return args
+}
 
 // placeholders is n comma-separated placeholders, for an IN list.
 func placeholders(n int) string {

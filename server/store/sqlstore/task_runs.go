@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/google/uuid"
 
@@ -310,13 +309,9 @@ func (s *Store) RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) 
 				return err
 			}
 		}
-		for chunk := range slices.Chunk(states, insertChunk) {
-			args := make([]any, 0, len(chunk)*10)
-			for _, row := range chunk {
-				args = append(args, row...)
-			}
+		for chunk := range rowChunks(states) {
 			if _, err := c.exec(ctx, `INSERT INTO task_run_state (id, created, updated, task_run_id, type, name, timestamp, message, state_details, data)
-				VALUES `+valuesRows(len(chunk), 10)+` ON CONFLICT DO NOTHING`, args...); err != nil {
+				VALUES `+valuesRows(len(chunk), 10)+` ON CONFLICT DO NOTHING`, rowArgs(chunk)...); err != nil {
 				return err
 			}
 		}
