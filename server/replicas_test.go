@@ -81,14 +81,14 @@ func newEvent(payload map[string]any) (uuid.UUID, map[string]any) {
 	}
 }
 
-func waitEvent(t *testing.T, ch <-chan schema.Event, id uuid.UUID) schema.Event {
+func waitEvent(t *testing.T, ch <-chan *schema.Event, id uuid.UUID) schema.Event {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case e := <-ch:
 			if e.ID == id {
-				return e
+				return *e
 			}
 		case <-deadline:
 			t.Fatalf("event %s did not reach the other replica", id)

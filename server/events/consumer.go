@@ -140,8 +140,8 @@ func (l *batchLoop) run(ctx context.Context, sub *Subscription, stop, done chan 
 	for {
 		if next == nil {
 			select {
-			case ev := <-sub.Events():
-				if l.kept(ev) {
+			case p := <-sub.Events():
+				if ev := *p; l.kept(ev) {
 					next = []schema.Event{ev} // a fresh slice each time: write may keep it
 				}
 				continue
@@ -211,7 +211,8 @@ func (l *batchLoop) fill(sub *Subscription, batch []schema.Event) (full, next []
 			return batch, nil
 		}
 		select {
-		case ev := <-sub.Events():
+		case p := <-sub.Events():
+			ev := *p
 			if !l.kept(ev) {
 				continue
 			}

@@ -55,7 +55,7 @@ func receiveN(t testing.TB, sub *Subscription, n int) []schema.Event {
 	for len(got) < n {
 		select {
 		case ev := <-sub.Events():
-			got = append(got, ev)
+			got = append(got, *ev)
 		case <-timeout:
 			require.FailNowf(t, "timed out", "received %d of %d events", len(got), n)
 		}

@@ -124,8 +124,8 @@ func (h *outHandler) stream(ctx context.Context, p *PrefectSocket, f schema.Even
 			select {
 			case <-ctx.Done():
 				return
-			case e := <-sub.Events():
-				if f.Includes(e) && !out.Offer(e) {
+			case p := <-sub.Events():
+				if e := *p; f.Includes(e) && !out.Offer(e) {
 					return
 				}
 			}

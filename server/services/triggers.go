@@ -23,7 +23,7 @@ type TriggersStore interface {
 
 // EventSource is a subscription to the event stream (events.Subscription).
 type EventSource interface {
-	Events() <-chan schema.Event
+	Events() <-chan *schema.Event
 	Close()
 }
 
@@ -148,7 +148,7 @@ func (s *Triggers) run(ctx context.Context, src EventSource, done chan struct{})
 			if strings.HasPrefix(e.Event, "prefect.automation.") && isAutomationChange(e.Event) {
 				s.reload(ctx)
 			}
-			s.onEvent(ctx, e)
+			s.onEvent(ctx, *e)
 		case <-tick.C:
 			s.reload(ctx)
 			s.onTick(ctx)

@@ -51,7 +51,7 @@ func startTriggers(t *testing.T, st store.Store, now func() time.Time) (*events.
 	watch := broker.Subscribe("test", 1000)
 	go func() {
 		for e := range watch.Events() {
-			_ = seen.Emit(context.Background(), e)
+			_ = seen.Emit(context.Background(), *e)
 		}
 	}()
 	acts := &actionLog{}
