@@ -19,20 +19,11 @@ const drainTimeout = 30 * time.Second
 // maxBackoff caps the wait between attempts at a failed write.
 const maxBackoff = 5 * time.Second
 
-// writesInFlight is how many batches a loop writes at once. One at a time,
-// a consumer got one write into each of SQLite's group commits and fell
-// behind a busy server's events, and the publishers then waited for it; with
-// several, one group commit carries them all (on PostgreSQL they commit on
-// connections of their own). Batches may commit out of order: the writes
-// keep an event once by its id and move a task run only to a newer state.
-const writesInFlight = 4
-
 // batchLoop is the engine of the persister and the recorder: it subscribes to
 // the broker and hands batches to write. It waits for one event, takes
 // whatever else is already queued up to batchSize units (events, or what unit
 // names), and writes at once: no timer, so a lone event is written immediately
-// and a burst naturally batches while the writes under way (up to inFlight)
-// run. A write that
+// and a burst naturally batches while the previous write runs. A write that
 // fails because the store cannot take writes now (store.ErrUnavailable: a
 // full disk, a database down; or store.ErrTimeout) is retried with backoff
 // until it succeeds, and meanwhile Err reports the cause so event intake can
@@ -45,7 +36,6 @@ type batchLoop struct {
 	subscriber  Subscriber
 	queueSize   int
 	batchSize   int
-	inFlight    int // batches written at once (writesInFlight)
 	maxAttempts int
 	backoff     time.Duration
 	logger      *slog.Logger
@@ -130,10 +120,6 @@ func (l *batchLoop) Stop() {
 func (l *batchLoop) run(ctx context.Context, sub *Subscription, stop, done chan struct{}) {
 	defer close(done)
 	wctx := context.WithoutCancel(ctx)
-	// A slot is taken by each write under way.
-	slots := make(chan struct{}, max(l.inFlight, 1))
-	var writes sync.WaitGroup
-	defer writes.Wait()
 	// next is the start of the next batch: the event waited for, or the one
 	// that did not fit the last batch.
 	var next []schema.Event
@@ -153,21 +139,9 @@ func (l *batchLoop) run(ctx context.Context, sub *Subscription, stop, done chan 
 			l.drain(wctx, sub, next)
 			return
 		}
-		// The batch is filled once a slot is free, so it takes what queued
-		// while the writes under way ran.
-		select {
-		case slots <- struct{}{}:
-		case <-stop:
-			continue
-		case <-ctx.Done():
-			continue
-		}
 		var batch []schema.Event
 		batch, next = l.fill(sub, next)
-		writes.Go(func() {
-			defer func() { <-slots }()
-			l.flush(wctx, batch)
-		})
+		l.flush(wctx, batch)
 	}
 }
 

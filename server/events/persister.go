@@ -44,7 +44,6 @@ func NewPersister(sub Subscriber, w EventWriter, cfg PersisterConfig, logger *sl
 		subscriber:  sub,
 		queueSize:   max(cmp.Or(cfg.QueueSize, 50_000), 1),
 		batchSize:   max(cmp.Or(cfg.BatchSize, 500), 1),
-		inFlight:    writesInFlight,
 		maxAttempts: max(cmp.Or(cfg.MaxAttempts, 5), 1),
 		backoff:     cmp.Or(cfg.Backoff, 100*time.Millisecond),
 		logger:      logger,

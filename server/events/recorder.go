@@ -47,7 +47,6 @@ func NewRecorder(sub Subscriber, w TaskRunStateRecorder, cfg RecorderConfig, log
 		subscriber:  sub,
 		queueSize:   max(cmp.Or(cfg.QueueSize, 10_000), 1),
 		batchSize:   max(cmp.Or(cfg.BatchSize, 100), 1),
-		inFlight:    writesInFlight,
 		maxAttempts: max(cmp.Or(cfg.MaxAttempts, 5), 1),
 		backoff:     cmp.Or(cfg.Backoff, 100*time.Millisecond),
 		logger:      logger,

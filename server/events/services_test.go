@@ -107,7 +107,7 @@ func TestPersisterWritesEverything(t *testing.T) {
 	p.Stop()
 	p.Stop() // idempotent
 
-	require.ElementsMatch(t, evs, st.allEvents())
+	require.Equal(t, evs, st.allEvents())
 	for _, batch := range st.eventBatches() {
 		require.LessOrEqual(t, len(batch), 4)
 	}
@@ -118,7 +118,6 @@ func TestPersisterBatchesWhileAWriteRuns(t *testing.T) {
 	b := NewBroker()
 	st := &recordingStore{hold: make(chan struct{}), calls: make(chan struct{}, 10)}
 	p := NewPersister(b, st, PersisterConfig{BatchSize: 20}, discardLogger())
-	p.loop.inFlight = 1
 	require.NoError(t, p.Start(t.Context()))
 	defer p.Stop()
 
@@ -133,32 +132,6 @@ func TestPersisterBatchesWhileAWriteRuns(t *testing.T) {
 	require.Len(t, batches, 2)
 	require.Equal(t, evs[:1], batches[0])
 	require.Equal(t, evs[1:], batches[1])
-}
-
-// While writes are under way the loop starts more, up to inFlight, so that
-// one group commit can carry them; the next waits for one to finish.
-func TestPersisterWritesSeveralBatchesAtOnce(t *testing.T) {
-	t.Parallel()
-	b := NewBroker()
-	st := &recordingStore{hold: make(chan struct{}), calls: make(chan struct{}, 100)}
-	p := NewPersister(b, st, PersisterConfig{BatchSize: 1}, discardLogger())
-	p.loop.inFlight = 3
-	require.NoError(t, p.Start(t.Context()))
-	defer p.Stop()
-
-	evs := testEvents(5)
-	require.NoError(t, b.Publish(t.Context(), evs...))
-	for range 3 {
-		<-st.calls
-	}
-	select {
-	case <-st.calls:
-		t.Fatal("a write started while every slot was taken")
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(st.hold)
-	require.Eventually(t, func() bool { return len(st.allEvents()) == len(evs) }, 5*time.Second, time.Millisecond)
-	require.ElementsMatch(t, evs, st.allEvents())
 }
 
 func TestPersisterRetriesThenDrops(t *testing.T) {
@@ -211,7 +184,7 @@ func TestPersisterStopFlushesQueue(t *testing.T) {
 				cancel() // writes do not inherit the cancellation
 			}
 			p.Stop()
-			require.ElementsMatch(t, evs, st.allEvents())
+			require.Equal(t, evs, st.allEvents())
 		})
 	}
 }
@@ -222,7 +195,6 @@ func TestRecorderRecordsClientTaskRuns(t *testing.T) {
 	st := &recordingStore{}
 	logger, logs := bufferLogger()
 	r := NewRecorder(b, st, RecorderConfig{BatchSize: 5}, logger)
-	r.loop.inFlight = 1 // batches written in turn keep each run's states in order
 	require.NoError(t, r.Start(t.Context()))
 
 	in := NewIngestor(IngestConfig{Publisher: b, Logger: logger})
@@ -267,7 +239,6 @@ func TestRecorderBatchesATaskRunsQueuedStates(t *testing.T) {
 	b := NewBroker()
 	st := &recordingStore{hold: make(chan struct{}), calls: make(chan struct{}, 16)}
 	r := NewRecorder(b, st, RecorderConfig{BatchSize: 1}, discardLogger())
-	r.loop.inFlight = 1
 	require.NoError(t, r.Start(t.Context()))
 
 	in := NewIngestor(IngestConfig{Publisher: b, Logger: discardLogger()})
