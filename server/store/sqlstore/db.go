@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/uuid"
+
 	"prefectgo.dev/prefectgo/server/schema"
 )
 
@@ -161,6 +163,14 @@ func (c conn) args(in []any) []any {
 
 func (c conn) arg(a any) any {
 	switch v := a.(type) {
+	case uuid.UUID:
+		if c.d.UUIDBytes {
+			return [16]byte(v)
+		}
+	case *uuid.UUID:
+		if c.d.UUIDBytes && v != nil {
+			return [16]byte(*v)
+		}
 	case time.Time:
 		return c.timeArg(v)
 	case *time.Time:

@@ -15,6 +15,10 @@ type Dialect struct {
 	// TextTimes stores timestamps as fixed-width UTC text, which sorts and
 	// compares correctly as text (SQLite has no timestamp type).
 	TextTimes bool
+	// UUIDBytes binds UUIDs as their 16 bytes, for a database with a uuid
+	// type (PostgreSQL): bound through their text, pgx parsed each back,
+	// a tenth of the server's CPU.
+	UUIDBytes bool
 	// Notifies says the database carries notifications (LISTEN/NOTIFY).
 	Notifies bool
 	// LikeLimited says LIKE refuses long patterns (SQLite): a pattern
@@ -111,6 +115,7 @@ var SQLite = Dialect{
 var PostgreSQL = Dialect{
 	Name:      "postgresql",
 	Numbered:  true,
+	UUIDBytes: true,
 	Notifies:  true,
 	ForUpdate: func(table string) string { return " FOR UPDATE OF " + table },
 	TagsAll:   func(col string) string { return col + " @> ?::jsonb" },
