@@ -39,15 +39,14 @@ type Result struct {
 func (r Result) PerSecond() float64 { return float64(r.Ops) / r.Elapsed.Seconds() }
 
 // sqliteDSN repeats the pragmas of server/store/sqlite (busy_timeout first,
-// WAL, synchronous NORMAL, foreign keys, 20 MB cache, memory temp store) and
-// its immediate write transactions.
+// WAL, synchronous NORMAL, foreign keys, SQLite's default cache, memory temp
+// store) and its immediate write transactions.
 func sqliteDSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(60000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	q.Add("_pragma", "cache_size(-20000)")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	return "file:" + path + "?" + q.Encode() + "&_txlock=immediate"
 }
