@@ -55,10 +55,6 @@ const scheduledRunColumns = `id, created, updated, name, flow_id, deployment_id,
 	state_name, state_timestamp, run_count, expected_start_time, next_scheduled_start_time, start_time, end_time,
 	total_run_time`
 
-// scheduledRunsPerStatement keeps a multi-row insert well under both
-// backends' limits on bound parameters.
-const scheduledRunsPerStatement = 200
-
 // InsertScheduledRuns inserts the runs that are new, with their states, in
 // one transaction. A run whose (flow_id, idempotency_key) is taken, by an
 // earlier pass or by a concurrent one, is skipped: INSERT ... ON CONFLICT
@@ -77,21 +73,18 @@ func (s *Store) InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) 
 		}
 		return strings.Compare(deref(a.IdempotencyKey), deref(b.IdempotencyKey))
 	})
+	runs = slices.DeleteFunc(runs, func(r schema.FlowRun) bool { return r.State == nil })
+	byID := make(map[uuid.UUID]schema.FlowRun, len(runs))
+	for _, r := range runs {
+		byID[r.ID] = r
+	}
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		inserted = 0
 		now := s.clock()
-		for start := 0; start < len(runs); start += scheduledRunsPerStatement {
-			batch := runs[start:min(start+scheduledRunsPerStatement, len(runs))]
-			byID := make(map[uuid.UUID]schema.FlowRun, len(batch))
-			values := make([]string, 0, len(batch))
-			var args []any
-			for _, r := range batch {
-				if r.State == nil {
-					continue
-				}
-				byID[r.ID] = r
-				values = append(values, "("+placeholders(32)+")")
+		for chunk := range rowChunks(runs) {
+			args := make([]any, 0, len(chunk)*32)
+			for _, r := range chunk {
 				args = append(args, r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
 					r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, orEmpty(r.Parameters), r.IdempotencyKey,
 					orEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
@@ -99,30 +92,13 @@ func (s *Store) InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) 
 					r.State.ID, r.State.Type, r.State.Name, r.State.Timestamp, r.RunCount, r.ExpectedStartTime,
 					r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
 			}
-			if len(values) == 0 {
-				continue
-			}
-			rows, err := c.query(ctx, `INSERT INTO flow_run (`+scheduledRunColumns+`) VALUES `+strings.Join(values, ", ")+
+			fresh, err := idsOf(ctx, c, `INSERT INTO flow_run (`+scheduledRunColumns+`) VALUES `+valuesRows(len(chunk), 32)+
 				` ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id`, args...)
 			if err != nil {
 				return err
 			}
-			var fresh []uuid.UUID
-			for rows.Next() {
-				var id uuid.UUID
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return classify(err)
-				}
-				fresh = append(fresh, id)
-			}
-			rows.Close()
-			if err := classify(rows.Err()); err != nil {
-				return err
-			}
 			for _, id := range fresh {
-				r := byID[id]
-				if _, err := insertState(ctx, c, "flow_run_state", "flow_run_id", id, *r.State, now); err != nil {
+				if _, err := insertState(ctx, c, "flow_run_state", "flow_run_id", id, *byID[id].State, now); err != nil {
 					return err
 				}
 			}
