@@ -95,7 +95,8 @@ type APISettings struct {
 
 // DatabaseSettings holds the database pool and timeouts.
 type DatabaseSettings struct {
-	// Connections kept open in the pool.
+	// Connections the pool keeps; with maxOverflow, the most open at once. A
+	// PostgreSQL connection unused for a minute is closed.
 	// +kubebuilder:default=5
 	// +kubebuilder:validation:Minimum=1
 	// +optional

@@ -216,7 +216,7 @@ var table = []Setting{
 	{Name: "database.migration_timeout", Env: "PREFECT_SERVER_DATABASE_MIGRATION_TIMEOUT", Default: "0", Kind: KindSeconds, Min: new(0.0),
 		Doc: "Statement timeout for migrations, which may build large indexes; 0 (the default) disables it."},
 	{Name: "database.pool_size", Env: "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE", Aliases: []string{"PREFECT_SQLALCHEMY_POOL_SIZE"},
-		Default: "5", Kind: KindInt, Min: new(1.0), Doc: "Connections kept open in the pool."},
+		Default: "5", Kind: KindInt, Min: new(1.0), Doc: "Connections the pool keeps; with max_overflow, the most open at once. A PostgreSQL connection unused for a minute is closed."},
 	{Name: "database.max_overflow", Env: "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW", Aliases: []string{"PREFECT_SQLALCHEMY_MAX_OVERFLOW"},
 		Default: "10", Kind: KindInt, Min: new(-1.0), Doc: "Connections opened beyond pool_size under load; -1 means no limit, as in SQLAlchemy."},
 	{Name: "database.pool_recycle", Env: "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_RECYCLE", Default: "3600", Kind: KindSeconds, Min: new(-1.0), check: checkPoolRecycle,

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -101,14 +102,25 @@ func openDB(o Options) (*sql.DB, error) {
 		return nil, err
 	}
 	db := stdlib.OpenDB(*cfg)
-	pool := max(o.PoolSize, 1)
-	db.SetMaxOpenConns(pool + max(o.MaxOverflow, 0))
-	db.SetMaxIdleConns(pool)
+	limit := max(o.PoolSize, 1) + o.MaxOverflow
+	if o.MaxOverflow < 0 {
+		limit = 0 // database/sql's "no limit", as max_overflow -1 is SQLAlchemy's
+	}
+	db.SetMaxOpenConns(limit)
+	// A connection is kept while in use and closed after a while idle, not as
+	// soon as pool_size others are idle (SQLAlchemy's overflow): under load
+	// that closed and reopened dozens a second, and each costs PostgreSQL a
+	// backend start and us the connection's prepared statements.
+	db.SetMaxIdleConns(math.MaxInt)
+	db.SetConnMaxIdleTime(idleConnTimeout)
 	if o.PoolRecycle > 0 {
 		db.SetConnMaxLifetime(o.PoolRecycle)
 	}
 	return db, nil
 }
+
+// idleConnTimeout is how long a pooled connection may stay unused.
+const idleConnTimeout = time.Minute
 
 // statementCacheCapacity bounds the prepared statements each connection
 // keeps, unless the URL sets statement_cache_capacity. pgx's default of 512,
