@@ -129,7 +129,7 @@ var statements = [nStatements]string{
 	insertLog:       `INSERT INTO log (id, created, updated, name, level, flow_run_id, message, timestamp) VALUES (?, ?, ?, 'prefect.task_runs', 20, ?, ?, ?)`,
 	insertEvent: `INSERT INTO events (id, occurred, event, resource_id, resource, related_resource_ids, related, payload, received, recorded)
 		VALUES (?, ?, ?, ?, ?, '[]', ?, '{"validated_state": {"type": "RUNNING"}}', ?, ?)`,
-	insertResource: `INSERT INTO event_resources (id, occurred, resource_id, resource_role, resource, event_id) VALUES (?, ?, ?, ?, ?, ?)`,
+	insertResource: `INSERT INTO event_resources (occurred, resource_id, resource_role, resource, event_id) VALUES (?, ?, ?, ?, ?)`,
 }
 
 // stmt is one statement of a transaction.
@@ -334,7 +334,7 @@ func (w *writer) event(name, resourceID, runID string, at time.Time) []stmt {
 	out := []stmt{{insertEvent, []any{id, at, name, resourceID, resource, related, at, at}}}
 	for i, r := range []string{resourceID, "prefect.flow-run." + runID, "prefect.flow." + w.flowID, "prefect.tag.bench"} {
 		role := []string{"", "flow-run", "flow", "tag"}[i]
-		out = append(out, stmt{insertResource, []any{uuid.NewString(), at, r, role, `{"prefect.resource.id": "` + r + `"}`, id}})
+		out = append(out, stmt{insertResource, []any{at, r, role, `{"prefect.resource.id": "` + r + `"}`, id}})
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,17 +25,17 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 	rows := make([][]any, len(events))
 	resources := make([][][]any, len(events))
 	for i, e := range events {
-		related := nonNil(e.Related)
-		ids := make([]string, len(related))
-		for j, r := range related {
-			ids[j] = r.ID()
+		// Each resource is encoded once, for its row and the event's arrays.
+		resource := mustJSON(e.Resource)
+		ids := make([]string, len(e.Related))
+		related := make([]json.RawMessage, len(e.Related))
+		resources[i] = [][]any{{e.Occurred, e.Resource.ID(), "", resource, e.ID}}
+		for j, r := range e.Related {
+			ids[j], related[j] = r.ID(), mustJSON(r)
+			resources[i] = append(resources[i], []any{e.Occurred, ids[j], r.Role(), related[j], e.ID})
 		}
-		rows[i] = []any{e.ID, e.Occurred, e.Event, e.Resource.ID(), mustJSON(e.Resource), mustJSON(ids), mustJSON(related),
+		rows[i] = []any{e.ID, e.Occurred, e.Event, e.Resource.ID(), resource, mustJSON(ids), jsonArray(related),
 			orEmpty(e.Payload), e.Received, now, e.Follows}
-		resources[i] = [][]any{eventResourceRow(e, e.Resource, "")}
-		for _, r := range e.Related {
-			resources[i] = append(resources[i], eventResourceRow(e, r, r.Role()))
-		}
 	}
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
@@ -60,8 +61,8 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 			}
 		}
 		for chunk := range rowChunks(rs) {
-			if _, err := c.exec(ctx, `INSERT INTO event_resources (id, occurred, resource_id, resource_role, resource, event_id) VALUES `+
-				valuesRows(len(chunk), 6), rowArgs(chunk)...); err != nil {
+			if _, err := c.exec(ctx, `INSERT INTO event_resources (occurred, resource_id, resource_role, resource, event_id) VALUES `+
+				valuesRows(len(chunk), 5), rowArgs(chunk)...); err != nil {
 				return err
 			}
 		}
@@ -81,10 +82,6 @@ func uniqueEvents(events []schema.Event) []schema.Event {
 		}
 	}
 	return out
-}
-
-func eventResourceRow(e schema.Event, r schema.Resource, role string) []any {
-	return []any{uuid.Must(uuid.NewV7()), e.Occurred, r.ID(), role, mustJSON(r), e.ID}
 }
 
 func (s *Store) eventWhere(f store.EventFilter) *where {
@@ -154,7 +151,7 @@ func (s *Store) DeleteEventsBefore(ctx context.Context, cutoff time.Time, limit 
 		}
 		ids := anyArgs(found)
 		if len(ids) == 0 {
-			res, err := c.exec(ctx, `DELETE FROM event_resources WHERE id IN (SELECT id FROM event_resources WHERE occurred < ? LIMIT ?)`, cutoff, limit)
+			res, err := c.exec(ctx, `DELETE FROM event_resources WHERE event_id IN (SELECT event_id FROM event_resources WHERE occurred < ? LIMIT ?)`, cutoff, limit)
 			if err != nil {
 				return err
 			}

@@ -94,6 +94,24 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
+// jsonArray joins encoded values into a JSON array, so that values also
+// stored on their own are encoded once.
+func jsonArray(items []json.RawMessage) json.RawMessage {
+	n := 2
+	for _, it := range items {
+		n += len(it) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, it := range items {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, it...)
+	}
+	return append(out, ']')
+}
+
 // nonNil makes a nil slice empty, which encodes as [] rather than null.
 func nonNil[T any](s []T) []T {
 	if s == nil {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -30,5 +31,14 @@ func TestRowChunks(t *testing.T) {
 		}
 		require.Equal(t, want, lens, "%d rows", n)
 		require.True(t, slices.Equal(rows, joined), "%d rows, in order", n)
+	}
+}
+
+func TestJSONArray(t *testing.T) {
+	for _, items := range [][]json.RawMessage{nil, {json.RawMessage(`{"a":"b"}`)}, {json.RawMessage(`{"a":"b"}`), json.RawMessage(`{}`), json.RawMessage(`"c"`)}} {
+		want, err := json.Marshal(nonNil(items))
+		require.NoError(t, err)
+		require.JSONEq(t, string(want), string(jsonArray(items)))
+		require.True(t, json.Valid(jsonArray(items)))
 	}
 }
