@@ -68,12 +68,16 @@ func scanState(row scanner) (schema.State, error) {
 // EnsureFlowRunStateTimestampIsUnique), and returns the state as written.
 func insertState(ctx context.Context, c conn, table, runCol string, runID uuid.UUID, st schema.State, now time.Time) (schema.State, error) {
 	for {
-		var n int
-		if err := c.queryRow(ctx, `SELECT count(*) FROM `+table+` WHERE `+runCol+` = ? AND timestamp = ?`, runID, st.Timestamp).Scan(&n); err != nil {
-			return st, classify(err)
+		// One statement in the usual case, where no state of the run has
+		// this timestamp: the unique index on (run, timestamp) finds one.
+		res, err := c.exec(ctx, `INSERT INTO `+table+` (id, created, updated, `+runCol+`, type, name, timestamp, message, state_details, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (`+runCol+`, timestamp) DO NOTHING`,
+			st.ID, now, now, runID, st.Type, st.Name, st.Timestamp, st.Message, mustJSON(st.StateDetails), st.Data)
+		if err != nil {
+			return st, err
 		}
-		if n == 0 {
-			break
+		if affected(res) > 0 {
+			return st, nil
 		}
 		if !st.Timestamp.Before(schema.MaxDateTime) {
 			// The next microsecond is year 10000, which no client could read back.
@@ -82,9 +86,6 @@ func insertState(ctx context.Context, c conn, table, runCol string, runID uuid.U
 		}
 		st.Timestamp = st.Timestamp.Add(time.Microsecond)
 	}
-	_, err := c.exec(ctx, `INSERT INTO `+table+` (id, created, updated, `+runCol+`, type, name, timestamp, message, state_details, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		st.ID, now, now, runID, st.Type, st.Name, st.Timestamp, st.Message, mustJSON(st.StateDetails), st.Data)
-	return st, err
 }
 
 func (s *Store) readStates(ctx context.Context, table, runCol string, runID uuid.UUID) ([]schema.State, error) {
