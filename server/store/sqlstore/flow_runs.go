@@ -69,15 +69,23 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 		}
 		now := s.clock()
 		run.Created, run.Updated = now, now
+		// The row is written with its state's fields, which a new run's
+		// state keeps: no other state of the run can share its timestamp.
+		var stateTS any
+		if run.State != nil {
+			run.StateID, stateTS = &run.State.ID, run.State.Timestamp
+		}
 		if _, err := c.exec(ctx, `INSERT INTO flow_run (id, created, updated, name, flow_id, deployment_id, deployment_version,
 			work_queue_id, work_queue_name, work_pool_id, work_pool_name, flow_version, parameters, idempotency_key, context,
 			empirical_policy, tags, labels, parent_task_run_id, auto_scheduled, infrastructure_document_id,
-			infrastructure_pid, created_by, job_variables)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			infrastructure_pid, created_by, job_variables, state_id, state_type, state_name, state_timestamp,
+			run_count, expected_start_time, next_scheduled_start_time, start_time, end_time, total_run_time)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			run.ID, now, now, run.Name, run.FlowID, run.DeploymentID, run.DeploymentVersion,
 			run.WorkQueueID, run.WorkQueueName, run.WorkPoolID, run.WorkPoolName, run.FlowVersion, run.Parameters, run.IdempotencyKey, run.Context,
 			mustJSON(run.EmpiricalPolicy), mustJSON(nonNil(run.Tags)), run.Labels, run.ParentTaskRunID, run.AutoScheduled, run.InfrastructureDocumentID,
-			run.InfrastructurePID, createdByJSON(run.CreatedBy), run.JobVariables); err != nil {
+			run.InfrastructurePID, createdByJSON(run.CreatedBy), run.JobVariables, run.StateID, run.StateType, run.StateName, stateTS,
+			run.RunCount, run.ExpectedStartTime, run.NextScheduledStartTime, run.StartTime, run.EndTime, run.TotalRunTime); err != nil {
 			return err
 		}
 		if run.State != nil {
@@ -86,9 +94,6 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 				return err
 			}
 			run.State = &st
-			if err := s.writeFlowRunBookkeeping(ctx, c, run); err != nil {
-				return err
-			}
 		}
 		created = true
 		out = run

@@ -64,6 +64,11 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 		}
 		now := s.clock()
 		run.Created, run.Updated = now, now
+		// The row is written with its state's fields, which a new run's
+		// state keeps: no other state of the run can share its timestamp.
+		if run.State != nil {
+			run.StateID = &run.State.ID
+		}
 		if err := insertTaskRun(ctx, c, run, now, false); err != nil {
 			return err
 		}
@@ -73,10 +78,6 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 				return err
 			}
 			run.State = &st
-			run.StateID = &st.ID
-			if err := s.writeTaskRunBookkeeping(ctx, c, run); err != nil {
-				return err
-			}
 			if enqueue != nil {
 				if err := enqueueTaskRun(ctx, c, run, *enqueue, now); err != nil {
 					return err
