@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -69,7 +70,7 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 		if run.State != nil {
 			run.StateID = &run.State.ID
 		}
-		if err := insertTaskRun(ctx, c, run, now, false); err != nil {
+		if err := insertTaskRuns(ctx, c, taskRunRows([]schema.TaskRun{run}, now), false); err != nil {
 			return err
 		}
 		if run.State != nil {
@@ -91,21 +92,34 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 	return out, created, err
 }
 
-// insertTaskRun writes a task run row with its denormalised state fields.
-// With upsert, an existing row with the same id is overwritten, but only by
-// a state at least as new as the one it has.
-func insertTaskRun(ctx context.Context, c conn, r schema.TaskRun, now any, upsert bool) error {
-	var stateTS any
-	if r.State != nil {
-		stateTS = r.State.Timestamp
+// taskRunRows are the task_run rows of runs, with their denormalised state
+// fields, for insertTaskRuns.
+func taskRunRows(runs []schema.TaskRun, now time.Time) [][]any {
+	rows := make([][]any, len(runs))
+	for i, r := range runs {
+		var stateTS any
+		if r.State != nil {
+			stateTS = r.State.Timestamp
+		}
+		rows[i] = []any{r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
+			r.CacheExpiration, r.TaskVersion, mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels), r.StateID, orEmpty(r.TaskInputs),
+			r.StateType, r.StateName, stateTS, r.RunCount, r.FlowRunRunCount, r.ExpectedStartTime, r.NextScheduledStartTime,
+			r.StartTime, r.EndTime, r.TotalRunTime}
 	}
-	q := `INSERT INTO task_run (id, created, updated, name, flow_run_id, task_key, dynamic_key, cache_key,
+	return rows
+}
+
+// insertTaskRuns writes taskRunRows in multi-row INSERTs. With upsert, an
+// existing row with the same id is overwritten, but only by a state at least
+// as new as the one it has; an id may then appear once (newestReports).
+func insertTaskRuns(ctx context.Context, c conn, rows [][]any, upsert bool) error {
+	for chunk := range rowChunks(rows) {
+		q := `INSERT INTO task_run (id, created, updated, name, flow_run_id, task_key, dynamic_key, cache_key,
 		cache_expiration, task_version, empirical_policy, tags, labels, state_id, task_inputs, state_type, state_name,
 		state_timestamp, run_count, flow_run_run_count, expected_start_time, next_scheduled_start_time, start_time,
-		end_time, total_run_time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	if upsert {
-		q += ` ON CONFLICT (id) DO UPDATE SET updated = excluded.updated, name = excluded.name,
+		end_time, total_run_time) VALUES ` + valuesRows(len(chunk), 25)
+		if upsert {
+			q += ` ON CONFLICT (id) DO UPDATE SET updated = excluded.updated, name = excluded.name,
 		cache_key = excluded.cache_key, cache_expiration = excluded.cache_expiration, task_version = excluded.task_version,
 		empirical_policy = excluded.empirical_policy, tags = excluded.tags, labels = excluded.labels,
 		state_id = excluded.state_id, task_inputs = excluded.task_inputs, state_type = excluded.state_type,
@@ -114,12 +128,12 @@ func insertTaskRun(ctx context.Context, c conn, r schema.TaskRun, now any, upser
 		next_scheduled_start_time = excluded.next_scheduled_start_time, start_time = excluded.start_time,
 		end_time = excluded.end_time, total_run_time = excluded.total_run_time
 		WHERE task_run.state_timestamp IS NULL OR excluded.state_timestamp >= task_run.state_timestamp`
+		}
+		if _, err := c.exec(ctx, q, rowArgs(chunk)...); err != nil {
+			return err
+		}
 	}
-	_, err := c.exec(ctx, q, r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
-		r.CacheExpiration, r.TaskVersion, mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels), r.StateID, orEmpty(r.TaskInputs),
-		r.StateType, r.StateName, stateTS, r.RunCount, r.FlowRunRunCount, r.ExpectedStartTime, r.NextScheduledStartTime,
-		r.StartTime, r.EndTime, r.TotalRunTime)
-	return err
+	return nil
 }
 
 func (s *Store) writeTaskRunBookkeeping(ctx context.Context, c conn, run schema.TaskRun) error {
@@ -303,12 +317,10 @@ func (s *Store) RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) 
 				mustJSON(st.StateDetails), st.Data})
 		}
 	}
-	latest := newestReports(runs)
+	latest := taskRunRows(newestReports(runs), now)
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
-		for _, r := range latest {
-			if err := insertTaskRun(ctx, c, r, now, true); err != nil {
-				return err
-			}
+		if err := insertTaskRuns(ctx, c, latest, true); err != nil {
+			return err
 		}
 		for chunk := range rowChunks(states) {
 			if _, err := c.exec(ctx, `INSERT INTO task_run_state (id, created, updated, task_run_id, type, name, timestamp, message, state_details, data)
