@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -71,21 +73,11 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 		run.Created, run.Updated = now, now
 		// The row is written with its state's fields, which a new run's
 		// state keeps: no other state of the run can share its timestamp.
-		var stateTS any
 		if run.State != nil {
-			run.StateID, stateTS = &run.State.ID, run.State.Timestamp
+			run.StateID = &run.State.ID
 		}
-		if _, err := c.exec(ctx, `INSERT INTO flow_run (id, created, updated, name, flow_id, deployment_id, deployment_version,
-			work_queue_id, work_queue_name, work_pool_id, work_pool_name, flow_version, parameters, idempotency_key, context,
-			empirical_policy, tags, labels, parent_task_run_id, auto_scheduled, infrastructure_document_id,
-			infrastructure_pid, created_by, job_variables, state_id, state_type, state_name, state_timestamp,
-			run_count, expected_start_time, next_scheduled_start_time, start_time, end_time, total_run_time)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			run.ID, now, now, run.Name, run.FlowID, run.DeploymentID, run.DeploymentVersion,
-			run.WorkQueueID, run.WorkQueueName, run.WorkPoolID, run.WorkPoolName, run.FlowVersion, run.Parameters, run.IdempotencyKey, run.Context,
-			mustJSON(run.EmpiricalPolicy), mustJSON(nonNil(run.Tags)), run.Labels, run.ParentTaskRunID, run.AutoScheduled, run.InfrastructureDocumentID,
-			run.InfrastructurePID, createdByJSON(run.CreatedBy), run.JobVariables, run.StateID, run.StateType, run.StateName, stateTS,
-			run.RunCount, run.ExpectedStartTime, run.NextScheduledStartTime, run.StartTime, run.EndTime, run.TotalRunTime); err != nil {
+		if _, err := c.exec(ctx, `INSERT INTO flow_run (`+flowRunInsertColumns+`) VALUES `+valuesRows(1, flowRunInsertWidth),
+			flowRunRows([]schema.FlowRun{run}, now)[0]...); err != nil {
 			return err
 		}
 		if run.State != nil {
@@ -100,6 +92,34 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 		return nil
 	})
 	return out, created, err
+}
+
+// flowRunInsertColumns are the columns a new run is inserted with: the run
+// with its current state's bookkeeping, so that one statement writes it whole.
+const flowRunInsertColumns = `id, created, updated, name, flow_id, deployment_id, deployment_version, work_queue_id,
+	work_queue_name, work_pool_id, work_pool_name, flow_version, parameters, idempotency_key, context, empirical_policy,
+	tags, labels, parent_task_run_id, auto_scheduled, infrastructure_document_id, infrastructure_pid, created_by,
+	job_variables, state_id, state_type, state_name, state_timestamp, run_count, expected_start_time,
+	next_scheduled_start_time, start_time, end_time, total_run_time`
+
+var flowRunInsertWidth = strings.Count(flowRunInsertColumns, ",") + 1
+
+// flowRunRows are the flow_run rows of new runs, in flowRunInsertColumns.
+func flowRunRows(runs []schema.FlowRun, now time.Time) [][]any {
+	rows := make([][]any, len(runs))
+	for i, r := range runs {
+		var stateID, stateType, stateName, stateTS any
+		if st := r.State; st != nil {
+			stateID, stateType, stateName, stateTS = st.ID, st.Type, st.Name, st.Timestamp
+		}
+		rows[i] = []any{r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
+			r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, orEmpty(r.Parameters), r.IdempotencyKey,
+			orEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
+			r.ParentTaskRunID, r.AutoScheduled, r.InfrastructureDocumentID, r.InfrastructurePID, createdByJSON(r.CreatedBy),
+			orEmpty(r.JobVariables), stateID, stateType, stateName, stateTS, r.RunCount, r.ExpectedStartTime,
+			r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime}
+	}
+	return rows
 }
 
 func createdByJSON(c *schema.CreatedBy) json.RawMessage {

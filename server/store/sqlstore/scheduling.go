@@ -47,14 +47,6 @@ func (s *Store) DeploymentsToSchedule(ctx context.Context, q store.DeploymentsTo
 	return out, err
 }
 
-// scheduledRunColumns are the columns InsertScheduledRuns writes: the run
-// with its current state's bookkeeping, so one statement inserts it whole.
-const scheduledRunColumns = `id, created, updated, name, flow_id, deployment_id, deployment_version, work_queue_id,
-	work_queue_name, work_pool_id, work_pool_name, flow_version, parameters, idempotency_key, context, empirical_policy,
-	tags, labels, auto_scheduled, infrastructure_document_id, created_by, job_variables, state_id, state_type,
-	state_name, state_timestamp, run_count, expected_start_time, next_scheduled_start_time, start_time, end_time,
-	total_run_time`
-
 // InsertScheduledRuns inserts the runs that are new, with their states, in
 // one transaction. A run whose (flow_id, idempotency_key) is taken, by an
 // earlier pass or by a concurrent one, is skipped: INSERT ... ON CONFLICT
@@ -78,22 +70,15 @@ func (s *Store) InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) 
 	for _, r := range runs {
 		byID[r.ID] = r
 	}
+	// Rows are encoded before the transaction, as the other batch writes.
+	now := s.clock()
+	rows := flowRunRows(runs, now)
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		inserted = 0
-		now := s.clock()
-		for chunk := range rowChunks(runs) {
-			args := make([]any, 0, len(chunk)*32)
-			for _, r := range chunk {
-				args = append(args, r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
-					r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, orEmpty(r.Parameters), r.IdempotencyKey,
-					orEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
-					r.AutoScheduled, r.InfrastructureDocumentID, createdByJSON(r.CreatedBy), orEmpty(r.JobVariables),
-					r.State.ID, r.State.Type, r.State.Name, r.State.Timestamp, r.RunCount, r.ExpectedStartTime,
-					r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
-			}
-			fresh, err := idsOf(ctx, c, `INSERT INTO flow_run (`+scheduledRunColumns+`) VALUES `+valuesRows(len(chunk), 32)+
-				` ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id`, args...)
+		for chunk := range rowChunks(rows) {
+			fresh, err := idsOf(ctx, c, `INSERT INTO flow_run (`+flowRunInsertColumns+`) VALUES `+valuesRows(len(chunk), flowRunInsertWidth)+
+				` ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id`, rowArgs(chunk)...)
 			if err != nil {
 				return err
 			}
