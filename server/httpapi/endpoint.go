@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"unicode"
 
 	"github.com/google/uuid"
 
@@ -70,7 +69,7 @@ func decodeBody(r *http.Request, dst any) error {
 		}
 	} else {
 		if err := json.Unmarshal(body, dst); err != nil {
-			return decodeError(err, body)
+			return decodeError(err, dst, body)
 		}
 		if loc := schema.UnknownKey(dst, body); loc != nil {
 			return invalid(append([]string{"body"}, loc...), "Extra inputs are not permitted", "extra_forbidden", body)
@@ -93,13 +92,14 @@ func tooLarge(limit int64) error {
 		"Request body is larger than the limit of "+strconv.FormatInt(limit, 10)+" bytes (PREFECT_SERVER_API_MAX_BODY_SIZE).")
 }
 
-// decodeError says where the JSON went wrong, in pydantic's terms.
-func decodeError(err error, body []byte) error {
+// decodeError says where the JSON decoded into dst went wrong, in
+// pydantic's terms.
+func decodeError(err error, dst any, body []byte) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		loc := append([]string{"body"}, jsonPath(typeErr.Field)...)
+		loc := append([]string{"body"}, schema.DecodeErrorPath(dst, body)...)
 		if dt, ok := schema.DateTimeDecodeError(typeErr); ok {
 			return invalid(loc, dt.Msg, dt.Type, body)
 		}
@@ -108,22 +108,6 @@ func decodeError(err error, body []byte) error {
 		return invalid([]string{"body", strconv.FormatInt(syntaxErr.Offset, 10)}, "JSON decode error: "+syntaxErr.Error(), "json_invalid", body)
 	}
 	return invalid([]string{"body"}, err.Error(), "value_error", body)
-}
-
-// jsonPath turns encoding/json's field path into JSON keys. The path also
-// holds the Go names of embedded structs ("Page" in "Page.limit" of a
-// schema.Query), which are not keys; every key of the schema is lower-case,
-// so capitalised elements are dropped, and so is the empty path of a
-// mismatch at the top level.
-func jsonPath(field string) []string {
-	var out []string
-	for _, p := range splitLoc(field) {
-		if p == "" || unicode.IsUpper(rune(p[0])) {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
 }
 
 func jsonKind(goKind string) string {

@@ -76,7 +76,7 @@ func TestDateTimeBounds(t *testing.T) {
 				"flow_runs": map[string]any{"expected_start_time": map[string]any{"before_": bad}}}),
 				"body", "flow_runs", "expected_start_time", "before_")
 			requireValidationError(t, s.do(t, http.MethodPost, "/logs/", []any{map[string]any{
-				"name": "l", "level": 20, "message": "m", "timestamp": bad, "flow_run_id": id}}), "body", "timestamp")
+				"name": "l", "level": 20, "message": "m", "timestamp": bad, "flow_run_id": id}}), "body", "0", "timestamp")
 			requireValidationError(t, s.do(t, http.MethodPost, "/deployments/", map[string]any{
 				"name": "d", "flow_id": flowID, "schedules": []any{map[string]any{"schedule": map[string]any{
 					"interval": 60, "anchor_date": bad}}}}), "body", "schedules", "0", "schedule", "anchor_date")

@@ -21,6 +21,8 @@ import (
 //     this server accepts without applying it: checked as T, never decoded;
 //   - maps check their values, not their keys; json.RawMessage, interfaces
 //     and scalars are free-form.
+//
+// The same shapes locate a value that does not decode (DecodeErrorPath).
 
 // Lenient is a struct whose unknown keys are ignored, as Prefect's
 // PrefectBaseModel does (state_details, empirical_policy, ...).
@@ -32,9 +34,9 @@ type Lenient interface{ IgnoresUnknownKeys() }
 // Every other body is a single model or list that the request must send.
 type Embedded interface{ EmbeddedBody() }
 
-// Shaped is a type with its own UnmarshalJSON whose keys are the json fields
-// of KeysOf (a wrapper names the type it wraps; a struct that decodes through
-// a plain copy of itself names that copy).
+// Shaped is a type with its own UnmarshalJSON whose keys, and the types they
+// decode into, are the json fields of KeysOf (a wrapper names the type it
+// wraps; a struct that decodes through another struct names that one).
 type Shaped interface{ KeysOf() reflect.Type }
 
 // IsEmbedded reports whether the body dst points to is an Embedded one.
@@ -55,14 +57,99 @@ func UnknownKey(dst any, data []byte) []string {
 	return s.value(n)
 }
 
-// keyNode is what a type accepts: an object with fixed fields (fields set),
-// a map or list whose values are elem, or nil for anything free-form.
+// DecodeErrorPath returns the path to the innermost value of data that does
+// not decode into its place in *dst: where pydantic would report the error.
+// It is empty when no part of data fails on its own (the top-level value is
+// the wrong kind, or its parts only fail together). data must be valid JSON.
+//
+// encoding/json's own path (UnmarshalTypeError.Field) stops at the nearest
+// type with an UnmarshalJSON method, and on json/v2 (GOEXPERIMENT=jsonv2)
+// does not cross one at all; this walk decodes the value piece by piece,
+// through the types that name their shape (Shaped), so the path is the same
+// on either.
+func DecodeErrorPath(dst any, data []byte) []string {
+	t := reflect.TypeOf(dst).Elem()
+	return failing(shapeOf(t), bytes.TrimSpace(data))
+}
+
+// failing returns the path to the first child of the value v (which does
+// not decode) that does not decode either, followed down; empty when no
+// child fails.
+func failing(n *keyNode, v []byte) []string {
+	if n == nil || len(v) == 0 {
+		return []string{}
+	}
+	s := keyScanner{b: v}
+	switch {
+	case v[0] == '[' && n.isList:
+		s.i++ // [
+		for idx := 0; ; idx++ {
+			elem, ok := s.next()
+			if !ok {
+				return []string{}
+			}
+			if !decodes(elem, n.elemType) {
+				return append([]string{strconv.Itoa(idx)}, failing(n.elem, elem)...)
+			}
+		}
+	case v[0] == '{' && n.isList: // one element for a list (OneOrMany)
+		return failing(n.elem, v)
+	case v[0] == '{':
+		s.i++ // {
+		for {
+			s.ws()
+			if s.i >= len(s.b) || s.b[s.i] != '"' {
+				return []string{}
+			}
+			key := s.str()
+			s.ws()
+			s.i++ // :
+			val, _ := s.next()
+			child, t := n.elem, n.elemType
+			if !n.isMap {
+				name := keyString(key)
+				child, t = n.fields[name], n.types[name]
+			}
+			if t != nil && !decodes(val, t) {
+				return append([]string{keyString(key)}, failing(child, val)...)
+			}
+		}
+	}
+	return []string{}
+}
+
+func decodes(v []byte, t reflect.Type) bool {
+	return json.Unmarshal(v, reflect.New(t).Interface()) == nil
+}
+
+// next returns the value at s.i and moves past it and its comma; ok is false
+// at the end of the enclosing list or object.
+func (s *keyScanner) next() (v []byte, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] == ']' || s.b[s.i] == '}' {
+		return nil, false
+	}
+	start := s.i
+	s.skip()
+	v = bytes.TrimSpace(s.b[start:s.i])
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ',' {
+		s.i++
+	}
+	return v, true
+}
+
+// keyNode is what a type accepts: an object with fixed fields (fields set,
+// of Go types types), a map or list whose values are elem (of Go type
+// elemType), or nil for anything free-form.
 type keyNode struct {
-	fields  map[string]*keyNode
-	lenient bool
-	isMap   bool
-	isList  bool
-	elem    *keyNode
+	fields   map[string]*keyNode
+	types    map[string]reflect.Type
+	lenient  bool
+	isMap    bool
+	isList   bool
+	elem     *keyNode
+	elemType reflect.Type
 }
 
 var (
@@ -103,18 +190,13 @@ func buildShape(t reflect.Type, building map[reflect.Type]*keyNode) *keyNode {
 	case reflect.Pointer:
 		return buildShape(t.Elem(), building)
 	case reflect.Slice, reflect.Array:
-		if elem := buildShape(t.Elem(), building); elem != nil {
-			return &keyNode{isList: true, elem: elem}
-		}
-		return nil
+		return &keyNode{isList: true, elem: buildShape(t.Elem(), building), elemType: t.Elem()}
 	case reflect.Map:
-		if elem := buildShape(t.Elem(), building); elem != nil {
-			return &keyNode{isMap: true, elem: elem}
-		}
-		return nil
+		return &keyNode{isMap: true, elem: buildShape(t.Elem(), building), elemType: t.Elem()}
 	case reflect.Struct:
 		n := &keyNode{
 			fields:  map[string]*keyNode{},
+			types:   map[string]reflect.Type{},
 			lenient: pt.Implements(lenientType) || pt.Implements(embeddedType),
 		}
 		building[t] = n
@@ -161,6 +243,7 @@ func addFields(n *keyNode, t reflect.Type, building map[reflect.Type]*keyNode) {
 			name = f.Name
 		}
 		n.fields[name] = buildShape(f.Type, building)
+		n.types[name] = f.Type
 	}
 }
 

@@ -27,6 +27,7 @@ type keysBody struct {
 	Opt    Optional[keysInner]  `json:"opt"`
 	Many   OneOrMany[keysInner] `json:"many"`
 	Self   *keysBody            `json:"self"`
+	At     []DateTime           `json:"at"`
 	_      *keysInner           `ignored:"later"`
 	Skip   string               `json:"-"`
 }
@@ -63,6 +64,35 @@ func TestUnknownKey(t *testing.T) {
 			t.Fatalf("invalid test body %s", tc.body)
 		}
 		if got := UnknownKey(new(keysBody), []byte(tc.body)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}
+
+func TestDecodeErrorPath(t *testing.T) {
+	cases := []struct {
+		body string
+		want []string
+	}{
+		{`{"limit": "x"}`, []string{"limit"}},
+		{`{"inner": "x"}`, []string{"inner"}},
+		{`{"inner": {"a": "x"}}`, []string{"inner", "a"}},
+		{`{"list": [{"a": 1}, {"a": true}]}`, []string{"list", "1", "a"}},
+		{`{"by_name": {"k": {"a": []}}}`, []string{"by_name", "k", "a"}},
+		{`{"opt": {"a": "x"}}`, []string{"opt", "a"}},
+		{`{"many": {"a": "x"}}`, []string{"many", "a"}},
+		{`{"many": [{"a": 1}, {"a": "x"}]}`, []string{"many", "1", "a"}},
+		{`{"self": {"self": {"inner": {"a": {}}}}}`, []string{"self", "self", "inner", "a"}},
+		{`{"free": {"x": 1}, "zzz": 1, "inner": {"a": 1.5}}`, []string{"inner", "a"}},
+		{`{"at": ["2024-01-01T00:00:00Z", "soon"]}`, []string{"at", "1"}},
+		{` { "inner" : { "a" : 1 } , "list" : [ { "a" : 1 } , { "a" : "" } ] } `, []string{"list", "1", "a"}},
+		{`[1]`, []string{}}, // the top level is the wrong kind
+	}
+	for _, tc := range cases {
+		if err := json.Unmarshal([]byte(tc.body), new(keysBody)); err == nil {
+			t.Fatalf("test body %s decodes", tc.body)
+		}
+		if got := DecodeErrorPath(new(keysBody), []byte(tc.body)); !slices.Equal(got, tc.want) || got == nil {
 			t.Errorf("%s: got %q, want %q", tc.body, got, tc.want)
 		}
 	}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"time"
 
@@ -82,21 +83,30 @@ type StateDetails struct {
 // UnmarshalJSON reads the details with their datetimes read as DateTime
 // (pydantic's formats and range), since clients send them in proposed states.
 func (d *StateDetails) UnmarshalJSON(b []byte) error {
-	type Details StateDetails // without this method; capitalised so error paths drop it
-	var w struct {
-		*Details
-		ScheduledTime   *DateTime `json:"scheduled_time"`
-		CacheExpiration *DateTime `json:"cache_expiration"`
-		PauseTimeout    *DateTime `json:"pause_timeout"`
-	}
-	w.Details = (*Details)(d)
-	w.ScheduledTime, w.CacheExpiration, w.PauseTimeout = dateTimePtr(d.ScheduledTime), dateTimePtr(d.CacheExpiration), dateTimePtr(d.PauseTimeout)
+	w := stateDetailsJSON{stateDetailsFields: (*stateDetailsFields)(d),
+		ScheduledTime: dateTimePtr(d.ScheduledTime), CacheExpiration: dateTimePtr(d.CacheExpiration), PauseTimeout: dateTimePtr(d.PauseTimeout)}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
 	d.ScheduledTime, d.CacheExpiration, d.PauseTimeout = w.ScheduledTime.Ptr(), w.CacheExpiration.Ptr(), w.PauseTimeout.Ptr()
 	return nil
 }
+
+// stateDetailsJSON is StateDetails as it is read.
+type stateDetailsJSON struct {
+	*stateDetailsFields
+	ScheduledTime   *DateTime `json:"scheduled_time"`
+	CacheExpiration *DateTime `json:"cache_expiration"`
+	PauseTimeout    *DateTime `json:"pause_timeout"`
+}
+
+// stateDetailsFields is StateDetails without its methods.
+type stateDetailsFields StateDetails
+
+// KeysOf: the keys and types StateDetails reads.
+func (StateDetails) KeysOf() reflect.Type { return reflect.TypeFor[stateDetailsJSON]() }
+
+func (stateDetailsJSON) IgnoresUnknownKeys() {}
 
 // IgnoresUnknownKeys: Prefect's StateDetails ignores keys it does not declare.
 func (StateDetails) IgnoresUnknownKeys() {}

@@ -367,10 +367,7 @@ func (WorkerHeartbeat) EmbeddedBody() {}
 // number written as a float counts. A worker made in Python (not by
 // `prefect worker start`) sends its setting's 30.0.
 func (h *WorkerHeartbeat) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Name                     string   `json:"name"`
-		HeartbeatIntervalSeconds *float64 `json:"heartbeat_interval_seconds"`
-	}
+	var raw workerHeartbeatJSON
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
@@ -384,6 +381,17 @@ func (h *WorkerHeartbeat) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// workerHeartbeatJSON is WorkerHeartbeat as it is read.
+type workerHeartbeatJSON struct {
+	Name                     string   `json:"name"`
+	HeartbeatIntervalSeconds *float64 `json:"heartbeat_interval_seconds"`
+}
+
+// KeysOf: the keys and types WorkerHeartbeat reads.
+func (WorkerHeartbeat) KeysOf() reflect.Type { return reflect.TypeFor[workerHeartbeatJSON]() }
+
+func (workerHeartbeatJSON) EmbeddedBody() {}
 
 // Validate checks the body.
 func (h *WorkerHeartbeat) Validate() error {
