@@ -12,8 +12,11 @@
 ARG GO_VERSION=1.26
 # As the Makefile's PREFECT_VERSION (hack/imagebuild's test checks).
 ARG PREFECT_VERSION=3.9.1
+# As the Makefile's SERVER_GOEXPERIMENT: encoding/json on json/v2 (hack/imagebuild's test checks).
+ARG SERVER_GOEXPERIMENT=jsonv2
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+ARG SERVER_GOEXPERIMENT
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 WORKDIR /src
@@ -24,7 +27,7 @@ COPY cmd/ cmd/
 COPY controllers/ controllers/
 COPY server/ server/
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    GOEXPERIMENT=${SERVER_GOEXPERIMENT} CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/manager ./cmd/prefect-server
 
 # The UIs, by the script that fetches them for make run-server and the tests.

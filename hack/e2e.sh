@@ -53,7 +53,8 @@ phase "cluster up"
 
 img="$PWD/bin/image"
 mkdir -p "$img"
-CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$img/" ./cmd/manager ./cmd/prefect-server
+# SERVER_GOEXPERIMENT: the Makefile's (make test-e2e), as make build uses.
+GOEXPERIMENT="${SERVER_GOEXPERIMENT:-}" CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$img/" ./cmd/manager ./cmd/prefect-server
 go run -C hack/imagebuild . -bin "$img" -ui "$ui" -catalogue "$catalogue" -tag "$IMAGE" -o "$img/prefectgo.tar"
 hack/cluster.sh import "$img/prefectgo.tar"
 # The workers' and flow runs' image: Debian's python and the pinned prefect (about a minute

@@ -115,9 +115,10 @@ func TestImageMatchesDockerfile(t *testing.T) {
 	}
 }
 
-// TestPrefectVersionMatchesMakefile: the Dockerfile fetches the UIs of the prefect the
-// Makefile pins, as hack/ui-assets.sh does for imagebuild.
-func TestPrefectVersionMatchesMakefile(t *testing.T) {
+// TestPinsMatchMakefile: the Dockerfile fetches the UIs of the prefect the Makefile
+// pins, as hack/ui-assets.sh does for imagebuild, and builds the binaries with the
+// Makefile's GOEXPERIMENT, as hack/e2e.sh does for imagebuild.
+func TestPinsMatchMakefile(t *testing.T) {
 	pinned := func(file, prefix string) string {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -133,6 +134,9 @@ func TestPrefectVersionMatchesMakefile(t *testing.T) {
 	}
 	if d, m := pinned("../../Dockerfile", "ARG PREFECT_VERSION="), pinned("../../Makefile", "PREFECT_VERSION :="); d != m {
 		t.Errorf("PREFECT_VERSION: Dockerfile %s, Makefile %s", d, m)
+	}
+	if d, m := pinned("../../Dockerfile", "ARG SERVER_GOEXPERIMENT="), pinned("../../Makefile", "SERVER_GOEXPERIMENT :="); d != m {
+		t.Errorf("SERVER_GOEXPERIMENT: Dockerfile %s, Makefile %s", d, m)
 	}
 }
 
