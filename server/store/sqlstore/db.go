@@ -152,7 +152,8 @@ func (c conn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 }
 
 // args converts Go values into what the backend stores: times as fixed-width
-// text on SQLite, JSON as text (SQLite would take bytes as a blob).
+// text on SQLite, UUIDs as text there and as bytes on PostgreSQL, JSON as
+// text (SQLite would take bytes as a blob).
 func (c conn) args(in []any) []any {
 	out := make([]any, len(in))
 	for i, a := range in {
@@ -167,10 +168,15 @@ func (c conn) arg(a any) any {
 		if c.d.UUIDBytes {
 			return [16]byte(v)
 		}
+		return v.String()
 	case *uuid.UUID:
-		if c.d.UUIDBytes && v != nil {
+		switch {
+		case v == nil:
+			return nil
+		case c.d.UUIDBytes:
 			return [16]byte(*v)
 		}
+		return v.String()
 	case time.Time:
 		return c.timeArg(v)
 	case *time.Time:

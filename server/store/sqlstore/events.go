@@ -29,13 +29,13 @@ func (s *Store) InsertEvents(ctx context.Context, events []schema.Event) (int, e
 		resource := mustJSON(e.Resource)
 		ids := make([]string, len(e.Related))
 		related := make([]json.RawMessage, len(e.Related))
-		resources[i] = [][]any{{e.Occurred, e.Resource.ID(), "", resource, e.ID}}
+		resources[i] = [][]any{s.row(e.Occurred, e.Resource.ID(), "", resource, e.ID)}
 		for j, r := range e.Related {
 			ids[j], related[j] = r.ID(), mustJSON(r)
-			resources[i] = append(resources[i], []any{e.Occurred, ids[j], r.Role(), related[j], e.ID})
+			resources[i] = append(resources[i], s.row(e.Occurred, ids[j], r.Role(), related[j], e.ID))
 		}
-		rows[i] = []any{e.ID, e.Occurred, e.Event, e.Resource.ID(), resource, mustJSON(ids), jsonArray(related),
-			orEmpty(e.Payload), e.Received, now, e.Follows}
+		rows[i] = s.row(e.ID, e.Occurred, e.Event, e.Resource.ID(), resource, mustJSON(ids), jsonArray(related),
+			orEmpty(e.Payload), e.Received, now, e.Follows)
 	}
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {

@@ -77,7 +77,7 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 			run.StateID = &run.State.ID
 		}
 		if _, err := c.exec(ctx, `INSERT INTO flow_run (`+flowRunInsertColumns+`) VALUES `+valuesRows(1, flowRunInsertWidth),
-			flowRunRows([]schema.FlowRun{run}, now)[0]...); err != nil {
+			s.flowRunRows([]schema.FlowRun{run}, now)[0]...); err != nil {
 			return err
 		}
 		if run.State != nil {
@@ -105,19 +105,19 @@ const flowRunInsertColumns = `id, created, updated, name, flow_id, deployment_id
 var flowRunInsertWidth = strings.Count(flowRunInsertColumns, ",") + 1
 
 // flowRunRows are the flow_run rows of new runs, in flowRunInsertColumns.
-func flowRunRows(runs []schema.FlowRun, now time.Time) [][]any {
+func (s *Store) flowRunRows(runs []schema.FlowRun, now time.Time) [][]any {
 	rows := make([][]any, len(runs))
 	for i, r := range runs {
 		var stateID, stateType, stateName, stateTS any
 		if st := r.State; st != nil {
 			stateID, stateType, stateName, stateTS = st.ID, st.Type, st.Name, st.Timestamp
 		}
-		rows[i] = []any{r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
+		rows[i] = s.row(r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
 			r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, orEmpty(r.Parameters), r.IdempotencyKey,
 			orEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
 			r.ParentTaskRunID, r.AutoScheduled, r.InfrastructureDocumentID, r.InfrastructurePID, createdByJSON(r.CreatedBy),
 			orEmpty(r.JobVariables), stateID, stateType, stateName, stateTS, r.RunCount, r.ExpectedStartTime,
-			r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime}
+			r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
 	}
 	return rows
 }

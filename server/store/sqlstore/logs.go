@@ -28,14 +28,14 @@ func (s *Store) CreateLogs(ctx context.Context, logs []schema.LogCreate) ([]sche
 			Message: stripNUL(l.Message), Timestamp: l.Timestamp.UTC().Truncate(time.Microsecond), FlowRunID: l.FlowRunID,
 			TaskRunID: l.TaskRunID, WorkerID: l.WorkerID}
 	}
+	rows := make([][]any, len(out))
+	for i, l := range out {
+		rows[i] = s.row(l.ID, l.Created, l.Updated, l.Name, l.Level, l.FlowRunID, l.TaskRunID, l.WorkerID, l.Message, l.Timestamp)
+	}
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
-		for chunk := range rowChunks(out) {
-			args := make([]any, 0, len(chunk)*10)
-			for _, l := range chunk {
-				args = append(args, l.ID, l.Created, l.Updated, l.Name, l.Level, l.FlowRunID, l.TaskRunID, l.WorkerID, l.Message, l.Timestamp)
-			}
+		for chunk := range rowChunks(rows) {
 			if _, err := c.exec(ctx, `INSERT INTO log (id, created, updated, name, level, flow_run_id, task_run_id, worker_id, message, timestamp) VALUES `+
-				valuesRows(len(chunk), 10), args...); err != nil {
+				valuesRows(len(chunk), 10), rowArgs(chunk)...); err != nil {
 				return err
 			}
 		}

@@ -72,7 +72,7 @@ func (s *Store) InsertScheduledRuns(ctx context.Context, runs []schema.FlowRun) 
 	}
 	// Rows are encoded before the transaction, as the other batch writes.
 	now := s.clock()
-	rows := flowRunRows(runs, now)
+	rows := s.flowRunRows(runs, now)
 	inserted := 0
 	err := s.tx(ctx, func(ctx context.Context, c conn) error {
 		inserted = 0

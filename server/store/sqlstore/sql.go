@@ -44,6 +44,17 @@ func valuesRows(n, width int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
+// row is one row's values as the backend stores them (conn.args), converted
+// as a batch's rows are built before its transaction: on SQLite, outside the
+// one writer, whose time is the server's ceiling.
+func (s *Store) row(vals ...any) []any {
+	c := conn{d: s.d}
+	for i, v := range vals {
+		vals[i] = c.arg(v)
+	}
+	return vals
+}
+
 // rowArgs binds rows' values in order, for a multi-row VALUES.
 func rowArgs(rows [][]any) []any {
 	args := make([]any, 0, len(rows)*len(rows[0]))

@@ -70,7 +70,7 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 		if run.State != nil {
 			run.StateID = &run.State.ID
 		}
-		if err := insertTaskRuns(ctx, c, taskRunRows([]schema.TaskRun{run}, now), false); err != nil {
+		if err := insertTaskRuns(ctx, c, s.taskRunRows([]schema.TaskRun{run}, now), false); err != nil {
 			return err
 		}
 		if run.State != nil {
@@ -94,17 +94,17 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 
 // taskRunRows are the task_run rows of runs, with their denormalised state
 // fields, for insertTaskRuns.
-func taskRunRows(runs []schema.TaskRun, now time.Time) [][]any {
+func (s *Store) taskRunRows(runs []schema.TaskRun, now time.Time) [][]any {
 	rows := make([][]any, len(runs))
 	for i, r := range runs {
 		var stateTS any
 		if r.State != nil {
 			stateTS = r.State.Timestamp
 		}
-		rows[i] = []any{r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
+		rows[i] = s.row(r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
 			r.CacheExpiration, r.TaskVersion, mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels), r.StateID, orEmpty(r.TaskInputs),
 			r.StateType, r.StateName, stateTS, r.RunCount, r.FlowRunRunCount, r.ExpectedStartTime, r.NextScheduledStartTime,
-			r.StartTime, r.EndTime, r.TotalRunTime}
+			r.StartTime, r.EndTime, r.TotalRunTime)
 	}
 	return rows
 }
@@ -313,11 +313,11 @@ func (s *Store) RecordTaskRunStates(ctx context.Context, runs []schema.TaskRun) 
 	var states [][]any
 	for _, r := range runs {
 		if st := r.State; st != nil {
-			states = append(states, []any{st.ID, now, now, r.ID, st.Type, st.Name, st.Timestamp, st.Message,
-				mustJSON(st.StateDetails), st.Data})
+			states = append(states, s.row(st.ID, now, now, r.ID, st.Type, st.Name, st.Timestamp, st.Message,
+				mustJSON(st.StateDetails), st.Data))
 		}
 	}
-	latest := taskRunRows(newestReports(runs), now)
+	latest := s.taskRunRows(newestReports(runs), now)
 	return s.tx(ctx, func(ctx context.Context, c conn) error {
 		if err := insertTaskRuns(ctx, c, latest, true); err != nil {
 			return err
