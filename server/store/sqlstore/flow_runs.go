@@ -129,20 +129,54 @@ func createdByJSON(c *schema.CreatedBy) json.RawMessage {
 	return mustJSON(c)
 }
 
-// writeFlowRunBookkeeping stores the fields the orchestration transforms keep.
-func (s *Store) writeFlowRunBookkeeping(ctx context.Context, c conn, run schema.FlowRun) error {
+// writeFlowRunBookkeeping stores the run's new state and the fields the
+// orchestration transforms keep, those that changed from was only: SQLite
+// rewrites every index on a column an UPDATE sets, even to its old value, and
+// flow_run has one on each of these times.
+func (s *Store) writeFlowRunBookkeeping(ctx context.Context, c conn, was, run schema.FlowRun) error {
+	var up update
 	var stateTS any
 	if run.State != nil {
 		stateTS = run.State.Timestamp
 		run.StateID = &run.State.ID
 	}
-	_, err := c.exec(ctx, `UPDATE flow_run SET state_id = ?, state_type = ?, state_name = ?, state_timestamp = ?,
-		run_count = ?, expected_start_time = ?, next_scheduled_start_time = ?, start_time = ?, end_time = ?,
-		total_run_time = ?, empirical_policy = ?, updated = ? WHERE id = ?`,
-		run.StateID, run.StateType, run.StateName, stateTS,
-		run.RunCount, run.ExpectedStartTime, run.NextScheduledStartTime, run.StartTime, run.EndTime,
-		run.TotalRunTime, mustJSON(run.EmpiricalPolicy), s.clock(), run.ID)
+	up.set("state_id", run.StateID)
+	up.set("state_type", run.StateType)
+	up.set("state_name", run.StateName)
+	up.set("state_timestamp", stateTS)
+	if run.RunCount != was.RunCount {
+		up.set("run_count", run.RunCount)
+	}
+	for _, t := range []struct {
+		col      string
+		was, now *time.Time
+	}{
+		{"expected_start_time", was.ExpectedStartTime, run.ExpectedStartTime},
+		{"next_scheduled_start_time", was.NextScheduledStartTime, run.NextScheduledStartTime},
+		{"start_time", was.StartTime, run.StartTime},
+		{"end_time", was.EndTime, run.EndTime},
+	} {
+		if !sameTime(t.was, t.now) {
+			up.set(t.col, t.now)
+		}
+	}
+	if run.TotalRunTime != was.TotalRunTime {
+		up.set("total_run_time", run.TotalRunTime)
+	}
+	if !reflect.DeepEqual(run.EmpiricalPolicy, was.EmpiricalPolicy) {
+		up.set("empirical_policy", mustJSON(run.EmpiricalPolicy))
+	}
+	up.set("updated", s.clock())
+	_, err := up.exec(ctx, c, "flow_run", "id = ?", run.ID)
 	return err
+}
+
+// sameTime reports whether a and b are both nil or the same instant.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
 
 // ReadFlowRun returns one run with its current state.
@@ -320,7 +354,7 @@ func (s *Store) SetFlowRunState(ctx context.Context, id uuid.UUID, decide orches
 				return err
 			}
 		}
-		return s.writeFlowRunBookkeeping(ctx, c, res.Run)
+		return s.writeFlowRunBookkeeping(ctx, c, run, res.Run)
 	})
 	return res, err
 }
