@@ -140,8 +140,8 @@ func (s *keyScanner) next() (v []byte, ok bool) {
 }
 
 // keyNode is what a type accepts: an object with fixed fields (fields set,
-// of Go types types), a map or list whose values are elem (of Go type
-// elemType), or nil for anything free-form.
+// each decoding into its Go type in types), a map or list whose values are
+// elem (decoding into elemType), or nil for anything free-form.
 type keyNode struct {
 	fields   map[string]*keyNode
 	types    map[string]reflect.Type
