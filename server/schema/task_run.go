@@ -92,7 +92,7 @@ type TaskRun struct {
 // UnmarshalJSON reads a task run with its datetimes read as DateTime: the
 // task-run recorder decodes the ones clients put in their events.
 func (r *TaskRun) UnmarshalJSON(b []byte) error {
-	type Run TaskRun // without this method; capitalised so error paths drop it
+	type Run TaskRun // without this method
 	var w struct {
 		*Run
 		Created                DateTime  `json:"created"`

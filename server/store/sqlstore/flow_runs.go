@@ -73,9 +73,6 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 		run.Created, run.Updated = now, now
 		// The row is written with its state's fields, which a new run's
 		// state keeps: no other state of the run can share its timestamp.
-		if run.State != nil {
-			run.StateID = &run.State.ID
-		}
 		if _, err := c.exec(ctx, `INSERT INTO flow_run (`+flowRunInsertColumns+`) VALUES `+valuesRows(1, flowRunInsertWidth),
 			s.flowRunRows([]schema.FlowRun{run}, now)[0]...); err != nil {
 			return err
@@ -86,6 +83,7 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 				return err
 			}
 			run.State = &st
+			run.StateID = &st.ID
 		}
 		created = true
 		out = run
@@ -129,54 +127,23 @@ func createdByJSON(c *schema.CreatedBy) json.RawMessage {
 	return mustJSON(c)
 }
 
-// writeFlowRunBookkeeping stores the run's new state and the fields the
-// orchestration transforms keep, those that changed from was only: SQLite
-// rewrites every index on a column an UPDATE sets, even to its old value, and
-// flow_run has one on each of these times.
+// writeFlowRunBookkeeping stores the run's new state and, of the fields the
+// orchestration transforms keep, those that changed from was (setChanged).
 func (s *Store) writeFlowRunBookkeeping(ctx context.Context, c conn, was, run schema.FlowRun) error {
 	var up update
-	var stateTS any
-	if run.State != nil {
-		stateTS = run.State.Timestamp
-		run.StateID = &run.State.ID
-	}
-	up.set("state_id", run.StateID)
-	up.set("state_type", run.StateType)
-	up.set("state_name", run.StateName)
-	up.set("state_timestamp", stateTS)
-	if run.RunCount != was.RunCount {
-		up.set("run_count", run.RunCount)
-	}
-	for _, t := range []struct {
-		col      string
-		was, now *time.Time
-	}{
-		{"expected_start_time", was.ExpectedStartTime, run.ExpectedStartTime},
-		{"next_scheduled_start_time", was.NextScheduledStartTime, run.NextScheduledStartTime},
-		{"start_time", was.StartTime, run.StartTime},
-		{"end_time", was.EndTime, run.EndTime},
-	} {
-		if !sameTime(t.was, t.now) {
-			up.set(t.col, t.now)
-		}
-	}
-	if run.TotalRunTime != was.TotalRunTime {
-		up.set("total_run_time", run.TotalRunTime)
-	}
+	up.setState(run.State)
+	up.setChanged("run_count", was.RunCount, run.RunCount)
+	up.setChanged("expected_start_time", was.ExpectedStartTime, run.ExpectedStartTime)
+	up.setChanged("next_scheduled_start_time", was.NextScheduledStartTime, run.NextScheduledStartTime)
+	up.setChanged("start_time", was.StartTime, run.StartTime)
+	up.setChanged("end_time", was.EndTime, run.EndTime)
+	up.setChanged("total_run_time", was.TotalRunTime, run.TotalRunTime)
 	if !reflect.DeepEqual(run.EmpiricalPolicy, was.EmpiricalPolicy) {
 		up.set("empirical_policy", mustJSON(run.EmpiricalPolicy))
 	}
 	up.set("updated", s.clock())
 	_, err := up.exec(ctx, c, "flow_run", "id = ?", run.ID)
 	return err
-}
-
-// sameTime reports whether a and b are both nil or the same instant.
-func sameTime(a, b *time.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(*b)
 }
 
 // ReadFlowRun returns one run with its current state.

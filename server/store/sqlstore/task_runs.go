@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -67,9 +68,6 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 		run.Created, run.Updated = now, now
 		// The row is written with its state's fields, which a new run's
 		// state keeps: no other state of the run can share its timestamp.
-		if run.State != nil {
-			run.StateID = &run.State.ID
-		}
 		if err := insertTaskRuns(ctx, c, s.taskRunRows([]schema.TaskRun{run}, now), false); err != nil {
 			return err
 		}
@@ -79,6 +77,7 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 				return err
 			}
 			run.State = &st
+			run.StateID = &st.ID
 			if enqueue != nil {
 				if err := enqueueTaskRun(ctx, c, run, *enqueue, now); err != nil {
 					return err
@@ -92,19 +91,27 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 	return out, created, err
 }
 
-// taskRunRows are the task_run rows of runs, with their denormalised state
-// fields, for insertTaskRuns.
+// taskRunInsertColumns are the columns a task run is inserted with: the run
+// with its current state's bookkeeping, so that one statement writes it whole.
+const taskRunInsertColumns = `id, created, updated, name, flow_run_id, task_key, dynamic_key, cache_key,
+	cache_expiration, task_version, empirical_policy, tags, labels, task_inputs, state_id, state_type, state_name,
+	state_timestamp, run_count, flow_run_run_count, expected_start_time, next_scheduled_start_time, start_time,
+	end_time, total_run_time`
+
+var taskRunInsertWidth = strings.Count(taskRunInsertColumns, ",") + 1
+
+// taskRunRows are the task_run rows of runs, in taskRunInsertColumns.
 func (s *Store) taskRunRows(runs []schema.TaskRun, now time.Time) [][]any {
 	rows := make([][]any, len(runs))
 	for i, r := range runs {
-		var stateTS any
-		if r.State != nil {
-			stateTS = r.State.Timestamp
+		var stateID, stateType, stateName, stateTS any
+		if st := r.State; st != nil {
+			stateID, stateType, stateName, stateTS = st.ID, st.Type, st.Name, st.Timestamp
 		}
 		rows[i] = s.row(r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
-			r.CacheExpiration, r.TaskVersion, mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels), r.StateID, orEmpty(r.TaskInputs),
-			r.StateType, r.StateName, stateTS, r.RunCount, r.FlowRunRunCount, r.ExpectedStartTime, r.NextScheduledStartTime,
-			r.StartTime, r.EndTime, r.TotalRunTime)
+			r.CacheExpiration, r.TaskVersion, mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
+			orEmpty(r.TaskInputs), stateID, stateType, stateName, stateTS, r.RunCount, r.FlowRunRunCount,
+			r.ExpectedStartTime, r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
 	}
 	return rows
 }
@@ -114,10 +121,7 @@ func (s *Store) taskRunRows(runs []schema.TaskRun, now time.Time) [][]any {
 // as new as the one it has; an id may then appear once (newestReports).
 func insertTaskRuns(ctx context.Context, c conn, rows [][]any, upsert bool) error {
 	for chunk := range rowChunks(rows) {
-		q := `INSERT INTO task_run (id, created, updated, name, flow_run_id, task_key, dynamic_key, cache_key,
-		cache_expiration, task_version, empirical_policy, tags, labels, state_id, task_inputs, state_type, state_name,
-		state_timestamp, run_count, flow_run_run_count, expected_start_time, next_scheduled_start_time, start_time,
-		end_time, total_run_time) VALUES ` + valuesRows(len(chunk), 25)
+		q := `INSERT INTO task_run (` + taskRunInsertColumns + `) VALUES ` + valuesRows(len(chunk), taskRunInsertWidth)
 		if upsert {
 			q += ` ON CONFLICT (id) DO UPDATE SET updated = excluded.updated, name = excluded.name,
 		cache_key = excluded.cache_key, cache_expiration = excluded.cache_expiration, task_version = excluded.task_version,
@@ -136,18 +140,22 @@ func insertTaskRuns(ctx context.Context, c conn, rows [][]any, upsert bool) erro
 	return nil
 }
 
-func (s *Store) writeTaskRunBookkeeping(ctx context.Context, c conn, run schema.TaskRun) error {
-	var stateTS any
-	if run.State != nil {
-		stateTS = run.State.Timestamp
-		run.StateID = &run.State.ID
-	}
-	_, err := c.exec(ctx, `UPDATE task_run SET state_id = ?, state_type = ?, state_name = ?, state_timestamp = ?,
-		run_count = ?, flow_run_run_count = ?, expected_start_time = ?, next_scheduled_start_time = ?, start_time = ?,
-		end_time = ?, total_run_time = ?, cache_key = ?, cache_expiration = ?, updated = ? WHERE id = ?`,
-		run.StateID, run.StateType, run.StateName, stateTS,
-		run.RunCount, run.FlowRunRunCount, run.ExpectedStartTime, run.NextScheduledStartTime, run.StartTime,
-		run.EndTime, run.TotalRunTime, run.CacheKey, run.CacheExpiration, s.clock(), run.ID)
+// writeTaskRunBookkeeping stores the run's new state and, of the fields the
+// orchestration transforms keep, those that changed from was (setChanged).
+func (s *Store) writeTaskRunBookkeeping(ctx context.Context, c conn, was, run schema.TaskRun) error {
+	var up update
+	up.setState(run.State)
+	up.setChanged("run_count", was.RunCount, run.RunCount)
+	up.setChanged("flow_run_run_count", was.FlowRunRunCount, run.FlowRunRunCount)
+	up.setChanged("expected_start_time", was.ExpectedStartTime, run.ExpectedStartTime)
+	up.setChanged("next_scheduled_start_time", was.NextScheduledStartTime, run.NextScheduledStartTime)
+	up.setChanged("start_time", was.StartTime, run.StartTime)
+	up.setChanged("end_time", was.EndTime, run.EndTime)
+	up.setChanged("total_run_time", was.TotalRunTime, run.TotalRunTime)
+	up.setChanged("cache_key", was.CacheKey, run.CacheKey)
+	up.setChanged("cache_expiration", was.CacheExpiration, run.CacheExpiration)
+	up.set("updated", s.clock())
+	_, err := up.exec(ctx, c, "task_run", "id = ?", run.ID)
 	return err
 }
 
@@ -273,7 +281,7 @@ func (s *Store) SetTaskRunState(ctx context.Context, id uuid.UUID, cacheKey *str
 		res.Write = &st
 		res.Run.State = &st
 		res.Run.StateID = &st.ID
-		if err := s.writeTaskRunBookkeeping(ctx, c, res.Run); err != nil {
+		if err := s.writeTaskRunBookkeeping(ctx, c, run, res.Run); err != nil {
 			return err
 		}
 		if res.Enqueue != nil {

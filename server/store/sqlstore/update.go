@@ -3,7 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"reflect"
 	"strings"
+	"time"
+
+	"prefectgo.dev/prefectgo/server/schema"
 )
 
 // update builds a partial UPDATE: the columns a request sets, and no others.
@@ -15,6 +19,40 @@ type update struct {
 func (u *update) set(col string, v any) {
 	u.cols = append(u.cols, col+" = ?")
 	u.args = append(u.args, v)
+}
+
+// setChanged sets col to now unless it holds was's value: SQLite rewrites
+// every index on a column an UPDATE sets, even to its old value (EXPLAIN
+// shows an IdxDelete and an IdxInsert for each), and the runs' bookkeeping
+// columns are indexed. Times compare as instants, the rest as
+// reflect.DeepEqual does.
+func (u *update) setChanged(col string, was, now any) {
+	wt, wasTime := was.(*time.Time)
+	nt, nowTime := now.(*time.Time)
+	if wasTime && nowTime && sameTime(wt, nt) || !wasTime && reflect.DeepEqual(was, now) {
+		return
+	}
+	u.set(col, now)
+}
+
+// sameTime reports whether a and b are both nil or the same instant.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// setState sets a run's denormalised columns of its current state.
+func (u *update) setState(st *schema.State) {
+	var id, typ, name, ts any
+	if st != nil {
+		id, typ, name, ts = st.ID, st.Type, st.Name, st.Timestamp
+	}
+	u.set("state_id", id)
+	u.set("state_type", typ)
+	u.set("state_name", name)
+	u.set("state_timestamp", ts)
 }
 
 // empty says nothing is set.
