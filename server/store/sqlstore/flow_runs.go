@@ -97,8 +97,8 @@ func (s *Store) CreateFlowRun(ctx context.Context, run schema.FlowRun) (schema.F
 const flowRunInsertColumns = `id, created, updated, name, flow_id, deployment_id, deployment_version, work_queue_id,
 	work_queue_name, work_pool_id, work_pool_name, flow_version, parameters, idempotency_key, context, empirical_policy,
 	tags, labels, parent_task_run_id, auto_scheduled, infrastructure_document_id, infrastructure_pid, created_by,
-	job_variables, state_id, state_type, state_name, state_timestamp, run_count, expected_start_time,
-	next_scheduled_start_time, start_time, end_time, total_run_time`
+	job_variables, run_count, expected_start_time, next_scheduled_start_time, start_time, end_time, total_run_time, ` +
+	runStateColumns
 
 var flowRunInsertWidth = strings.Count(flowRunInsertColumns, ",") + 1
 
@@ -106,16 +106,12 @@ var flowRunInsertWidth = strings.Count(flowRunInsertColumns, ",") + 1
 func (s *Store) flowRunRows(runs []schema.FlowRun, now time.Time) [][]any {
 	rows := make([][]any, len(runs))
 	for i, r := range runs {
-		var stateID, stateType, stateName, stateTS any
-		if st := r.State; st != nil {
-			stateID, stateType, stateName, stateTS = st.ID, st.Type, st.Name, st.Timestamp
-		}
-		rows[i] = s.row(r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
+		rows[i] = s.row(append([]any{r.ID, now, now, r.Name, r.FlowID, r.DeploymentID, r.DeploymentVersion, r.WorkQueueID,
 			r.WorkQueueName, r.WorkPoolID, r.WorkPoolName, r.FlowVersion, orEmpty(r.Parameters), r.IdempotencyKey,
 			orEmpty(r.Context), mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
 			r.ParentTaskRunID, r.AutoScheduled, r.InfrastructureDocumentID, r.InfrastructurePID, createdByJSON(r.CreatedBy),
-			orEmpty(r.JobVariables), stateID, stateType, stateName, stateTS, r.RunCount, r.ExpectedStartTime,
-			r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
+			orEmpty(r.JobVariables), r.RunCount, r.ExpectedStartTime, r.NextScheduledStartTime, r.StartTime, r.EndTime,
+			r.TotalRunTime}, runStateValues(r.State)...)...)
 	}
 	return rows
 }

@@ -94,9 +94,8 @@ func (s *Store) CreateTaskRun(ctx context.Context, run schema.TaskRun, enqueue *
 // taskRunInsertColumns are the columns a task run is inserted with: the run
 // with its current state's bookkeeping, so that one statement writes it whole.
 const taskRunInsertColumns = `id, created, updated, name, flow_run_id, task_key, dynamic_key, cache_key,
-	cache_expiration, task_version, empirical_policy, tags, labels, task_inputs, state_id, state_type, state_name,
-	state_timestamp, run_count, flow_run_run_count, expected_start_time, next_scheduled_start_time, start_time,
-	end_time, total_run_time`
+	cache_expiration, task_version, empirical_policy, tags, labels, task_inputs, run_count, flow_run_run_count,
+	expected_start_time, next_scheduled_start_time, start_time, end_time, total_run_time, ` + runStateColumns
 
 var taskRunInsertWidth = strings.Count(taskRunInsertColumns, ",") + 1
 
@@ -104,14 +103,10 @@ var taskRunInsertWidth = strings.Count(taskRunInsertColumns, ",") + 1
 func (s *Store) taskRunRows(runs []schema.TaskRun, now time.Time) [][]any {
 	rows := make([][]any, len(runs))
 	for i, r := range runs {
-		var stateID, stateType, stateName, stateTS any
-		if st := r.State; st != nil {
-			stateID, stateType, stateName, stateTS = st.ID, st.Type, st.Name, st.Timestamp
-		}
-		rows[i] = s.row(r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
+		rows[i] = s.row(append([]any{r.ID, now, now, r.Name, r.FlowRunID, r.TaskKey, r.DynamicKey, r.CacheKey,
 			r.CacheExpiration, r.TaskVersion, mustJSON(r.EmpiricalPolicy), mustJSON(nonNil(r.Tags)), orEmpty(r.Labels),
-			orEmpty(r.TaskInputs), stateID, stateType, stateName, stateTS, r.RunCount, r.FlowRunRunCount,
-			r.ExpectedStartTime, r.NextScheduledStartTime, r.StartTime, r.EndTime, r.TotalRunTime)
+			orEmpty(r.TaskInputs), r.RunCount, r.FlowRunRunCount, r.ExpectedStartTime, r.NextScheduledStartTime,
+			r.StartTime, r.EndTime, r.TotalRunTime}, runStateValues(r.State)...)...)
 	}
 	return rows
 }

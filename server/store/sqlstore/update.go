@@ -43,16 +43,24 @@ func sameTime(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-// setState sets a run's denormalised columns of its current state.
-func (u *update) setState(st *schema.State) {
-	var id, typ, name, ts any
-	if st != nil {
-		id, typ, name, ts = st.ID, st.Type, st.Name, st.Timestamp
+// runStateColumns are a run's columns that repeat its current state, last in
+// each run table's insert columns; runStateValues fills them.
+const runStateColumns = "state_id, state_type, state_name, state_timestamp"
+
+// runStateValues are st's values of runStateColumns, nulls without a state.
+func runStateValues(st *schema.State) []any {
+	if st == nil {
+		return []any{nil, nil, nil, nil}
 	}
-	u.set("state_id", id)
-	u.set("state_type", typ)
-	u.set("state_name", name)
-	u.set("state_timestamp", ts)
+	return []any{st.ID, st.Type, st.Name, st.Timestamp}
+}
+
+// setState sets runStateColumns to st's values.
+func (u *update) setState(st *schema.State) {
+	vals := runStateValues(st)
+	for i, col := range strings.Split(runStateColumns, ", ") {
+		u.set(col, vals[i])
+	}
 }
 
 // empty says nothing is set.
