@@ -139,7 +139,7 @@ func buildServices(w *wiring, leader bool) []service {
 
 func buildPersister(w *wiring) service {
 	es := w.s.Services.EventPersister
-	return events.NewPersister(w.broker, w.st, events.PersisterConfig{BatchSize: es.BatchSize, QueueSize: es.QueueMaxSize}, w.log)
+	return events.NewPersister(w.broker, w.st, events.PersisterConfig{BatchSize: es.BatchSize, QueueSize: es.QueueMaxSize, FlushInterval: es.FlushInterval}, w.log)
 }
 
 // buildTriggers is the automations' evaluation and their actions, which

@@ -488,8 +488,8 @@ type EventPersisterService struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	BatchSize *int32 `json:"batchSize,omitempty" setting:"services.event_persister.batch_size"`
-	// Longest wait before queued events are written.
-	// +kubebuilder:default="5"
+	// Longest wait of fewer than 64 queued events for more before they are written.
+	// +kubebuilder:default="0.1"
 	// +optional
 	FlushInterval Duration `json:"flushInterval,omitempty" setting:"services.event_persister.flush_interval"`
 	// Events queued before publishers wait.

@@ -22,8 +22,10 @@ const maxBackoff = 5 * time.Second
 // batchLoop is the engine of the persister and the recorder: it subscribes to
 // the broker and hands batches to write. It waits for one event, takes
 // whatever else is already queued up to batchSize units (events, or what unit
-// names), and writes at once: no timer, so a lone event is written immediately
-// and a burst naturally batches while the previous write runs. A write that
+// names), and writes: at once, so a lone event is written immediately and a
+// burst batches while the previous write runs; or, when the loop lingers,
+// once the batch holds least units or has waited linger, so a steady stream
+// is written in fewer, larger writes. A write that
 // fails because the store cannot take writes now (store.ErrUnavailable: a
 // full disk, a database down; or store.ErrTimeout) is retried with backoff
 // until it succeeds, and meanwhile Err reports the cause so event intake can
@@ -41,7 +43,11 @@ type batchLoop struct {
 	logger      *slog.Logger
 	keep        func(schema.Event) bool   // nil keeps every event
 	unit        func(schema.Event) string // what batchSize counts; nil counts events
-	write       func(ctx context.Context, batch []schema.Event) error
+	// A batch of fewer than least units waits up to linger for more; a
+	// zero linger writes what is queued at once.
+	least  int
+	linger time.Duration
+	write  func(ctx context.Context, batch []schema.Event) error
 
 	mu   sync.Mutex
 	stop chan struct{}
@@ -140,9 +146,25 @@ func (l *batchLoop) run(ctx context.Context, sub *Subscription, stop, done chan 
 			return
 		}
 		var batch []schema.Event
-		batch, next = l.fill(sub, next)
+		batch, next = l.fill(sub, next, l.until(ctx, stop))
 		l.flush(wctx, batch)
 	}
+}
+
+// deadline ends fill's wait for a batch to fill: the linger has passed, or
+// the loop is stopping.
+type deadline struct {
+	timer      <-chan time.Time
+	stop, done <-chan struct{}
+}
+
+// until is the deadline of a batch begun now, or nil when the loop does not
+// linger.
+func (l *batchLoop) until(ctx context.Context, stop <-chan struct{}) *deadline {
+	if l.linger <= 0 || l.least <= 1 {
+		return nil
+	}
+	return &deadline{timer: time.After(l.linger), stop: stop, done: ctx.Done()}
 }
 
 // stopping says, without waiting, whether the loop is to stop.
@@ -157,11 +179,13 @@ func stopping(ctx context.Context, stop <-chan struct{}) bool {
 	}
 }
 
-// fill adds already-queued events to batch while they fit in batchSize
-// units, and returns the kept event that did not fit as the start of the next
-// batch. It looks at no more than a queue's worth, so a stream of events that
-// are not kept cannot hold a batch back.
-func (l *batchLoop) fill(sub *Subscription, batch []schema.Event) (full, next []schema.Event) {
+// fill adds queued events to batch while they fit in batchSize units, and
+// returns the kept event that did not fit as the start of the next batch.
+// Once the queue is empty it returns, unless the batch holds fewer than
+// least units and wait has not passed: then it waits for more. It looks at
+// no more than a queue's worth, so a stream of events that are not kept
+// cannot hold a batch back.
+func (l *batchLoop) fill(sub *Subscription, batch []schema.Event, wait *deadline) (full, next []schema.Event) {
 	var units map[string]bool
 	if l.unit != nil {
 		units = make(map[string]bool, l.batchSize)
@@ -180,23 +204,41 @@ func (l *batchLoop) fill(sub *Subscription, batch []schema.Event) (full, next []
 		units[u] = true
 		return true
 	}
+	held := func() int {
+		if units == nil {
+			return len(batch)
+		}
+		return len(units)
+	}
 	for seen := 0; seen < l.queueSize; seen++ {
 		if units == nil && len(batch) >= l.batchSize {
 			return batch, nil
 		}
+		var p *schema.Event
 		select {
-		case p := <-sub.Events():
-			ev := *p
-			if !l.kept(ev) {
-				continue
-			}
-			if !fits(ev) {
-				return batch, []schema.Event{ev}
-			}
-			batch = append(batch, ev)
+		case p = <-sub.Events():
 		default:
-			return batch, nil
+			if wait == nil || held() >= l.least {
+				return batch, nil
+			}
+			select {
+			case p = <-sub.Events():
+			case <-wait.timer:
+				return batch, nil
+			case <-wait.stop:
+				return batch, nil
+			case <-wait.done:
+				return batch, nil
+			}
 		}
+		ev := *p
+		if !l.kept(ev) {
+			continue
+		}
+		if !fits(ev) {
+			return batch, []schema.Event{ev}
+		}
+		batch = append(batch, ev)
 	}
 	return batch, nil
 }
@@ -210,7 +252,7 @@ func (l *batchLoop) drain(ctx context.Context, sub *Subscription, next []schema.
 	defer cancel()
 	for {
 		var batch []schema.Event
-		batch, next = l.fill(sub, next)
+		batch, next = l.fill(sub, next, nil)
 		if len(batch) == 0 {
 			return
 		}

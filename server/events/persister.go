@@ -15,11 +15,21 @@ type EventWriter interface {
 	InsertEvents(ctx context.Context, events []schema.Event) (int, error)
 }
 
+// persistLeast is how many events a write waits for, up to the flush
+// interval. Each write costs the SQLite writer the pages its rows and
+// indexes touch, however few the rows: written as they came, the events of
+// the 16-client lifecycle benchmark cost the server 5-7% more CPU.
+const persistLeast = 64
+
 // PersisterConfig configures a Persister; zero fields take the defaults of
-// PREFECT_SERVER_SERVICES_EVENT_PERSISTER_*.
+// PREFECT_SERVER_SERVICES_EVENT_PERSISTER_*, but for FlushInterval.
 type PersisterConfig struct {
 	// BatchSize caps the events written per transaction; default 500.
 	BatchSize int
+	// FlushInterval is how long fewer than persistLeast events wait for
+	// more before they are written (flush_interval); zero writes them at
+	// once.
+	FlushInterval time.Duration
 	// QueueSize is the subscription's queue; when full, publishers wait.
 	// Default 50,000 (queue_max_size).
 	QueueSize int
@@ -47,6 +57,8 @@ func NewPersister(sub Subscriber, w EventWriter, cfg PersisterConfig, logger *sl
 		maxAttempts: max(cmp.Or(cfg.MaxAttempts, 5), 1),
 		backoff:     cmp.Or(cfg.Backoff, 100*time.Millisecond),
 		logger:      logger,
+		least:       persistLeast,
+		linger:      cfg.FlushInterval,
 		write: func(ctx context.Context, batch []schema.Event) error {
 			n, err := w.InsertEvents(ctx, batch)
 			if err == nil {

@@ -134,6 +134,63 @@ func TestPersisterBatchesWhileAWriteRuns(t *testing.T) {
 	require.Equal(t, evs[1:], batches[1])
 }
 
+func TestPersisterLingersForAFullerBatch(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	st := &recordingStore{}
+	p := NewPersister(b, st, PersisterConfig{FlushInterval: time.Hour}, discardLogger())
+	require.NoError(t, p.Start(t.Context()))
+	defer p.Stop()
+
+	// The first is taken and waits, unwritten, for the rest.
+	evs := testEvents(persistLeast)
+	require.NoError(t, b.Publish(t.Context(), evs[0]))
+	require.Eventually(t, func() bool { return p.loop.Backlog() == 0 }, 5*time.Second, time.Millisecond)
+	require.Never(t, func() bool { return len(st.allEvents()) > 0 }, 50*time.Millisecond, time.Millisecond)
+	for _, ev := range evs[1:] {
+		require.NoError(t, b.Publish(t.Context(), ev))
+	}
+	require.Eventually(t, func() bool { return len(st.allEvents()) == persistLeast }, 5*time.Second, time.Millisecond)
+	require.Equal(t, [][]schema.Event{evs}, st.eventBatches())
+}
+
+func TestPersisterWritesALoneEventAfterTheInterval(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	st := &recordingStore{}
+	p := NewPersister(b, st, PersisterConfig{FlushInterval: 10 * time.Millisecond}, discardLogger())
+	require.NoError(t, p.Start(t.Context()))
+	defer p.Stop()
+
+	evs := testEvents(1)
+	require.NoError(t, b.Publish(t.Context(), evs...))
+	require.Eventually(t, func() bool { return len(st.allEvents()) == 1 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, evs, st.allEvents())
+}
+
+func TestPersisterStopEndsTheWait(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"stop", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			b := NewBroker()
+			st := &recordingStore{}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			p := NewPersister(b, st, PersisterConfig{FlushInterval: time.Hour}, discardLogger())
+			require.NoError(t, p.Start(ctx))
+
+			evs := testEvents(3)
+			require.NoError(t, b.Publish(t.Context(), evs...))
+			if how == "cancel" {
+				cancel()
+			}
+			p.Stop() // an hour's linger would hold this
+			require.Equal(t, evs, st.allEvents())
+		})
+	}
+}
+
 func TestPersisterRetriesThenDrops(t *testing.T) {
 	t.Parallel()
 	b := NewBroker()

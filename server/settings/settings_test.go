@@ -148,7 +148,7 @@ func TestDefaultsTyped(t *testing.T) {
 		{"services.foreman.work_queue_last_polled_timeout_seconds", s.Services.Foreman.WorkQueueLastPolledTimeoutSeconds, 60 * time.Second},
 		{"services.event_persister.enabled", s.Services.EventPersister.Enabled, true},
 		{"services.event_persister.batch_size", s.Services.EventPersister.BatchSize, 500},
-		{"services.event_persister.flush_interval", s.Services.EventPersister.FlushInterval, 5 * time.Second},
+		{"services.event_persister.flush_interval", s.Services.EventPersister.FlushInterval, 100 * time.Millisecond},
 		{"services.task_run_recorder.enabled", s.Services.TaskRunRecorder.Enabled, true},
 		{"services.repossessor.loop_seconds", s.Services.Repossessor.LoopSeconds, 15 * time.Second},
 		{"services.triggers.enabled", s.Services.Triggers.Enabled, true},

@@ -377,7 +377,7 @@ var table = []Setting{
 	{Name: "services.event_persister.batch_size", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE", Aliases: []string{"PREFECT_API_SERVICES_EVENT_PERSISTER_BATCH_SIZE"},
 		Default: "500", Kind: KindInt, Min: new(1.0), Doc: "Events written per batch. Prefect's default is 20, at which a busy server's persister falls behind its events (Prefect writes its whole queue once this many wait)."},
 	{Name: "services.event_persister.flush_interval", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL", Aliases: []string{"PREFECT_API_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL"},
-		Default: "5", Kind: KindSeconds, Min: new(0.0), ExclusiveMin: true, Doc: "Longest wait before a partial batch is written."},
+		Default: "0.1", Kind: KindSeconds, Min: new(0.0), ExclusiveMin: true, Doc: "Longest wait of fewer than 64 queued events for more before they are written. Prefect's default is 5, at which a quiet server's events are stored up to 5 s late."},
 	{Name: "services.event_persister.queue_max_size", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_QUEUE_MAX_SIZE",
 		Default: "50000", Kind: KindInt, Min: new(1.0), Doc: "Events held in memory awaiting a write; further events are dropped."},
 	{Name: "services.event_persister.max_flush_retries", Env: "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_MAX_FLUSH_RETRIES",
