@@ -182,10 +182,13 @@ func TestPersisterStopEndsTheWait(t *testing.T) {
 
 			evs := testEvents(3)
 			require.NoError(t, b.Publish(t.Context(), evs...))
+			// Taken, so the batch waits; an hour's linger would hold it.
+			require.Eventually(t, func() bool { return p.loop.Backlog() == 0 }, 5*time.Second, time.Millisecond)
 			if how == "cancel" {
 				cancel()
+				require.Eventually(t, func() bool { return len(st.allEvents()) == 3 }, 5*time.Second, time.Millisecond)
 			}
-			p.Stop() // an hour's linger would hold this
+			p.Stop()
 			require.Equal(t, evs, st.allEvents())
 		})
 	}
