@@ -21,6 +21,10 @@ type EventWriter interface {
 // the 16-client lifecycle benchmark cost the server 5-7% more CPU.
 const persistLeast = 64
 
+// persistWriters is how many batches the persister writes at once (see
+// writing).
+const persistWriters = 2
+
 // PersisterConfig configures a Persister; zero fields take the defaults of
 // PREFECT_SERVER_SERVICES_EVENT_PERSISTER_*, but for FlushInterval.
 type PersisterConfig struct {
@@ -59,6 +63,7 @@ func NewPersister(sub Subscriber, w EventWriter, cfg PersisterConfig, logger *sl
 		logger:      logger,
 		least:       persistLeast,
 		linger:      cfg.FlushInterval,
+		writers:     persistWriters,
 		write: func(ctx context.Context, batch []schema.Event) error {
 			n, err := w.InsertEvents(ctx, batch)
 			if err == nil {
