@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"prefectgo.dev/prefectgo/server/schema"
@@ -36,6 +37,18 @@ type LocalSubscriber interface {
 	SubscribeLocal(name string, size int) *Subscription
 }
 
+// RecentSubscriber hands out a subscription together with the events
+// published just before it (Broker.SubscribeRecent).
+type RecentSubscriber interface {
+	SubscribeRecent(name string, size int) (*Subscription, []*schema.Event)
+}
+
+// recentEvents is how many of the last published events the broker keeps
+// for SubscribeRecent: enough for the moments the persister holds events
+// before writing them (flush_interval, 0.1 s by default) on a quiet server,
+// and a few megabytes at most on a busy one.
+const recentEvents = 256
+
 // Broker fans events out to subscriptions in process.
 //
 // Each subscription has a bounded queue. When one is full, Publish waits for
@@ -48,6 +61,15 @@ type LocalSubscriber interface {
 type Broker struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
+	// recent holds the last recentEvents published; publishers add to it
+	// under mu's read lock, so a subscriber taking the write lock sees it
+	// complete up to the events delivered to it.
+	recent struct {
+		sync.Mutex
+		ring [recentEvents]*schema.Event
+		next int // where the next event goes
+		n    int
+	}
 }
 
 // NewBroker returns a broker with no subscribers.
@@ -69,18 +91,43 @@ func (b *Broker) SubscribeLocal(name string, size int) *Subscription {
 	return b.subscribe(name, size, true)
 }
 
+// SubscribeRecent is Subscribe that also returns, oldest first, up to the
+// last recentEvents published before it: the events no subscription made
+// now receives, which the event persister may not have written yet. A
+// stream-out client backfilling from the store sends these too, so an event
+// published a moment before it subscribed is neither missed nor only in the
+// store later.
+func (b *Broker) SubscribeRecent(name string, size int) (*Subscription, []*schema.Event) {
+	s := b.newSubscription(name, size, false)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.subs[s] = struct{}{}
+	r := &b.recent
+	r.Lock()
+	defer r.Unlock()
+	out := make([]*schema.Event, 0, r.n)
+	for i := range r.n {
+		out = append(out, r.ring[(r.next-r.n+i+recentEvents)%recentEvents])
+	}
+	return s, out
+}
+
 func (b *Broker) subscribe(name string, size int, localOnly bool) *Subscription {
-	s := &Subscription{
+	s := b.newSubscription(name, size, localOnly)
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+func (b *Broker) newSubscription(name string, size int, localOnly bool) *Subscription {
+	return &Subscription{
 		name:      name,
 		ch:        make(chan *schema.Event, max(size, 1)),
 		done:      make(chan struct{}),
 		broker:    b,
 		localOnly: localOnly,
 	}
-	b.mu.Lock()
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
-	return s
 }
 
 // Publish delivers the events, in order, to every current subscription. It
@@ -98,6 +145,14 @@ func (b *Broker) PublishRemote(ctx context.Context, events ...schema.Event) erro
 }
 
 func (b *Broker) publish(ctx context.Context, remote bool, events []schema.Event) error {
+	// One copy for every subscription: queues of pointers cost 8 bytes a
+	// slot instead of an Event's 144, and the persister's alone has 50,000.
+	// The copy is the broker's own: the caller may reuse its slice.
+	own := slices.Clone(events)
+	ptrs := make([]*schema.Event, len(own))
+	for i := range own {
+		ptrs[i] = &own[i]
+	}
 	b.mu.RLock()
 	subs := make([]*Subscription, 0, len(b.subs))
 	for s := range b.subs {
@@ -106,13 +161,10 @@ func (b *Broker) publish(ctx context.Context, remote bool, events []schema.Event
 		}
 		subs = append(subs, s)
 	}
+	b.remember(ptrs)
 	b.mu.RUnlock()
 
-	for _, e := range events {
-		// One copy for every subscription: queues of pointers cost 8 bytes
-		// a slot instead of an Event's 144, and the persister's alone has
-		// 50,000.
-		e := &e
+	for _, e := range ptrs {
 		for _, s := range subs {
 			if err := s.deliver(ctx, e); err != nil {
 				return err
@@ -120,6 +172,18 @@ func (b *Broker) publish(ctx context.Context, remote bool, events []schema.Event
 		}
 	}
 	return nil
+}
+
+// remember adds events to the recent ring; the caller holds mu's read lock.
+func (b *Broker) remember(events []*schema.Event) {
+	r := &b.recent
+	r.Lock()
+	defer r.Unlock()
+	for _, e := range events {
+		r.ring[r.next] = e
+		r.next = (r.next + 1) % recentEvents
+		r.n = min(r.n+1, recentEvents)
+	}
 }
 
 // Subscription is one consumer's queue of published events.

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -80,4 +81,35 @@ func TestBrokerCloseReleasesBlockedPublisher(t *testing.T) {
 	require.NoError(t, <-done)
 	// What was delivered before Close is still there to drain.
 	require.Len(t, receiveN(t, sub, 1), 1)
+}
+
+// An event published while a subscription is made reaches it either among
+// the recent events or live: never both, never neither.
+func TestBrokerSubscribeRecentMissesNothing(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		b := NewBroker()
+		evs := testEvents(2 * recentEvents)
+		published := make(chan struct{})
+		go func() {
+			defer close(published)
+			for _, e := range evs {
+				_ = b.Publish(t.Context(), e)
+			}
+		}()
+		time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+		sub, recent := b.SubscribeRecent("out", len(evs))
+		<-published
+		var got []schema.Event
+		for _, e := range recent {
+			got = append(got, *e)
+		}
+		require.LessOrEqual(t, len(recent), recentEvents)
+		got = append(got, receiveN(t, sub, len(sub.Events()))...)
+		require.NotEmpty(t, got)
+		require.Equal(t, evs[len(evs)-len(got):], got, "the recent events, then the live ones, with no gap")
+		if len(recent) < recentEvents {
+			require.Equal(t, evs, got, "fewer than recentEvents recent only while fewer were published")
+		}
+	}
 }

@@ -248,3 +248,67 @@ func TestOutAcceptsLargeFilter(t *testing.T) {
 		}
 	}
 }
+
+// noEvents is a store that holds no event yet: the persister has not
+// written what was published.
+type noEvents struct{}
+
+func (noEvents) QueryEvents(context.Context, schema.EventFilter, int, int) ([]schema.Event, error) {
+	return nil, nil
+}
+
+// An event published a moment before a client subscribes, and not yet
+// written by the persister, is in the client's backfill; without backfill
+// it is not sent.
+func TestOutBackfillsEventsNotYetStored(t *testing.T) {
+	t.Parallel()
+	broker := NewBroker()
+	url, _ := serveWS(t, OutHandler(OutConfig{Subscriber: broker, Store: noEvents{}, MaxBackfill: time.Hour, Logger: discardLogger()}))
+	now := time.Now().UTC()
+	before := schema.Event{ID: uuid.New(), Event: "wanted.event", Occurred: now}
+	require.NoError(t, broker.Publish(t.Context(),
+		schema.Event{ID: uuid.New(), Event: "wanted.event", Occurred: now.Add(-2 * time.Hour)}, // before the backfill's reach
+		schema.Event{ID: uuid.New(), Event: "other.event", Occurred: now},
+		before))
+
+	for _, backfill := range []bool{true, false} {
+		ctx, cancel := context.WithTimeout(t.Context(), generous)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, url, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.CloseNow() })
+		require.NoError(t, c.Write(ctx, websocket.MessageText, mustJSON(t, map[string]any{"type": "filter", "backfill": backfill,
+			"filter": map[string]any{"event": map[string]any{"name": []string{"wanted.event"}},
+				"occurred": map[string]any{"since": now.Add(-time.Hour), "until": now.AddDate(1, 0, 0)}}})))
+		got := make(chan uuid.UUID, 1)
+		go func() {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				close(got)
+				return
+			}
+			var msg struct {
+				Event schema.Event `json:"event"`
+			}
+			_ = json.Unmarshal(data, &msg)
+			got <- msg.Event.ID
+		}()
+		if backfill {
+			require.Equal(t, before.ID, <-got)
+			continue
+		}
+		// The subscription starts once the filter is read: publish until
+		// one arrives, which must be live.
+		var live []uuid.UUID
+		for first := uuid.Nil; first == uuid.Nil; {
+			e := schema.Event{ID: uuid.New(), Event: "wanted.event", Occurred: time.Now().UTC()}
+			live = append(live, e.ID)
+			require.NoError(t, broker.Publish(ctx, e))
+			select {
+			case first = <-got:
+				require.Contains(t, live, first)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}

@@ -111,8 +111,16 @@ func (h *outHandler) stream(ctx context.Context, p *PrefectSocket, f schema.Even
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// Subscribe before backfilling so nothing falls in between.
-	sub := h.cfg.Subscriber.Subscribe("events-out", 64)
+	// Subscribe before backfilling so nothing falls in between: what was
+	// published before the subscription is either in the store or, not yet
+	// written by the persister, among the recent events.
+	var sub *Subscription
+	var recent []*schema.Event
+	if rs, ok := h.cfg.Subscriber.(RecentSubscriber); ok && backfill {
+		sub, recent = rs.SubscribeRecent("events-out", 64)
+	} else {
+		sub = h.cfg.Subscriber.Subscribe("events-out", 64)
+	}
 	out := NewOutbox[schema.Event](int64(h.cfg.BufferSize), nil)
 	pumped := make(chan struct{})
 	go func() {
@@ -157,6 +165,14 @@ func (h *outHandler) stream(ctx context.Context, p *PrefectSocket, f schema.Even
 			}
 			if len(page) < h.cfg.BackfillPageSize {
 				break
+			}
+		}
+		for _, e := range recent {
+			if _, dup := seen[e.ID]; dup || !f.Includes(*e) {
+				continue
+			}
+			if !h.send(ctx, p, *e) {
+				return
 			}
 		}
 	}
