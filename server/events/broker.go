@@ -91,12 +91,10 @@ func (b *Broker) SubscribeLocal(name string, size int) *Subscription {
 	return b.subscribe(name, size, true)
 }
 
-// SubscribeRecent is Subscribe that also returns, oldest first, up to the
-// last recentEvents published before it: the events no subscription made
-// now receives, which the event persister may not have written yet. A
-// stream-out client backfilling from the store sends these too, so an event
-// published a moment before it subscribed is neither missed nor only in the
-// store later.
+// SubscribeRecent is Subscribe that also returns, oldest first, the last
+// events (up to recentEvents) published before it, which the subscription
+// will not receive. The event persister may not have written them yet, so a
+// stream-out client backfilling from the store sends them too.
 func (b *Broker) SubscribeRecent(name string, size int) (*Subscription, []*schema.Event) {
 	s := b.newSubscription(name, size, false)
 	b.mu.Lock()
