@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -257,8 +258,9 @@ func (a *App) Stop() {
 }
 
 // Serve runs the server until ctx ends: it opens (and migrates) the store,
-// starts the services, and serves HTTP.
-func Serve(ctx context.Context, s settings.Settings, log *slog.Logger) error {
+// starts the services, and serves HTTP. A debug mux (the opt-in debug
+// listener's; nil for none) gets /debug/events once the services run.
+func Serve(ctx context.Context, s settings.Settings, log *slog.Logger, debug *http.ServeMux) error {
 	st, err := backend.Open(ctx, DatabaseConfig(s))
 	if err != nil {
 		return err
@@ -270,6 +272,9 @@ func Serve(ctx context.Context, s settings.Settings, log *slog.Logger) error {
 	}
 	// Stop after HTTP has shut down, so the events of the last requests are written.
 	defer app.Stop()
+	if debug != nil {
+		debug.Handle("/debug/events", app.DebugEvents())
+	}
 
 	ls, err := openListeners(s)
 	if err != nil {
@@ -284,4 +289,20 @@ func Serve(ctx context.Context, s settings.Settings, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// DebugEvents answers how many events this replica's persister has queued
+// and not yet written, as {"persister_backlog": n}: make bench-compare reads
+// it as each cell ends, the events the cell left for later.
+func (a *App) DebugEvents() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		backlog := 0
+		for _, svc := range a.services {
+			if p, ok := svc.(*events.Persister); ok {
+				backlog += p.Backlog()
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int{"persister_backlog": backlog})
+	})
 }

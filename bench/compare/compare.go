@@ -230,6 +230,9 @@ func cell(ctx context.Context, cfg Config, r *report.Report, srv *procs.Server, 
 		}
 		out.Statements, out.Transactions, out.Writes, out.Counted = after.Statements-countsBefore.Statements, after.Transactions-countsBefore.Transactions,
 			after.Writes-countsBefore.Writes, true
+		if out.Unstored, err = srv.PersisterBacklog(ctx); err != nil {
+			return fmt.Errorf("%s: persister backlog: %w", srv.Spec.Name(), err)
+		}
 	}
 	r.Cells = append(r.Cells, out)
 	logf("  %-16s c=%-3d %9.1f %s/s  p99 %6.1f ms  errors %d%s", w.Name, clients, out.Throughput(), w.Unit, float64(p99)/1e6, rec.Errors, perUnit(out))

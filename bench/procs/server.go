@@ -229,6 +229,30 @@ func (s *Server) StoreCounts(ctx context.Context) (sqlstore.Counts, error) {
 	return c, json.NewDecoder(resp.Body).Decode(&c)
 }
 
+// PersisterBacklog reads how many events our server's persister has queued
+// and not yet written (its /debug/events).
+func (s *Server) PersisterBacklog(ctx context.Context) (int64, error) {
+	if s.DebugAddr == "" {
+		return 0, fmt.Errorf("%s has no debug listener", s.Spec.Name())
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.DebugAddr+"/debug/events", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /debug/events: %s", resp.Status)
+	}
+	var out struct {
+		Backlog int64 `json:"persister_backlog"`
+	}
+	return out.Backlog, json.NewDecoder(resp.Body).Decode(&out)
+}
+
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

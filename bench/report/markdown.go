@@ -89,7 +89,9 @@ func Markdown(w io.Writer, r *Report) {
 		"counted), and in parentheses the write transactions, over the units completed. Counted by the store itself (sqlstore.Counts, one atomic add each) " +
 		"and read from the server's debug listener (PREFECTGO_PPROF_ADDR, `/debug/sqlstore`) before and after the cell, so background work that ran during " +
 		"the cell (the event persister's batches, services' loops) is in it. On PostgreSQL the counts were checked once against pg_stat_statements " +
-		"(track = top, on a private cluster): its calls other than BEGIN and COMMIT equalled our statements, its BEGINs our transactions. Python's server is not counted.\n\n")
+		"(track = top, on a private cluster): its calls other than BEGIN and COMMIT equalled our statements, its BEGINs our transactions. Python's server is not counted.\n")
+	p("- **events unstored at end**: the events our server's persister had queued and not yet written as the cell ended, the most of any round, " +
+		"read from the debug listener's `/debug/events`: work the cell's CPU and statements leave out. Python's server is not counted.\n\n")
 
 	idle(w, r)
 	for _, backend := range []string{"sqlite", "postgres"} {
@@ -243,8 +245,8 @@ func workloadTable(w io.Writer, r *Report, aggs []Agg, backend string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	title := map[string]string{"sqlite": "SQLite", "postgres": "PostgreSQL"}[backend]
 	p("## Workloads on %s\n\n", title)
-	p("| workload | clients | server | throughput | p50 | p95 | p99 | errors | peak RSS | steady RSS | CPU s | CPU ms/unit | SQL stmts (txns)/unit | ours/python | of ceiling | of null server |\n")
-	p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| workload | clients | server | throughput | p50 | p95 | p99 | errors | peak RSS | steady RSS | CPU s | CPU ms/unit | SQL stmts (txns)/unit | events unstored at end | ours/python | of ceiling | of null server |\n")
+	p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	// Workloads in first-seen order, each with ours then python.
 	type key struct {
 		workload string
@@ -271,9 +273,9 @@ func workloadTable(w io.Writer, r *Report, aggs []Agg, backend string) {
 					ratio = fmt.Sprintf("%.1fx", a.Throughput/py.Throughput)
 				}
 			}
-			p("| %s | %d | %s | %s %s/s | %s | %s | %s | %d | %s | %s | %.1f | %.2f | %s | %s | %s | %s |\n",
+			p("| %s | %d | %s | %s %s/s | %s | %s | %s | %d | %s | %s | %.1f | %.2f | %s | %s | %s | %s | %s |\n",
 				k.workload, k.clients, impl, num(a.Throughput), a.Unit, ms(a.P50), ms(a.P95), ms(a.P99), a.Errors,
-				bytes(a.PeakRSS), bytes(a.SteadyRSS), a.CPUSecs, 1000*a.CPUPerOp, sqlPerUnit(a), ratio, ofCeiling(r, aggs, a), ofNull(r, a))
+				bytes(a.PeakRSS), bytes(a.SteadyRSS), a.CPUSecs, 1000*a.CPUPerOp, sqlPerUnit(a), unstored(a), ratio, ofCeiling(r, aggs, a), ofNull(r, a))
 		}
 	}
 	p("\n")
@@ -310,6 +312,15 @@ func sqlPerUnit(a Agg) string {
 		return "-"
 	}
 	return fmt.Sprintf("%s (%s)", perOp(a.StatementsPerOp), perOp(a.TransactionsPerOp))
+}
+
+// unstored is the most events left unwritten at the end of a round, when
+// counted.
+func unstored(a Agg) string {
+	if !a.Counted {
+		return "-"
+	}
+	return fmt.Sprint(a.Unstored)
 }
 
 // perOp keeps two significant digits of a small per-unit count.

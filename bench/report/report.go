@@ -29,7 +29,11 @@ type Cell struct {
 	// (never for Python's server).
 	Statements, Transactions, Writes int64
 	Counted                          bool
-	ErrorSamples                     []string `json:",omitempty"`
+	// Unstored is how many events our server's persister had queued, not
+	// yet written, as the cell ended (its /debug/events; when Counted):
+	// work the cell's CPU and statements leave out.
+	Unstored     int64
+	ErrorSamples []string `json:",omitempty"`
 }
 
 // Throughput is units per second.
@@ -127,6 +131,7 @@ type Agg struct {
 	// every round counted them (Counted).
 	StatementsPerOp, TransactionsPerOp float64
 	Counted                            bool
+	Unstored                           int64 // the most of any round
 	Samples                            []string
 }
 
@@ -166,6 +171,7 @@ func Aggregate(cells []Cell) []Agg {
 			a.Errors += c.Errors
 			a.Ops += c.Ops
 			a.PeakRSS = max(a.PeakRSS, c.PeakRSS)
+			a.Unstored = max(a.Unstored, c.Unstored)
 			for _, s := range c.ErrorSamples {
 				if len(a.Samples) < 3 {
 					a.Samples = append(a.Samples, s)

@@ -72,8 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case "serve":
-		servePprof(os.Getenv("PREFECTGO_PPROF_ADDR"), log)
-		err = server.Serve(ctx, s, log)
+		err = server.Serve(ctx, s, log, servePprof(os.Getenv("PREFECTGO_PPROF_ADDR"), log))
 	case "migrate":
 		err = server.Migrate(ctx, s, stdout)
 	case "settings":
@@ -137,10 +136,11 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 // API, when addr is set (PREFECTGO_PPROF_ADDR, e.g. 127.0.0.1:6060): opt-in
 // profiling for benchmarks (make bench-compare -profile). /debug/sqlstore
 // answers the statements and transactions the store has sent so far
-// (sqlstore.Counts), which make bench-compare reads around each cell.
-func servePprof(addr string, log *slog.Logger) {
+// (sqlstore.Counts), which make bench-compare reads around each cell, and
+// the server adds /debug/events to the mux returned (nil without addr).
+func servePprof(addr string, log *slog.Logger) *http.ServeMux {
 	if addr == "" {
-		return
+		return nil
 	}
 	mux := debugMux()
 	go func() {
@@ -149,6 +149,7 @@ func servePprof(addr string, log *slog.Logger) {
 			log.Error("pprof listener stopped", "error", err)
 		}
 	}()
+	return mux
 }
 
 func debugMux() *http.ServeMux {
