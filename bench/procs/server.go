@@ -211,46 +211,38 @@ func (s *Server) CountLogLines(substr string) int {
 // store has sent since it started (its /debug/sqlstore).
 func (s *Server) StoreCounts(ctx context.Context) (sqlstore.Counts, error) {
 	var c sqlstore.Counts
-	if s.DebugAddr == "" {
-		return c, fmt.Errorf("%s has no statement counts", s.Spec.Name())
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.DebugAddr+"/debug/sqlstore", nil)
-	if err != nil {
-		return c, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return c, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c, fmt.Errorf("GET /debug/sqlstore: %s", resp.Status)
-	}
-	return c, json.NewDecoder(resp.Body).Decode(&c)
+	err := s.debugGet(ctx, "/debug/sqlstore", &c)
+	return c, err
 }
 
 // PersisterBacklog reads how many events our server's persister has queued
 // and not yet written (its /debug/events).
 func (s *Server) PersisterBacklog(ctx context.Context) (int64, error) {
-	if s.DebugAddr == "" {
-		return 0, fmt.Errorf("%s has no debug listener", s.Spec.Name())
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.DebugAddr+"/debug/events", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /debug/events: %s", resp.Status)
-	}
 	var out struct {
 		Backlog int64 `json:"persister_backlog"`
 	}
-	return out.Backlog, json.NewDecoder(resp.Body).Decode(&out)
+	err := s.debugGet(ctx, "/debug/events", &out)
+	return out.Backlog, err
+}
+
+// debugGet decodes the JSON that our server's debug listener answers at path.
+func (s *Server) debugGet(ctx context.Context, path string, out any) error {
+	if s.DebugAddr == "" {
+		return fmt.Errorf("%s has no debug listener", s.Spec.Name())
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.DebugAddr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func freeAddr() (string, error) {
