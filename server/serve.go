@@ -163,13 +163,11 @@ func registerGauges(m *metrics.Metrics, app *App, replica []service, st store.St
 	})
 	m.Gauge("prefect_event_subscriptions", "Open subscriptions to the event stream: the consumers and every /api/events/out client.",
 		func() float64 { return float64(app.broker.Subscriptions()) })
-	for _, svc := range replica {
-		if p, ok := svc.(*events.Persister); ok {
-			m.Gauge("prefect_event_persister_backlog", "Events waiting to be written by the event persister.",
-				func() float64 { return float64(p.Backlog()) })
-			m.Counter("prefect_events_dropped_total", "Events the persister gave up on after failed writes.",
-				func() float64 { return float64(p.Dropped()) })
-		}
+	if p := persister(replica); p != nil {
+		m.Gauge("prefect_event_persister_backlog", "Events waiting to be written by the event persister.",
+			func() float64 { return float64(p.Backlog()) })
+		m.Counter("prefect_events_dropped_total", "Events the persister gave up on after failed writes.",
+			func() float64 { return float64(p.Dropped()) })
 	}
 	m.Queues(func(ctx context.Context) ([]metrics.QueueDepth, error) {
 		ds, err := st.WorkQueueDepths(ctx)
@@ -273,7 +271,7 @@ func Serve(ctx context.Context, s settings.Settings, log *slog.Logger, debug *ht
 	// Stop after HTTP has shut down, so the events of the last requests are written.
 	defer app.Stop()
 	if debug != nil {
-		debug.Handle("/debug/events", app.DebugEvents())
+		debug.Handle("/debug/events", app.debugEvents())
 	}
 
 	ls, err := openListeners(s)
@@ -291,16 +289,25 @@ func Serve(ctx context.Context, s settings.Settings, log *slog.Logger, debug *ht
 	return nil
 }
 
-// DebugEvents answers how many events this replica's persister has queued
+// persister is the event persister among services, nil when it is off.
+func persister(services []service) *events.Persister {
+	for _, svc := range services {
+		if p, ok := svc.(*events.Persister); ok {
+			return p
+		}
+	}
+	return nil
+}
+
+// debugEvents answers how many events this replica's persister has queued
 // and not yet written, as {"persister_backlog": n}: make bench-compare reads
 // it as each cell ends, the events the cell left for later.
-func (a *App) DebugEvents() http.Handler {
+func (a *App) debugEvents() http.Handler {
+	p := persister(a.services)
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		backlog := 0
-		for _, svc := range a.services {
-			if p, ok := svc.(*events.Persister); ok {
-				backlog += p.Backlog()
-			}
+		if p != nil {
+			backlog = p.Backlog()
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]int{"persister_backlog": backlog})
